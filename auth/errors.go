@@ -1,0 +1,35 @@
+package auth
+
+import "errors"
+
+// Sentinel errors of this package. Callers match them with errors.Is; the
+// graph package maps them to GraphQL error codes in one table. Their messages
+// are safe to show to clients.
+var (
+	// ErrUnauthenticated means the request carried no access token.
+	ErrUnauthenticated = errors.New("authentication required")
+	// ErrInvalidToken means the access token is malformed, tampered with,
+	// signed with an unknown key or algorithm, or of the wrong type.
+	ErrInvalidToken = errors.New("invalid access token")
+	// ErrTokenExpired means the access token was valid but has expired; the
+	// client should refresh.
+	ErrTokenExpired = errors.New("access token expired")
+	// ErrSessionRevoked means the token's session has ended (logout,
+	// revocation, theft detection) or the token itself was revoked.
+	ErrSessionRevoked = errors.New("session has ended")
+	// ErrInvalidCredentials means a login failed. It deliberately does not say
+	// whether the e-mail or the password was wrong.
+	ErrInvalidCredentials = errors.New("invalid e-mail or password")
+	// ErrInvalidRefreshToken means a refresh token is malformed, unknown,
+	// expired, or belongs to a session that has ended.
+	ErrInvalidRefreshToken = errors.New("invalid refresh token")
+	// ErrRefreshReused means an already rotated refresh token was presented
+	// after the grace window: the session has been revoked as stolen.
+	ErrRefreshReused = errors.New("refresh token reuse detected; the session has been revoked")
+	// ErrForbidden means the caller is authenticated but not allowed to do
+	// what was asked.
+	ErrForbidden = errors.New("not allowed")
+	// ErrUnavailable means the session store could not be reached, so the
+	// request could not be checked. Nothing was accepted unchecked.
+	ErrUnavailable = errors.New("authentication service unavailable")
+)

@@ -1,0 +1,40 @@
+package auth
+
+import "github.com/authql/authql/ent/schema/pulid"
+
+// keys builds every Redis key this package uses; no key format appears
+// anywhere else. Everything that belongs to one user carries the user id as
+// a hash tag ({...}), so a script or transaction over a user's sessions,
+// refresh tokens and revocations touches a single Redis Cluster slot.
+//
+//	<prefix>session:{<uid>}:<sid>     hash: one session (device)
+//	<prefix>sessions:{<uid>}          sorted set: the user's session ids by creation time
+//	<prefix>refresh:{<uid>}:<sha256>  hash: one refresh token, by the SHA-256 of the token
+//	<prefix>blacklist:{<uid>}:<jti>   string: a revoked access token, until it would expire
+type keys struct{ prefix string }
+
+func (k keys) session(uid pulid.ID, sid string) string {
+	return k.sessionPrefix(uid) + sid
+}
+
+// sessionPrefix is the session key without the session id, for scripts that
+// walk a user's sessions.
+func (k keys) sessionPrefix(uid pulid.ID) string {
+	return k.prefix + "session:{" + string(uid) + "}:"
+}
+
+func (k keys) sessions(uid pulid.ID) string {
+	return k.prefix + "sessions:{" + string(uid) + "}"
+}
+
+func (k keys) refresh(uid pulid.ID, hash string) string {
+	return k.refreshPrefix(uid) + hash
+}
+
+func (k keys) refreshPrefix(uid pulid.ID) string {
+	return k.prefix + "refresh:{" + string(uid) + "}:"
+}
+
+func (k keys) blacklist(uid pulid.ID, jti string) string {
+	return k.prefix + "blacklist:{" + string(uid) + "}:" + jti
+}

@@ -1,0 +1,313 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/ent/schema/pulid"
+)
+
+// SessionConfig configures sessions.
+type SessionConfig struct {
+	// Prefix is prepended to every Redis key (tests and several deployments
+	// can share one Redis).
+	Prefix string
+	// IdleTimeout ends a session unused for this long (30 minutes).
+	IdleTimeout time.Duration
+	// RefreshTTL is the absolute lifetime of a session and of its refresh
+	// tokens (7 days): no refresh extends it.
+	RefreshTTL time.Duration
+	// ReuseGrace is how long a rotated refresh token may be presented again
+	// and get back the same new pair (tabs refreshing at once). After it, a
+	// reuse is taken as theft.
+	ReuseGrace time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Meta describes the client that starts a session.
+type Meta struct {
+	UserAgent string
+	IP        string
+}
+
+// Pair is a freshly issued access and refresh token.
+type Pair struct {
+	UserID       pulid.ID
+	SessionID    string
+	AccessToken  string
+	RefreshToken string
+	ExpiresAt    time.Time
+}
+
+// Session is one signed-in device of a user.
+type Session struct {
+	ID         string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	UserAgent  string
+	IP         string
+}
+
+// Sessions keeps sessions and refresh tokens in Redis and authenticates
+// requests. It is safe for concurrent use by any number of instances sharing
+// one Redis.
+type Sessions struct {
+	rdb    redis.UniversalClient
+	tokens *Tokens
+	keys   keys
+	cfg    SessionConfig
+}
+
+// NewSessions returns a session store over rdb.
+func NewSessions(rdb redis.UniversalClient, tokens *Tokens, cfg SessionConfig) *Sessions {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Sessions{rdb: rdb, tokens: tokens, keys: keys{cfg.Prefix}, cfg: cfg}
+}
+
+// Tokens returns the access token service the sessions sign with.
+func (s *Sessions) Tokens() *Tokens { return s.tokens }
+
+// Start creates a session for a user who has just proven who they are and
+// returns its first token pair. Returns ErrUnavailable if Redis is down.
+func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta) (Pair, error) {
+	sid := randomID()
+	rt := newRefreshToken(userID, sid)
+	access, claims, err := s.tokens.Issue(userID, sid)
+	if err != nil {
+		return Pair{}, err
+	}
+	now := s.cfg.Now()
+	nowMs := now.UnixMilli()
+	abs := now.Add(s.cfg.RefreshTTL)
+	sessKey := s.keys.session(userID, sid)
+	refKey := s.keys.refresh(userID, rt.hash())
+	idxKey := s.keys.sessions(userID)
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, sessKey,
+			"created", nowMs, "last", nowMs, "abs", abs.UnixMilli(),
+			"rt", rt.hash(), "ua", truncate(meta.UserAgent, 256), "ip", meta.IP)
+		p.PExpire(ctx, sessKey, min(s.cfg.IdleTimeout, s.cfg.RefreshTTL))
+		p.HSet(ctx, refKey, "sid", sid)
+		p.PExpire(ctx, refKey, s.cfg.RefreshTTL)
+		p.ZAdd(ctx, idxKey, redis.Z{Score: float64(nowMs), Member: sid})
+		p.PExpire(ctx, idxKey, s.cfg.RefreshTTL)
+		return nil
+	})
+	if err != nil {
+		return Pair{}, unavailable("start session", err)
+	}
+	s.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "session started",
+		slog.String("event", "login"), slog.String("user_id", string(userID)), slog.String("session_id", sid))
+	return Pair{UserID: userID, SessionID: sid, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// Refresh rotates a refresh token: it retires the presented token and
+// returns a new pair, atomically. The same token presented again within
+// ReuseGrace returns the very pair already issued for it (never a second
+// one), so tabs racing to refresh all keep working. Presented later, it is
+// taken as stolen: the session ends, with every token of it.
+//
+// Returns ErrInvalidRefreshToken for an unknown, expired or ended token,
+// ErrRefreshReused on theft, ErrUnavailable if Redis is down.
+func (s *Sessions) Refresh(ctx context.Context, raw string) (Pair, error) {
+	parent, err := parseRefreshToken(raw)
+	if err != nil {
+		return Pair{}, err
+	}
+	uid, sid := parent.userID, parent.sessionID
+	child := newRefreshToken(uid, sid)
+	access, claims, err := s.tokens.Issue(uid, sid)
+	if err != nil {
+		return Pair{}, err
+	}
+	pair := Pair{UserID: uid, SessionID: sid, AccessToken: access, RefreshToken: child.raw, ExpiresAt: claims.ExpiresAt.Time}
+	sealed, err := sealIssued(parent, issued{AccessToken: access, RefreshToken: child.raw, ExpiresAt: pair.ExpiresAt.Unix()})
+	if err != nil {
+		return Pair{}, fmt.Errorf("seal token pair: %w", err)
+	}
+	res, err := rotateScript.Run(ctx, s.rdb,
+		[]string{s.keys.refresh(uid, parent.hash()), s.keys.session(uid, sid), s.keys.refresh(uid, child.hash()), s.keys.sessions(uid)},
+		s.cfg.Now().UnixMilli(), s.cfg.ReuseGrace.Milliseconds(), s.cfg.IdleTimeout.Milliseconds(),
+		sealed, child.hash(), sid, parent.hash(), s.keys.refreshPrefix(uid),
+	).StringSlice()
+	if err != nil {
+		return Pair{}, unavailable("rotate refresh token", err)
+	}
+	log := s.cfg.Log.With(slog.String("user_id", string(uid)), slog.String("session_id", sid))
+	switch res[0] {
+	case "ok":
+		log.InfoContext(ctx, "refresh token rotated", slog.String("event", "refresh"))
+		return pair, nil
+	case "grace":
+		prev, err := openIssued(parent, res[1])
+		if err != nil {
+			return Pair{}, fmt.Errorf("reuse within grace window: %w", err)
+		}
+		log.InfoContext(ctx, "refresh token presented again within grace window", slog.String("event", "refresh_grace"))
+		return Pair{UserID: uid, SessionID: sid, AccessToken: prev.AccessToken, RefreshToken: prev.RefreshToken,
+			ExpiresAt: time.Unix(prev.ExpiresAt, 0)}, nil
+	case "reuse":
+		log.WarnContext(ctx, "refresh token reuse detected: session revoked", slog.String("event", "reuse_detected"))
+		return Pair{}, ErrRefreshReused
+	case "expired":
+		log.InfoContext(ctx, "session expired", slog.String("event", "session_expired"))
+		return Pair{}, ErrInvalidRefreshToken
+	default:
+		return Pair{}, ErrInvalidRefreshToken
+	}
+}
+
+// Authenticate verifies an access token and checks, in one Redis round trip,
+// that its session is live and the token itself is not revoked.
+//
+// Returns ErrInvalidToken, ErrTokenExpired, ErrSessionRevoked, or
+// ErrUnavailable if Redis cannot be asked (the token is then not accepted).
+func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, error) {
+	c, err := s.tokens.Verify(token)
+	if err != nil {
+		return Viewer{}, err
+	}
+	uid := pulid.ID(c.Subject)
+	var live, revoked *redis.IntCmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		live = p.Exists(ctx, s.keys.session(uid, c.SessionID))
+		revoked = p.Exists(ctx, s.keys.blacklist(uid, c.ID))
+		return nil
+	})
+	if err != nil {
+		return Viewer{}, unavailable("check session", err)
+	}
+	if live.Val() == 0 || revoked.Val() != 0 {
+		return Viewer{}, ErrSessionRevoked
+	}
+	return Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}, nil
+}
+
+// Scope says which sessions Logout ends.
+type Scope int
+
+// The scopes of Logout.
+const (
+	ScopeCurrent Scope = iota // the caller's session
+	ScopeOthers               // every session of the caller but the current one
+	ScopeAll                  // every session of the caller
+)
+
+// Logout ends sessions of the viewer. When the current session ends, the
+// viewer's access token is also blacklisted until it would have expired.
+// Returns the ids of the sessions ended, or ErrUnavailable.
+func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string, error) {
+	keep, only := "", ""
+	switch scope {
+	case ScopeCurrent:
+		only = v.SessionID
+	case ScopeOthers:
+		keep = v.SessionID
+	}
+	var ttl time.Duration
+	if scope != ScopeOthers {
+		ttl = time.Until(v.ExpiresAt) + s.tokens.cfg.Leeway
+	}
+	return s.end(ctx, v.UserID, keep, only, s.keys.blacklist(v.UserID, v.TokenID), ttl, "logout")
+}
+
+// Revoke ends one session of a user. It reports false if the user has no
+// such live session. Returns ErrUnavailable if Redis is down.
+func (s *Sessions) Revoke(ctx context.Context, userID pulid.ID, sessionID string) (bool, error) {
+	if !validRandomID(sessionID) {
+		return false, nil
+	}
+	ended, err := s.end(ctx, userID, "", sessionID, "", 0, "revoke")
+	return len(ended) > 0, err
+}
+
+// RevokeAll ends every session of a user (password change, account lock).
+func (s *Sessions) RevokeAll(ctx context.Context, userID pulid.ID, keep string) ([]string, error) {
+	return s.end(ctx, userID, keep, "", "", 0, "revoke")
+}
+
+func (s *Sessions) end(ctx context.Context, uid pulid.ID, keep, only, blacklistKey string, ttl time.Duration, event string) ([]string, error) {
+	keys := []string{s.keys.sessions(uid)}
+	if blacklistKey != "" && ttl > 0 {
+		keys = append(keys, blacklistKey)
+	}
+	ended, err := endScript.Run(ctx, s.rdb, keys,
+		s.keys.sessionPrefix(uid), s.keys.refreshPrefix(uid), keep, only, ttl.Milliseconds(),
+	).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable("end sessions", err)
+	}
+	for _, sid := range ended {
+		s.cfg.Log.InfoContext(ctx, "session ended", slog.String("event", event),
+			slog.String("user_id", string(uid)), slog.String("session_id", sid))
+	}
+	return ended, nil
+}
+
+// List returns the live sessions of a user, oldest first. Index entries of
+// sessions that have expired are pruned on the way.
+func (s *Sessions) List(ctx context.Context, userID pulid.ID) ([]Session, error) {
+	idx := s.keys.sessions(userID)
+	sids, err := s.rdb.ZRange(ctx, idx, 0, -1).Result()
+	if err != nil {
+		return nil, unavailable("list sessions", err)
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(sids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, sid := range sids {
+			cmds[i] = p.HGetAll(ctx, s.keys.session(userID, sid))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("list sessions", err)
+	}
+	out := make([]Session, 0, len(sids))
+	var stale []any
+	for i, cmd := range cmds {
+		h := cmd.Val()
+		if len(h) == 0 {
+			stale = append(stale, sids[i])
+			continue
+		}
+		out = append(out, Session{
+			ID:         sids[i],
+			CreatedAt:  msTime(h["created"]),
+			LastUsedAt: msTime(h["last"]),
+			UserAgent:  h["ua"],
+			IP:         h["ip"],
+		})
+	}
+	if len(stale) > 0 {
+		s.rdb.ZRem(ctx, idx, stale...) // best effort; a failure only leaves garbage
+	}
+	return out, nil
+}
+
+func msTime(s string) time.Time {
+	ms, _ := strconv.ParseInt(s, 10, 64)
+	return time.UnixMilli(ms).UTC()
+}
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

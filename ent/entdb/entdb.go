@@ -1,0 +1,173 @@
+// Package entdb opens the database behind the ent client: SQLite (pure Go,
+// modernc.org/sqlite) for a file, PostgreSQL (pgx) for a postgres:// URL.
+// It is written by hand; the rest of package ent is generated.
+package entdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+
+	"github.com/authql/authql/ent"
+)
+
+// Pool configures the connection pool. Zero values keep the defaults.
+type Pool struct {
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+}
+
+// DB is an open database with its ent client.
+type DB struct {
+	Client  *ent.Client
+	SQL     *sql.DB
+	Dialect string
+	// Describe is the database without credentials, for logs.
+	Describe string
+}
+
+// Close closes the client and the pool.
+func (db *DB) Close() error { return db.Client.Close() }
+
+// Open opens the database named by dsn:
+//
+//	postgres://user:pass@host:5432/db?sslmode=disable   PostgreSQL through pgx
+//	postgresql://...                                     the same
+//	sqlite:path/to/app.db, sqlite://path, file:path      SQLite file
+//	path/to/app.db                                       SQLite file
+//
+// SQLite is opened with foreign keys on, WAL, a 5 s busy timeout and
+// BEGIN IMMEDIATE transactions (so a write transaction never fails to
+// upgrade its lock half-way). Drivers ignore what they do not understand,
+// so these are given as modernc pragmas, not the mattn/cgo "_fk=1" syntax.
+// The ent client does not open its own connections: the returned pool is the
+// only one, and wrap may decorate its driver (e.g. to count statements).
+func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver) (*DB, error) {
+	var (
+		db       *sql.DB
+		name     string
+		describe string
+		err      error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		name = dialect.Postgres
+		describe = redactURL(dsn)
+		db, err = sql.Open("pgx", dsn)
+	default:
+		name = dialect.SQLite
+		path := sqlitePath(dsn)
+		describe = "sqlite:" + path
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("create database directory: %w", err)
+			}
+		}
+		db, err = sql.Open("sqlite", "file:"+path+
+			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"+
+			"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", describe, err)
+	}
+	if pool.MaxOpenConns > 0 {
+		db.SetMaxOpenConns(pool.MaxOpenConns)
+	}
+	if pool.MaxIdleConns > 0 {
+		db.SetMaxIdleConns(pool.MaxIdleConns)
+	}
+	if pool.ConnMaxLifetime > 0 {
+		db.SetConnMaxLifetime(pool.ConnMaxLifetime)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", describe, err)
+	}
+	if name == dialect.SQLite {
+		if err := checkForeignKeys(pctx, db); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	var drv dialect.Driver = entsql.OpenDB(name, db)
+	if wrap != nil {
+		drv = wrap(drv)
+	}
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: name, Describe: describe}, nil
+}
+
+// sqlitePath strips the scheme from a SQLite DSN. The default (empty) is
+// the caller's business; Open requires a path.
+func sqlitePath(dsn string) string {
+	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
+		if rest, ok := strings.CutPrefix(dsn, p); ok {
+			dsn = rest
+			break
+		}
+	}
+	if i := strings.IndexByte(dsn, '?'); i >= 0 {
+		dsn = dsn[:i]
+	}
+	return dsn
+}
+
+func checkForeignKeys(ctx context.Context, db *sql.DB) error {
+	var on int
+	if err := db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&on); err != nil {
+		return fmt.Errorf("check sqlite foreign keys: %w", err)
+	}
+	if on != 1 {
+		return errors.New("sqlite foreign keys are off; the driver ignored the pragma")
+	}
+	return nil
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}
+
+// migrationLock is the PostgreSQL advisory lock key held while migrating, so
+// instances starting at the same moment migrate one after another.
+const migrationLock = 0x617574686d6967 // "authmig"
+
+// Migrate creates or updates the schema. On PostgreSQL it holds an advisory
+// lock for the duration, so it is safe to run from several instances at once.
+func (db *DB) Migrate(ctx context.Context) error {
+	if db.Dialect != dialect.Postgres {
+		return db.Client.Schema.Create(ctx)
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return fmt.Errorf("migrate: take lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock) //nolint:errcheck // the lock also ends with the connection
+	if err := db.Client.Schema.Create(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+
+	"github.com/authql/authql/ent/schema/pulid"
+)
+
+// User is an account. E-mail addresses are stored normalised (trimmed,
+// lower-cased) by the caller, so the unique index is case-insensitive in
+// effect on every database.
+type User struct {
+	ent.Schema
+}
+
+// Mixin implements ent.Schema.
+func (User) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("US"), TimeMixin{}}
+}
+
+// Fields implements ent.Schema.
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("email").
+			Unique().
+			NotEmpty().
+			MaxLen(254),
+		// The PHC-encoded argon2id hash. Sensitive keeps it out of String()
+		// and logs; entgql.Skip keeps it out of every GraphQL type.
+		field.String("password_hash").
+			Sensitive().
+			NotEmpty().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("name").
+			Validate(runeLen(1, 100)),
+		field.Enum("role").
+			Values("USER", "ADMIN").
+			Default("USER"),
+	}
+}
+
+// Edges implements ent.Schema.
+func (User) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("posts", Post.Type).
+			Annotations(entgql.RelayConnection()),
+	}
+}
+
+// Annotations implements ent.Schema.
+func (User) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection()}
+}

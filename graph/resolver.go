@@ -1,0 +1,121 @@
+// Package graph is the GraphQL layer: the schema (schema/*.graphqls), the
+// generated executor, and resolvers that parse arguments, call auth, cache
+// and ent, and return. Errors become GraphQL errors in one place, errors.go.
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"math"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
+	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/user"
+	"github.com/authql/authql/graph/model"
+)
+
+// Deps are what the resolvers need.
+type Deps struct {
+	Ent       *ent.Client
+	Sessions  *auth.Sessions
+	Passwords *auth.Passwords
+	Log       *slog.Logger
+}
+
+// Resolver is the resolver root and the dependency-injection point of the
+// GraphQL layer.
+type Resolver struct {
+	client    *ent.Client
+	sessions  *auth.Sessions
+	passwords *auth.Passwords
+	log       *slog.Logger
+}
+
+// NewSchema returns the executable schema with its resolvers and directives.
+func NewSchema(d Deps) graphql.ExecutableSchema {
+	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, log: d.Log}
+	return NewExecutableSchema(Config{
+		Resolvers: r,
+		Directives: DirectiveRoot{
+			Auth:    auth.AuthDirective,
+			HasRole: auth.HasRoleDirective(r.roleOf),
+		},
+	})
+}
+
+// loaders returns the request's dataloaders. Operations get theirs from the
+// loaders extension; anything else (a test calling a resolver directly) gets
+// a fresh set, which is correct, only unbatched.
+func (r *Resolver) loaders(ctx context.Context) *cache.Loaders {
+	if l, ok := cache.LoadersFrom(ctx); ok {
+		return l
+	}
+	return cache.NewLoaders(r.client)
+}
+
+// user loads a user by ID through the request's loader; nil if none.
+func (r *Resolver) user(ctx context.Context, id pulid.ID) (*ent.User, error) {
+	return r.loaders(ctx).User.Load(ctx, id)
+}
+
+// viewer returns the authenticated caller's user record.
+func (r *Resolver) viewer(ctx context.Context) (auth.Viewer, *ent.User, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return v, nil, err
+	}
+	u, err := r.user(ctx, v.UserID)
+	if err != nil {
+		return v, nil, err
+	}
+	if u == nil {
+		// The account is gone but a token of it is still alive.
+		return v, nil, auth.ErrSessionRevoked
+	}
+	return v, u, nil
+}
+
+// roleOf is @hasRole's view of a user's current role.
+func (r *Resolver) roleOf(ctx context.Context, id pulid.ID) (user.Role, error) {
+	u, err := r.user(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
+		return "", auth.ErrSessionRevoked
+	}
+	return u.Role, nil
+}
+
+// isSelfOrAdmin reports whether the viewer is owner or an admin: who may
+// read a user's e-mail, and edit or delete a post.
+func (r *Resolver) isSelfOrAdmin(ctx context.Context, owner pulid.ID) (bool, error) {
+	v, me, err := r.viewer(ctx)
+	if err != nil {
+		return false, err
+	}
+	return v.UserID == owner || me.Role == user.RoleADMIN, nil
+}
+
+// payload builds an AuthPayload from a fresh token pair.
+func (r *Resolver) payload(p auth.Pair, u *ent.User) *model.AuthPayload {
+	return &model.AuthPayload{
+		AccessToken:  p.AccessToken,
+		RefreshToken: p.RefreshToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    max(0, int(math.Ceil(p.ExpiresAt.Sub(r.sessions.Tokens().Now()).Seconds()))),
+		User:         u,
+	}
+}
+
+// signedInUser reports whether the field being resolved belongs to the user
+// of an AuthPayload: the account that has just registered, logged in or
+// refreshed, which is the caller even though the request carried no token.
+func signedInUser(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	return fc != nil && fc.Parent != nil && fc.Parent.Object == "AuthPayload" && fc.Parent.Field.Name == "user"
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/authql/authql/auth"
+	"github.com/authql/authql/ent/entdb"
+	"github.com/authql/authql/ent/user"
+)
+
+// promoteAdmin makes an existing account an ADMIN. Creating the first admin
+// is an operator's act on the server, never an API call.
+//
+//	server promote-admin [flags] EMAIL
+func promoteAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var email string
+	if n := len(args); n > 0 {
+		email, args = args[n-1], args[:n-1]
+	}
+	if email == "" || email[0] == '-' {
+		return errors.New("usage: server promote-admin [flags] EMAIL")
+	}
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		dsn = DefaultSQLitePath
+	}
+	db, err := entdb.Open(ctx, dsn, entdb.Pool{}, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	n, err := db.Client.User.Update().
+		Where(user.Email(auth.NormalizeEmail(email))).
+		SetRole(user.RoleADMIN).
+		Save(ctx)
+	if err != nil {
+		return fmt.Errorf("promote %s: %w", email, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("no account with e-mail %s: register it first", auth.NormalizeEmail(email))
+	}
+	fmt.Fprintf(stdout, "%s is now an ADMIN\n", auth.NormalizeEmail(email))
+	return nil
+}

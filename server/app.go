@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
+	"github.com/authql/authql/ent/entdb"
+	"github.com/authql/authql/graph"
+)
+
+// app is one running server: its dependencies and its HTTP handler.
+type app struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *entdb.DB
+	rdb      redis.UniversalClient
+	sessions *auth.Sessions
+	handler  http.Handler
+	// draining turns /readyz not-ready when shutdown begins, so a load
+	// balancer stops sending new requests before connections are drained.
+	draining atomic.Bool
+	closers  []func()
+}
+
+// deps lets tests inject what the environment would otherwise decide.
+type deps struct {
+	now func() time.Time
+	// rdb, if set, is used instead of opening Redis from the configuration.
+	rdb redis.UniversalClient
+}
+
+// newApp opens the database (migrating it) and Redis, and builds the
+// handler. Each embedded default is announced once, with how to replace it.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if d.now == nil {
+		d.now = time.Now
+	}
+
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		dsn = DefaultSQLitePath
+		log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://... for PostgreSQL", slog.String("path", dsn))
+	}
+	a.db, err = entdb.Open(ctx, dsn, entdb.Pool{MaxOpenConns: cfg.DBMaxOpen, MaxIdleConns: cfg.DBMaxIdle}, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = a.db.Close() })
+	if err := a.db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	log.Info("database ready", slog.String("database", a.db.Describe))
+
+	a.rdb = d.rdb
+	if a.rdb == nil {
+		if a.rdb, err = a.openRedis(ctx); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = a.rdb.Close() })
+	}
+
+	tokens, err := a.tokens(d.now)
+	if err != nil {
+		return nil, err
+	}
+	a.sessions = auth.NewSessions(a.rdb, tokens, auth.SessionConfig{
+		Prefix:      cfg.RedisPrefix,
+		IdleTimeout: cfg.SessionIdle,
+		RefreshTTL:  cfg.RefreshTTL,
+		ReuseGrace:  cfg.RefreshGrace,
+		Now:         d.now,
+		Log:         log.With(slog.String("stream", "auth")),
+	})
+	gql := graph.NewHandler(graph.Deps{
+		Ent:       a.db.Client,
+		Sessions:  a.sessions,
+		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
+		Log:       log.With(slog.String("stream", "error")),
+	}, graph.Options{
+		Introspection:    cfg.Introspection,
+		Suggestions:      !cfg.Production(),
+		ComplexityLimit:  cfg.ComplexityLimit,
+		ParserTokenLimit: 10_000,
+	})
+	a.handler = a.routes(gql)
+	return a, nil
+}
+
+func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
+	cfg := a.cfg
+	if cfg.EmbeddedRedis() {
+		m, stop, err := embeddedRedis(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		a.closers = append(a.closers, stop)
+		a.log.Info("using the embedded in-process Redis; set REDIS_URL=redis://... for a real one (sessions then survive restarts and are shared by instances)",
+			slog.String("addr", m.Addr()))
+		return cache.Open(ctx, cache.Config{URL: "redis://" + m.Addr()})
+	}
+	rdb, err := cache.Open(ctx, cache.Config{
+		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
+		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
+		Password: cfg.RedisPassword,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// tokens builds the access token service from the configured secrets. In
+// development without a secret it generates one and says what that means.
+func (a *app) tokens(now func() time.Time) (*auth.Tokens, error) {
+	secret := a.cfg.JWTSecret
+	if secret == "" {
+		if a.cfg.Production() {
+			return nil, errors.New("no signing key") // validate() already refused this
+		}
+		secret = rand.Text() + rand.Text() // 2 × 130 bits
+		a.log.Warn("APP_JWT_SECRET is not set: signing with a random development key; tokens stop working when the process restarts and are not shared with other instances")
+	}
+	verify := make([]auth.Key, 0, len(a.cfg.JWTVerifySecrets))
+	for _, s := range a.cfg.JWTVerifySecrets {
+		verify = append(verify, auth.HMACKey([]byte(s)).VerifyOnly())
+	}
+	return auth.NewTokens(auth.TokenConfig{
+		Issuer:   a.cfg.JWTIssuer,
+		Audience: a.cfg.JWTAudience,
+		TTL:      a.cfg.AccessTTL,
+		Leeway:   a.cfg.JWTLeeway,
+		Signing:  auth.HMACKey([]byte(secret)),
+		Verify:   verify,
+		Now:      now,
+	})
+}
+
+// Close releases everything newApp opened, in reverse order.
+func (a *app) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// ready reports whether the database and Redis answer.
+func (a *app) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := a.db.SQL.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}

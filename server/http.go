@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
+
+	"github.com/authql/authql/auth"
+	"github.com/authql/authql/graph"
+)
+
+// routes is the whole HTTP surface in one place:
+//
+//	POST /query, GET /query   GraphQL (GET: queries only)
+//	GET  /                    the playground (development by default)
+//	GET  /healthz             the process is alive
+//	GET  /readyz              the database and Redis answer, and we are not draining
+//
+// Middleware, outermost first: panic recovery, request id, security
+// headers, CORS, then on /query the body limit and caller identification.
+func (a *app) routes(gql http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	api := limitBody(a.cfg.BodyLimit)(auth.Middleware(a.sessions, clientIP)(gql))
+	mux.Handle("/query", api)
+	if a.cfg.Playground {
+		mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if a.draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		if err := a.ready(r.Context()); err != nil {
+			a.log.WarnContext(r.Context(), "not ready", slog.Any("error", err))
+			// The reason stays in the log: /readyz is public.
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	var h http.Handler = mux
+	h = a.cors().Handler(h)
+	h = securityHeaders(h)
+	h = withRequestID(h)
+	h = a.recoverHTTP(h)
+	return h
+}
+
+// cors allows browsers on the configured origins to call the API. In
+// development with no list, any localhost origin may (a front end on
+// localhost:5173 just works); in production only the listed ones.
+func (a *app) cors() *cors.Cors {
+	opts := cors.Options{
+		AllowedOrigins: a.cfg.CORSOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-ID", "Apollo-Require-Preflight"},
+		ExposedHeaders: []string{"X-Request-ID", "Retry-After"},
+		MaxAge:         600,
+	}
+	if len(opts.AllowedOrigins) == 0 && !a.cfg.Production() {
+		opts.AllowOriginFunc = isLocalOrigin
+	}
+	return cors.New(opts)
+}
+
+func isLocalOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	h := u.Hostname()
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// securityHeaders marks every response as what it is. API responses are
+// JSON, never to be sniffed as HTML or framed; the playground page sets
+// its own policy.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		if r.URL.Path != "/" {
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody refuses request bodies over n bytes with 413, before gqlgen
+// reads them (its POST transport reads bodies whole, with no limit).
+func limitBody(n int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Body == nil || r.Method == http.MethodGet {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.ContentLength > n {
+				tooLarge(w, n)
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
+			if err != nil {
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					tooLarge(w, n)
+					return
+				}
+				writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "could not read the request body")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func tooLarge(w http.ResponseWriter, n int64) {
+	w.Header().Set("Connection", "close")
+	writeError(w, http.StatusRequestEntityTooLarge, graph.CodePayloadTooLarge,
+		"request body is larger than "+strconv.FormatInt(n, 10)+" bytes")
+}
+
+// recoverHTTP turns a panic outside gqlgen (which recovers its own) into a
+// logged 500, without killing the process.
+func (a *app) recoverHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.log.ErrorContext(r.Context(), "panic in handler", slog.Any("panic", p))
+				writeError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP is the address the request came from: the TCP peer.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// writeError writes a GraphQL-shaped error response for failures that
+// happen before GraphQL runs.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
