@@ -92,7 +92,7 @@ type testServer struct {
 func (e *testEnv) start(t *testing.T) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(requestIDHandler{slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})})
 	a, err := newApp(context.Background(), e.config(t), log, deps{
 		now: e.clock.Now,
 		rdb: cachetest.Open(t, e.redis.Config),

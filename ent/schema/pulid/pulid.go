@@ -71,8 +71,13 @@ func (id ID) Valid() bool {
 // UnmarshalGQL implements graphql.Unmarshaler. Malformed IDs are rejected
 // here, so resolvers never see them and the client gets BAD_USER_INPUT.
 func (id *ID) UnmarshalGQL(v any) error {
-	s, ok := v.(string)
-	if !ok {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case ID: // the generated Noder passes IDs through UnmarshalGQL
+		s = string(v)
+	default:
 		return fmt.Errorf("ID must be a string")
 	}
 	if !ID(s).Valid() {

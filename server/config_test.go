@@ -1,0 +1,88 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ got, want any }{
+		"env":          {cfg.Env, "development"},
+		"addr":         {cfg.Addr, ":8080"},
+		"access ttl":   {cfg.AccessTTL, 15 * time.Minute},
+		"refresh ttl":  {cfg.RefreshTTL, 7 * 24 * time.Hour},
+		"idle":         {cfg.SessionIdle, 30 * time.Minute},
+		"grace":        {cfg.RefreshGrace, 10 * time.Second},
+		"body limit":   {cfg.BodyLimit, int64(1 << 20)},
+		"playground":   {cfg.Playground, true},
+		"introspect":   {cfg.Introspection, true},
+		"embedded":     {cfg.EmbeddedRedis(), true},
+		"log format":   {cfg.LogFormat, "text"},
+		"database url": {cfg.DatabaseURL, ""},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s=%v, want %v", name, c.got, c.want)
+		}
+	}
+}
+
+func TestConfigFlagsOverrideEnv(t *testing.T) {
+	env := map[string]string{"APP_ADDR": ":9000", "APP_ACCESS_TOKEN_TTL": "5m"}
+	cfg, err := loadConfig([]string{"-addr", "127.0.0.1:7000"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Addr, "127.0.0.1:7000"; got != want {
+		t.Errorf("addr=%q, want %q", got, want)
+	}
+	if got, want := cfg.AccessTTL, 5*time.Minute; got != want {
+		t.Errorf("access ttl=%v, want %v", got, want)
+	}
+}
+
+// Production refuses every development convenience, and says all that is
+// wrong at once.
+func TestConfigProductionRefusesDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"all defaults", map[string]string{"APP_ENV": "production"},
+			[]string{"REDIS_URL", "APP_JWT_SECRET", "DATABASE_URL"}},
+		{"short key", map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": "short",
+			"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"}, []string{"at least 32 bytes"}},
+		{"bad duration", map[string]string{"APP_ACCESS_TOKEN_TTL": "soon"}, []string{"APP_ACCESS_TOKEN_TTL"}},
+		{"bad env", map[string]string{"APP_ENV": "staging"}, []string{"APP_ENV"}},
+		{"two redis modes", map[string]string{"REDIS_URL": "redis://r:6379", "APP_REDIS_CLUSTER_ADDRS": "a:1,b:2"}, []string{"only one"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(nil, func(k string) string { return tc.env[k] }, io.Discard)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	cfg, err := loadConfig(nil, func(k string) string {
+		return map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strings.Repeat("k", 32),
+			"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatalf("complete production config refused: %v", err)
+	}
+	if cfg.Playground || cfg.Introspection || cfg.LogFormat != "json" {
+		t.Errorf("production defaults: playground=%v introspection=%v log=%s", cfg.Playground, cfg.Introspection, cfg.LogFormat)
+	}
+}
