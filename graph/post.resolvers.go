@@ -89,7 +89,6 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	return r.client.Post.Query().Paginate(ctx, after, first, before, last, ent.WithPostOrder(orderBy))
 }
 
-// Post returns PostResolver implementation.
 func (r *Resolver) Post() PostResolver { return &postResolver{r} }
 
 type postResolver struct{ *Resolver }

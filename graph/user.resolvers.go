@@ -66,7 +66,6 @@ func (r *userResolver) Posts(ctx context.Context, obj *ent.User, first *int, aft
 	return obj.QueryPosts().Paginate(ctx, after, first, before, last, ent.WithPostOrder(newestFirst))
 }
 
-// User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type userResolver struct{ *Resolver }
