@@ -122,20 +122,36 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	var c Config
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n\n"+
+			"Every flag mirrors an environment variable (in parentheses); a flag given wins.\n\n")
+		fs.PrintDefaults()
+	}
 	table := settings()
-	vals := make([]string, len(table))
+	flags := make([]*string, len(table))
 	for i, s := range table {
-		v := s.def
-		if e := getenv(s.env); e != "" {
-			v = e
-		}
-		fs.StringVar(&vals[i], s.flag, v, s.usage+" ($"+s.env+")")
+		// The flag's default is the built-in one, never the environment's
+		// value: -h must not print a secret.
+		flags[i] = fs.String(s.flag, s.def, s.usage+" ($"+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	vals := make([]string, len(table))
+	for i, s := range table {
+		switch {
+		case given[s.flag]:
+			vals[i] = *flags[i]
+		case getenv(s.env) != "":
+			vals[i] = getenv(s.env)
+		default:
+			vals[i] = s.def
+		}
 	}
 	// Defaults that depend on the environment are applied before the
 	// explicit values.
