@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/authql/authql/ent/schema/pulid"
 )
@@ -54,7 +55,7 @@ func parseRefreshToken(raw string) (refreshToken, error) {
 		return refreshToken{}, ErrInvalidRefreshToken
 	}
 	uid, sid, secret := pulid.ID(parts[0]), parts[1], parts[2]
-	if !uid.Valid() || !validRandomID(sid) {
+	if !uid.Valid() || !validSessionID(sid) {
 		return refreshToken{}, ErrInvalidRefreshToken
 	}
 	if b, err := base64.RawURLEncoding.Strict().DecodeString(secret); err != nil || len(b) != secretLen {
@@ -69,10 +70,17 @@ func (t refreshToken) hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// validRandomID reports whether s looks like a randomID (16 bytes base64url).
-func validRandomID(s string) bool {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	return err == nil && len(b) == 16
+// sessionPrefix is the PULID prefix of session ids.
+const sessionPrefix = "SE"
+
+// newSessionID returns a new session id: a PULID, so GraphQL clients see
+// sessions with IDs of the same shape as every other object.
+func newSessionID(now time.Time) string { return string(pulid.New(sessionPrefix, now)) }
+
+// validSessionID reports whether s has the shape of a session id.
+func validSessionID(s string) bool {
+	id := pulid.ID(s)
+	return id.Valid() && id.Prefix() == sessionPrefix
 }
 
 // issued is the token pair minted by a rotation. Redis keeps it encrypted

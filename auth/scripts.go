@@ -83,3 +83,38 @@ if KEYS[2] and tonumber(ARGV[5]) > 0 then
 end
 return ended
 `)
+
+// reissueScript gives a live session a new refresh token (the current one is
+// deleted, so presenting it later is simply invalid, not "reuse") and
+// blacklists the caller's access token.
+//
+//	KEYS[1] the session   KEYS[2] the new refresh record   KEYS[3] blacklist key of the caller's token
+//	ARGV[1] refresh key prefix   ARGV[2] new token's hash   ARGV[3] session id
+//	ARGV[4] now (ms)             ARGV[5] blacklist TTL (ms)
+//
+// Returns 1, or 0 if the session has ended.
+var reissueScript = redis.NewScript(`
+local sess = redis.call('HMGET', KEYS[1], 'rt', 'abs')
+if not sess[1] then return 0 end
+redis.call('DEL', ARGV[1] .. sess[1])
+redis.call('HSET', KEYS[2], 'sid', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(sess[2]) - tonumber(ARGV[4])))
+redis.call('HSET', KEYS[1], 'rt', ARGV[2], 'last', ARGV[4])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
+return 1
+`)
+
+// touchScript records that a session was used: it moves last-used and the
+// idle expiry forward, never past the absolute expiry, and never brings an
+// ended session back.
+//
+//	KEYS[1] the session   ARGV[1] now (ms)   ARGV[2] idle timeout (ms)
+var touchScript = redis.NewScript(`
+local abs = redis.call('HGET', KEYS[1], 'abs')
+if not abs then return 0 end
+local now = tonumber(ARGV[1])
+if now <= tonumber(redis.call('HGET', KEYS[1], 'last') or 0) then return 1 end
+redis.call('HSET', KEYS[1], 'last', now)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(tonumber(ARGV[2]), tonumber(abs) - now)))
+return 1
+`)

@@ -63,6 +63,7 @@ type Sessions struct {
 	tokens *Tokens
 	keys   keys
 	cfg    SessionConfig
+	touch  toucher
 }
 
 // NewSessions returns a session store over rdb.
@@ -82,7 +83,7 @@ func (s *Sessions) Tokens() *Tokens { return s.tokens }
 // Start creates a session for a user who has just proven who they are and
 // returns its first token pair. Returns ErrUnavailable if Redis is down.
 func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta) (Pair, error) {
-	sid := randomID()
+	sid := newSessionID(s.cfg.Now())
 	rt := newRefreshToken(userID, sid)
 	access, claims, err := s.tokens.Issue(userID, sid)
 	if err != nil {
@@ -192,7 +193,9 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, erro
 	if live.Val() == 0 || revoked.Val() != 0 {
 		return Viewer{}, ErrSessionRevoked
 	}
-	return Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}, nil
+	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}
+	s.Touch(v)
+	return v, nil
 }
 
 // Scope says which sessions Logout ends.
@@ -218,15 +221,46 @@ func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string,
 	}
 	var ttl time.Duration
 	if scope != ScopeOthers {
-		ttl = time.Until(v.ExpiresAt) + s.tokens.cfg.Leeway
+		ttl = s.blacklistTTL(v)
 	}
 	return s.end(ctx, v.UserID, keep, only, s.keys.blacklist(v.UserID, v.TokenID), ttl, "logout")
+}
+
+// Reissue replaces the token pair of the viewer's own session (after a
+// password change): a new refresh token replaces the current one, which
+// stops working, and the viewer's access token is blacklisted. Returns
+// ErrSessionRevoked if the session has ended, or ErrUnavailable.
+func (s *Sessions) Reissue(ctx context.Context, v Viewer) (Pair, error) {
+	rt := newRefreshToken(v.UserID, v.SessionID)
+	access, claims, err := s.tokens.Issue(v.UserID, v.SessionID)
+	if err != nil {
+		return Pair{}, err
+	}
+	ok, err := reissueScript.Run(ctx, s.rdb,
+		[]string{s.keys.session(v.UserID, v.SessionID), s.keys.refresh(v.UserID, rt.hash()), s.keys.blacklist(v.UserID, v.TokenID)},
+		s.keys.refreshPrefix(v.UserID), rt.hash(), v.SessionID, s.cfg.Now().UnixMilli(), s.blacklistTTL(v).Milliseconds(),
+	).Int()
+	if err != nil {
+		return Pair{}, unavailable("reissue tokens", err)
+	}
+	if ok == 0 {
+		return Pair{}, ErrSessionRevoked
+	}
+	s.cfg.Log.InfoContext(ctx, "session tokens reissued", slog.String("event", "reissue"),
+		slog.String("user_id", string(v.UserID)), slog.String("session_id", v.SessionID))
+	return Pair{UserID: v.UserID, SessionID: v.SessionID, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// blacklistTTL is how long a revoked access token must stay blacklisted:
+// until it would expire anyway, plus the verification leeway.
+func (s *Sessions) blacklistTTL(v Viewer) time.Duration {
+	return max(v.ExpiresAt.Sub(s.cfg.Now())+s.tokens.cfg.Leeway, time.Second)
 }
 
 // Revoke ends one session of a user. It reports false if the user has no
 // such live session. Returns ErrUnavailable if Redis is down.
 func (s *Sessions) Revoke(ctx context.Context, userID pulid.ID, sessionID string) (bool, error) {
-	if !validRandomID(sessionID) {
+	if !validSessionID(sessionID) {
 		return false, nil
 	}
 	ended, err := s.end(ctx, userID, "", sessionID, "", 0, "revoke")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
 )
@@ -50,13 +51,81 @@ func (r *mutationResolver) Refresh(ctx context.Context, refreshToken string) (*m
 	return r.payload(pair, u), nil
 }
 
-func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
+func (r *mutationResolver) Logout(ctx context.Context, scope *model.LogoutScope) (bool, error) {
 	v, err := auth.Require(ctx)
 	if err != nil {
 		return false, err
 	}
-	if _, err := r.sessions.Logout(ctx, v, auth.ScopeCurrent); err != nil {
+	sc := auth.ScopeCurrent
+	if scope != nil {
+		sc = logoutScopes[*scope]
+	}
+	if _, err := r.sessions.Logout(ctx, v, sc); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+func (r *mutationResolver) RevokeSession(ctx context.Context, id pulid.ID) (bool, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return false, err
+	}
+	// The key is built from the viewer's own user id: another user's
+	// session id simply names nothing.
+	return r.sessions.Revoke(ctx, v.UserID, string(id))
+}
+
+func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (*model.AuthPayload, error) {
+	v, me, err := r.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(currentPassword) > 4*auth.MaxPasswordLen || !r.passwords.Verify(me.PasswordHash, currentPassword) {
+		return nil, badInput("currentPassword", "is not the current password")
+	}
+	if err := checkNewPassword("newPassword", newPassword); err != nil {
+		return nil, err
+	}
+	hash := r.passwords.Hash(newPassword)
+	var pair auth.Pair
+	err = withTx(ctx, r.client, func(tx *ent.Client) error {
+		if err := tx.User.UpdateOneID(v.UserID).SetPasswordHash(hash).Exec(ctx); err != nil {
+			return err
+		}
+		// Other devices are signed out before the new password is committed:
+		// if Redis fails, the password stays as it was.
+		if _, err := r.sessions.RevokeAll(ctx, v.UserID, v.SessionID); err != nil {
+			return err
+		}
+		pair, err = r.sessions.Reissue(ctx, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.payload(pair, me), nil
+}
+
+func (r *queryResolver) MySessions(ctx context.Context) ([]*model.Session, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.sessions.List(ctx, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Session, len(list))
+	for i, s := range list {
+		out[i] = &model.Session{
+			ID:         pulid.ID(s.ID),
+			CreatedAt:  s.CreatedAt,
+			LastUsedAt: s.LastUsedAt,
+			UserAgent:  nonEmpty(s.UserAgent),
+			IP:         nonEmpty(s.IP),
+			Current:    s.ID == v.SessionID,
+		}
+	}
+	return out, nil
 }

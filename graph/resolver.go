@@ -119,3 +119,9 @@ func signedInUser(ctx context.Context) bool {
 	fc := graphql.GetFieldContext(ctx)
 	return fc != nil && fc.Parent != nil && fc.Parent.Object == "AuthPayload" && fc.Parent.Field.Name == "user"
 }
+
+var logoutScopes = map[model.LogoutScope]auth.Scope{
+	model.LogoutScopeCurrent: auth.ScopeCurrent,
+	model.LogoutScopeOthers:  auth.ScopeOthers,
+	model.LogoutScopeAll:     auth.ScopeAll,
+}

@@ -35,3 +35,11 @@ func checkNewPassword(field, pw string) error {
 // trimText trims surrounding white space from a plain-text field (a name or
 // a title); the length rules apply to what is left.
 func trimText(s string) string { return strings.TrimSpace(s) }
+
+// nonEmpty returns nil for "", so an unknown value reads as null.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -87,6 +87,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Now:         d.now,
 		Log:         log.With(slog.String("stream", "auth")),
 	})
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan struct{})
+	go func() { defer close(bgDone); a.sessions.Run(bg) }()
+	a.closers = append(a.closers, func() { stopBG(); <-bgDone })
+
 	gql := graph.NewHandler(graph.Deps{
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,

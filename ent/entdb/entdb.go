@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -151,9 +152,17 @@ func redactURL(s string) string {
 // instances starting at the same moment migrate one after another.
 const migrationLock = 0x617574686d6967 // "authmig"
 
+// migrateMu serialises migrations within a process: ent's migrator mutates
+// the package-level table descriptions of ent/migrate while it runs, so two
+// clients migrating at once (two server instances in one test binary) would
+// race on them.
+var migrateMu sync.Mutex
+
 // Migrate creates or updates the schema. On PostgreSQL it holds an advisory
 // lock for the duration, so it is safe to run from several instances at once.
 func (db *DB) Migrate(ctx context.Context) error {
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
 	if db.Dialect != dialect.Postgres {
 		return db.Client.Schema.Create(ctx)
 	}

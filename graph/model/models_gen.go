@@ -3,7 +3,14 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/schema/pulid"
 )
 
 // The tokens of a session. Send `accessToken` as `Authorization: Bearer <token>`
@@ -48,6 +55,22 @@ type RegisterInput struct {
 	Name string `json:"name"`
 }
 
+// A signed-in device: one login, renewed by refreshes until it ends.
+type Session struct {
+	// The session's ID.
+	ID pulid.ID `json:"id"`
+	// When the session began (the login).
+	CreatedAt time.Time `json:"createdAt"`
+	// When the session was last used (a refresh or a request); updated at most once a minute.
+	LastUsedAt time.Time `json:"lastUsedAt"`
+	// The User-Agent of the login request, if any.
+	UserAgent *string `json:"userAgent,omitempty"`
+	// The client address of the login request.
+	IP *string `json:"ip,omitempty"`
+	// True for the session of the access token used for this request.
+	Current bool `json:"current"`
+}
+
 // Changes to the caller's own account. Omitted fields stay as they are.
 type UpdateMeInput struct {
 	// A new display name, 1 to 100 characters.
@@ -60,4 +83,65 @@ type UpdatePostInput struct {
 	Title *string `json:"title,omitempty"`
 	// A new body, 1 to 50,000 characters.
 	Content *string `json:"content,omitempty"`
+}
+
+// Which sessions `logout` ends.
+type LogoutScope string
+
+const (
+	// Only the session of the access token used.
+	LogoutScopeCurrent LogoutScope = "CURRENT"
+	// Every session of the caller except the current one.
+	LogoutScopeOthers LogoutScope = "OTHERS"
+	// Every session of the caller, the current one included.
+	LogoutScopeAll LogoutScope = "ALL"
+)
+
+var AllLogoutScope = []LogoutScope{
+	LogoutScopeCurrent,
+	LogoutScopeOthers,
+	LogoutScopeAll,
+}
+
+func (e LogoutScope) IsValid() bool {
+	switch e {
+	case LogoutScopeCurrent, LogoutScopeOthers, LogoutScopeAll:
+		return true
+	}
+	return false
+}
+
+func (e LogoutScope) String() string {
+	return string(e)
+}
+
+func (e *LogoutScope) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LogoutScope(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LogoutScope", str)
+	}
+	return nil
+}
+
+func (e LogoutScope) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LogoutScope) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LogoutScope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -1,0 +1,100 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/ent/schema/pulid"
+)
+
+// touchEvery is how often at most a session's last-used time is written.
+const touchEvery = time.Minute
+
+// toucher records session use without a Redis write per request: Touch only
+// notes the time in memory, and flush writes the sessions due, in one
+// pipeline, at most once a minute per session. Idle expiry is enforced at
+// refresh (an access token lives 15 minutes, the idle timeout is 30), so a
+// last-used time up to a minute stale changes nothing.
+type toucher struct {
+	mu      sync.Mutex
+	written map[touchKey]time.Time // when each session's last-used was last written
+	due     map[touchKey]time.Time // sessions to write, with their use time
+}
+
+type touchKey struct {
+	user    pulid.ID
+	session string
+}
+
+// Touch notes that the viewer's session was used at now.
+func (s *Sessions) Touch(v Viewer) {
+	now := s.cfg.Now()
+	k := touchKey{v.UserID, v.SessionID}
+	t := &s.touch
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.written == nil {
+		t.written, t.due = map[touchKey]time.Time{}, map[touchKey]time.Time{}
+	}
+	if last, ok := t.written[k]; ok && now.Sub(last) < touchEvery {
+		return
+	}
+	t.written[k] = now
+	t.due[k] = now
+}
+
+// flushTouches writes the due last-used times. Entries of sessions not used
+// for longer than the idle timeout are forgotten.
+func (s *Sessions) flushTouches(ctx context.Context) {
+	t := &s.touch
+	t.mu.Lock()
+	due := t.due
+	t.due = map[touchKey]time.Time{}
+	now := s.cfg.Now()
+	for k, at := range t.written {
+		if now.Sub(at) > s.cfg.IdleTimeout {
+			delete(t.written, k)
+		}
+	}
+	t.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for k, at := range due {
+			// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
+			touchScript.Eval(ctx, p, []string{s.keys.session(k.user, k.session)}, at.UnixMilli(), s.cfg.IdleTimeout.Milliseconds())
+		}
+		return nil
+	})
+	if err != nil {
+		// Losing a last-used update only makes a session look idler than it
+		// was; the next use is written again.
+		s.cfg.Log.WarnContext(ctx, "record session use", slog.Any("error", err), slog.Int("sessions", len(due)))
+		t.mu.Lock()
+		for k := range due {
+			delete(t.written, k)
+		}
+		t.mu.Unlock()
+	}
+}
+
+// Run does the background work of the session store until ctx ends:
+// writing last-used times. Call it once per process.
+func (s *Sessions) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.flushTouches(context.WithoutCancel(ctx))
+			return
+		case <-tick.C:
+			s.flushTouches(ctx)
+		}
+	}
+}
