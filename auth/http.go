@@ -28,11 +28,13 @@ func MetaFrom(ctx context.Context) Meta {
 // token, if any, and puts the Viewer in the context. It never rejects a
 // request itself (register and login need no token, and a stale header must
 // not break them); the @auth directive decides, and reports why a presented
-// token was refused. clientIP says which address the request came from.
-func Middleware(authn Authenticator, clientIP func(*http.Request) string) func(http.Handler) http.Handler {
+// token was refused. clientIP says which address the request came from;
+// path is where the API is mounted (the refresh cookie's Path).
+func Middleware(authn Authenticator, clientIP func(*http.Request) string, path string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := WithMeta(r.Context(), Meta{UserAgent: r.UserAgent(), IP: clientIP(r)})
+			ctx = withWeb(ctx, w, r, path)
 			if token, present := BearerToken(r.Header.Get("Authorization")); present {
 				ctx = Identify(ctx, authn, token)
 			}

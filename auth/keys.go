@@ -11,6 +11,14 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	<prefix>sessions:{<uid>}          sorted set: the user's session ids by creation time
 //	<prefix>refresh:{<uid>}:<sha256>  hash: one refresh token, by the SHA-256 of the token
 //	<prefix>blacklist:{<uid>}:<jti>   string: a revoked access token, until it would expire
+//
+// Rate limits (github.com/go-redis/redis_rate prepends "rate:"):
+//
+//	rate:<prefix>rate_limit:{<uid>}              the user's API budget (query complexity)
+//	rate:<prefix>rate_limit_ip:{<ip>}            an anonymous client address's API budget
+//	rate:<prefix>login:{<sha256 of e-mail>}       login attempts against one account
+//	rate:<prefix>login_ip:{<ip>}                 login attempts from one address
+//	rate:<prefix>register_ip:{<ip>}              sign-ups from one address
 type keys struct{ prefix string }
 
 func (k keys) session(uid pulid.ID, sid string) string {
@@ -38,3 +46,13 @@ func (k keys) refreshPrefix(uid pulid.ID) string {
 func (k keys) blacklist(uid pulid.ID, jti string) string {
 	return k.prefix + "blacklist:{" + string(uid) + "}:" + jti
 }
+
+func (k keys) rateLimit(uid pulid.ID) string { return k.prefix + "rate_limit:{" + string(uid) + "}" }
+
+func (k keys) rateLimitIP(ip string) string { return k.prefix + "rate_limit_ip:{" + ip + "}" }
+
+func (k keys) loginAccount(emailHash string) string { return k.prefix + "login:{" + emailHash + "}" }
+
+func (k keys) loginIP(ip string) string { return k.prefix + "login_ip:{" + ip + "}" }
+
+func (k keys) registerIP(ip string) string { return k.prefix + "register_ip:{" + ip + "}" }

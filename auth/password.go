@@ -3,10 +3,12 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -20,9 +22,26 @@ const (
 	MaxPasswordLen = 128
 )
 
-// ErrPasswordLength is returned by CheckPassword for a password outside the
-// length limits.
-var ErrPasswordLength = fmt.Errorf("password must be %d to %d characters", MinPasswordLen, MaxPasswordLen)
+// Errors of CheckPassword. Their messages complete "password ...".
+var (
+	ErrPasswordLength = fmt.Errorf("password must be %d to %d characters", MinPasswordLen, MaxPasswordLen)
+	ErrPasswordCommon = errors.New("password is one of the most common passwords; choose another")
+)
+
+//go:embed common-passwords.txt
+var commonPasswordsFile string
+
+// commonPasswords is the set of refused passwords, lower-cased, built on
+// first use.
+var commonPasswords = sync.OnceValue(func() map[string]struct{} {
+	set := make(map[string]struct{}, 10_000)
+	for _, line := range strings.Split(commonPasswordsFile, "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			set[line] = struct{}{}
+		}
+	}
+	return set
+})
 
 // Argon2Params are the argon2id cost parameters. DefaultArgon2 follows the
 // OWASP Password Storage Cheat Sheet (m=19 MiB, t=2, p=1).
@@ -64,10 +83,15 @@ func NewPasswords(p Argon2Params) *Passwords {
 // one account.
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// CheckPassword reports whether a new password meets the policy.
+// CheckPassword reports whether a new password meets the policy of NIST SP
+// 800-63B: 8 to 128 characters, no composition rules, and not one of the
+// 10,000 most common passwords (compared case-insensitively).
 func CheckPassword(pw string) error {
 	if n := utf8.RuneCountInString(pw); n < MinPasswordLen || n > MaxPasswordLen {
 		return ErrPasswordLength
+	}
+	if _, common := commonPasswords()[strings.ToLower(pw)]; common {
+		return ErrPasswordCommon
 	}
 	return nil
 }

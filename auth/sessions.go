@@ -77,6 +77,9 @@ func NewSessions(rdb redis.UniversalClient, tokens *Tokens, cfg SessionConfig) *
 	return &Sessions{rdb: rdb, tokens: tokens, keys: keys{cfg.Prefix}, cfg: cfg}
 }
 
+// RefreshTTL is the absolute lifetime of sessions and refresh tokens.
+func (s *Sessions) RefreshTTL() time.Duration { return s.cfg.RefreshTTL }
+
 // Tokens returns the access token service the sessions sign with.
 func (s *Sessions) Tokens() *Tokens { return s.tokens }
 

@@ -16,10 +16,14 @@ import (
 )
 
 func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error) {
+	email := auth.NormalizeEmail(input.Email)
+	if err := r.limitLogin(ctx, email); err != nil {
+		return nil, err
+	}
 	if len(input.Password) > 4*auth.MaxPasswordLen {
 		return nil, auth.ErrInvalidCredentials // no account has such a password; don't hash megabytes
 	}
-	u, err := r.client.User.Query().Where(user.Email(auth.NormalizeEmail(input.Email))).Only(ctx)
+	u, err := r.client.User.Query().Where(user.Email(email)).Only(ctx)
 	switch {
 	case ent.IsNotFound(err):
 		r.passwords.VerifyNone(input.Password) // same time as a wrong password
@@ -33,10 +37,13 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	if err != nil {
 		return nil, err
 	}
-	return r.payload(pair, u), nil
+	return r.payload(ctx, pair, u), nil
 }
 
 func (r *mutationResolver) Refresh(ctx context.Context, refreshToken string) (*model.AuthPayload, error) {
+	if wc, ok := auth.WebFrom(ctx); ok && refreshToken == "" {
+		refreshToken = wc.RefreshToken()
+	}
 	pair, err := r.sessions.Refresh(ctx, refreshToken)
 	if err != nil {
 		return nil, err
@@ -48,7 +55,7 @@ func (r *mutationResolver) Refresh(ctx context.Context, refreshToken string) (*m
 	if u == nil {
 		return nil, auth.ErrInvalidRefreshToken
 	}
-	return r.payload(pair, u), nil
+	return r.payload(ctx, pair, u), nil
 }
 
 func (r *mutationResolver) Logout(ctx context.Context, scope *model.LogoutScope) (bool, error) {
@@ -62,6 +69,9 @@ func (r *mutationResolver) Logout(ctx context.Context, scope *model.LogoutScope)
 	}
 	if _, err := r.sessions.Logout(ctx, v, sc); err != nil {
 		return false, err
+	}
+	if wc, ok := auth.WebFrom(ctx); ok && sc != auth.ScopeOthers {
+		wc.ClearRefreshToken()
 	}
 	return true, nil
 }
@@ -79,6 +89,11 @@ func (r *mutationResolver) RevokeSession(ctx context.Context, id pulid.ID) (bool
 func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (*model.AuthPayload, error) {
 	v, me, err := r.viewer(ctx)
 	if err != nil {
+		return nil, err
+	}
+	// Guessing the current password with a stolen access token is throttled
+	// like guessing it at login.
+	if err := r.limitLogin(ctx, me.Email); err != nil {
 		return nil, err
 	}
 	if len(currentPassword) > 4*auth.MaxPasswordLen || !r.passwords.Verify(me.PasswordHash, currentPassword) {
@@ -104,7 +119,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	if err != nil {
 		return nil, err
 	}
-	return r.payload(pair, me), nil
+	return r.payload(ctx, pair, me), nil
 }
 
 func (r *queryResolver) MySessions(ctx context.Context) ([]*model.Session, error) {

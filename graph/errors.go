@@ -91,6 +91,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		var (
 			in *inputError
 			ve *ent.ValidationError
+			rl *auth.RateLimitError
 		)
 		switch {
 		case errors.As(cause, &in):
@@ -106,6 +107,14 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
 			gqlErr.Message = "not found"
 			setCode(gqlErr, CodeNotFound)
+			return gqlErr
+		case errors.As(cause, &rl):
+			gqlErr.Message = rl.Error()
+			setCode(gqlErr, CodeRateLimited)
+			gqlErr.Extensions["retryAfter"] = rl.RetrySeconds()
+			if st := responseStatusFrom(ctx); st != nil && st.retryAfter < rl.RetrySeconds() {
+				st.retryAfter = rl.RetrySeconds()
+			}
 			return gqlErr
 		case isArgumentError(ctx, gqlErr):
 			setCode(gqlErr, CodeBadUserInput)

@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -10,7 +12,9 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 )
 
@@ -21,36 +25,164 @@ type Options struct {
 	// Suggestions enables "Did you mean ...?" hints in validation errors,
 	// which name schema fields (off in production).
 	Suggestions bool
-	// ComplexityLimit rejects operations scoring more, before any resolver
-	// runs (0: no limit).
-	ComplexityLimit int
-	// ParserTokenLimit bounds the tokens of a query document (0: no limit).
-	ParserTokenLimit int
+	// Limits bound each operation before any resolver runs.
+	Limits Limits
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for every operation, GET
 // for queries only (gqlgen refuses mutations over GET), a parsed-query LRU,
-// the error presenter and panic recovery, and per-operation dataloaders.
-func NewHandler(d Deps, o Options) *handler.Server {
-	srv := handler.New(NewSchema(d))
+// the abuse limits and the API rate limit, the error presenter and panic
+// recovery, and per-operation dataloaders.
+func NewHandler(d Deps, o Options) http.Handler {
+	es := NewSchema(d)
+	srv := handler.New(es)
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	if o.ComplexityLimit > 0 {
-		srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
+	l := o.Limits
+	srv.SetValidationRulesFn(l.validationRules())
+	if l.MaxTokens > 0 {
+		srv.SetParserTokenLimit(l.MaxTokens)
 	}
-	if o.ParserTokenLimit > 0 {
-		srv.SetParserTokenLimit(o.ParserTokenLimit)
+	if l.MaxComplexity <= 0 {
+		l.MaxComplexity = int(^uint(0) >> 1)
 	}
+	// The order matters: page sizes are refused before pricing (a clearer
+	// error than "too complex"), and the price is known before it is charged.
+	srv.Use(pageSizeGuard{})
+	srv.Use(extension.FixedComplexityLimit(l.MaxComplexity))
+	srv.Use(operationGuard{d})
 	srv.SetDisableSuggestion(!o.Suggestions)
 	srv.Use(loadersExtension{d})
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)
-	return srv
+	return withResponseStatus(srv)
 }
+
+// pageSizeGuard refuses page sizes over the cap anywhere in an operation,
+// once its variables are known and before any resolver runs.
+type pageSizeGuard struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = pageSizeGuard{}
+
+func (pageSizeGuard) ExtensionName() string                  { return "PageSizeGuard" }
+func (pageSizeGuard) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (pageSizeGuard) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	return checkPageSizes(oc.Operation, oc.Doc, oc.Variables)
+}
+
+// operationGuard runs once an operation is parsed, validated and priced, and
+// before any resolver: it charges the operation's complexity to the
+// caller's API budget.
+type operationGuard struct{ d Deps }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = operationGuard{}
+
+func (operationGuard) ExtensionName() string                  { return "OperationGuard" }
+func (operationGuard) Validate(graphql.ExecutableSchema) error { return nil }
+
+// rateExempt are root fields never charged to the API budget: the auth
+// mutations have limits of their own, and a client must always be able to
+// refresh or sign out, however busy it has been.
+var rateExempt = map[string]bool{"refresh": true, "login": true, "register": true, "logout": true}
+
+func (g operationGuard) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if g.d.Limiter == nil || onlyExempt(oc.Operation) {
+		return nil
+	}
+	cost := 1
+	if s := extension.GetComplexityStats(ctx); s != nil {
+		cost = s.Complexity
+	}
+	v, _ := auth.FromContext(ctx)
+	if err := g.d.Limiter.API(ctx, v.UserID, auth.MetaFrom(ctx).IP, cost); err != nil {
+		if rl, ok := err.(*auth.RateLimitError); ok {
+			// The whole request is refused: HTTP 429 with Retry-After.
+			if st := responseStatusFrom(ctx); st != nil {
+				st.refuse(http.StatusTooManyRequests, rl.RetrySeconds())
+			}
+		}
+		return errorPresenter(g.d.logger())(ctx, err)
+	}
+	return nil
+}
+
+func onlyExempt(op *ast.OperationDefinition) bool {
+	for _, sel := range op.SelectionSet {
+		f, ok := sel.(*ast.Field)
+		if !ok || !rateExempt[f.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// responseStatus lets the GraphQL layer choose the HTTP status of a request
+// it refuses as a whole (gqlgen's transports pick 200 or 422 themselves).
+type responseStatus struct {
+	status     int
+	retryAfter int
+}
+
+func (s *responseStatus) refuse(status, retryAfter int) {
+	s.status, s.retryAfter = status, retryAfter
+}
+
+type responseStatusKey struct{}
+
+func responseStatusFrom(ctx context.Context) *responseStatus {
+	s, _ := ctx.Value(responseStatusKey{}).(*responseStatus)
+	return s
+}
+
+func withResponseStatus(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &responseStatus{}
+		ctx := context.WithValue(r.Context(), responseStatusKey{}, st)
+		next.ServeHTTP(&statusWriter{ResponseWriter: w, st: st}, r.WithContext(ctx))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	st      *responseStatus
+	written bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.written {
+		return
+	}
+	w.written = true
+	if w.st.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(w.st.retryAfter))
+	}
+	if w.st.status != 0 {
+		code = w.st.status
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer
+// (flushing, hijacking for WebSockets).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // loadersExtension gives every operation its own dataloaders, whatever the
 // transport.
@@ -61,7 +193,7 @@ var _ interface {
 	graphql.OperationInterceptor
 } = loadersExtension{}
 
-func (loadersExtension) ExtensionName() string                   { return "Loaders" }
+func (loadersExtension) ExtensionName() string                  { return "Loaders" }
 func (loadersExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

@@ -24,7 +24,7 @@ func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePos
 	err = withTx(ctx, r.client, func(tx *ent.Client) error {
 		p, err = tx.Post.Create().
 			SetTitle(trimText(input.Title)).
-			SetContent(input.Content).
+			SetContent(sanitizeContent(input.Content)).
 			SetAuthorID(v.UserID).
 			Save(ctx)
 		return err
@@ -44,7 +44,7 @@ func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input mo
 			upd.SetTitle(trimText(*input.Title))
 		}
 		if input.Content != nil {
-			upd.SetContent(*input.Content)
+			upd.SetContent(sanitizeContent(*input.Content))
 		}
 		p, err = upd.Save(ctx)
 		return err

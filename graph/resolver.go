@@ -23,7 +23,9 @@ type Deps struct {
 	Ent       *ent.Client
 	Sessions  *auth.Sessions
 	Passwords *auth.Passwords
-	Log       *slog.Logger
+	// Limiter enforces the login, sign-up and API rate limits; nil: none.
+	Limiter *auth.Limiter
+	Log     *slog.Logger
 }
 
 // Resolver is the resolver root and the dependency-injection point of the
@@ -32,19 +34,22 @@ type Resolver struct {
 	client    *ent.Client
 	sessions  *auth.Sessions
 	passwords *auth.Passwords
+	limiter   *auth.Limiter
 	log       *slog.Logger
 }
 
 // NewSchema returns the executable schema with its resolvers and directives.
 func NewSchema(d Deps) graphql.ExecutableSchema {
-	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, log: d.Log}
-	return NewExecutableSchema(Config{
+	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter, log: d.Log}
+	cfg := Config{
 		Resolvers: r,
 		Directives: DirectiveRoot{
 			Auth:    auth.AuthDirective,
 			HasRole: auth.HasRoleDirective(r.roleOf),
 		},
-	})
+	}
+	setComplexity(&cfg.Complexity)
+	return NewExecutableSchema(cfg)
 }
 
 // loaders returns the request's dataloaders. Operations get theirs from the
@@ -101,11 +106,17 @@ func (r *Resolver) isSelfOrAdmin(ctx context.Context, owner pulid.ID) (bool, err
 	return v.UserID == owner || me.Role == user.RoleADMIN, nil
 }
 
-// payload builds an AuthPayload from a fresh token pair.
-func (r *Resolver) payload(p auth.Pair, u *ent.User) *model.AuthPayload {
+// payload builds an AuthPayload from a fresh token pair. A web client gets
+// the refresh token as an HttpOnly cookie instead of in the payload.
+func (r *Resolver) payload(ctx context.Context, p auth.Pair, u *ent.User) *model.AuthPayload {
+	refresh := p.RefreshToken
+	if wc, ok := auth.WebFrom(ctx); ok {
+		wc.SetRefreshToken(refresh, r.sessions.RefreshTTL())
+		refresh = ""
+	}
 	return &model.AuthPayload{
 		AccessToken:  p.AccessToken,
-		RefreshToken: p.RefreshToken,
+		RefreshToken: refresh,
 		TokenType:    "Bearer",
 		ExpiresIn:    max(0, int(math.Ceil(p.ExpiresAt.Sub(r.sessions.Tokens().Now()).Seconds()))),
 		User:         u,
@@ -124,4 +135,20 @@ var logoutScopes = map[model.LogoutScope]auth.Scope{
 	model.LogoutScopeCurrent: auth.ScopeCurrent,
 	model.LogoutScopeOthers:  auth.ScopeOthers,
 	model.LogoutScopeAll:     auth.ScopeAll,
+}
+
+// limitLogin charges a login attempt (or a password check) against email.
+func (r *Resolver) limitLogin(ctx context.Context, email string) error {
+	if r.limiter == nil {
+		return nil
+	}
+	return r.limiter.Login(ctx, email, auth.MetaFrom(ctx).IP)
+}
+
+// limitRegister charges a sign-up to the client address.
+func (r *Resolver) limitRegister(ctx context.Context) error {
+	if r.limiter == nil {
+		return nil
+	}
+	return r.limiter.Register(ctx, auth.MetaFrom(ctx).IP)
 }

@@ -15,6 +15,9 @@ import (
 )
 
 func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInput) (*model.AuthPayload, error) {
+	if err := r.limitRegister(ctx); err != nil {
+		return nil, err
+	}
 	email := auth.NormalizeEmail(input.Email)
 	if err := checkEmail(email); err != nil {
 		return nil, err
@@ -48,7 +51,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 	if err != nil {
 		return nil, err
 	}
-	return r.payload(pair, u), nil
+	return r.payload(ctx, pair, u), nil
 }
 
 func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error) {

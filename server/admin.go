@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -50,5 +53,17 @@ func promoteAdmin(ctx context.Context, args []string, getenv func(string) string
 		return fmt.Errorf("no account with e-mail %s: register it first", auth.NormalizeEmail(email))
 	}
 	fmt.Fprintf(stdout, "%s is now an ADMIN\n", auth.NormalizeEmail(email))
+	return nil
+}
+
+// genKey prints a new Ed25519 seed (for APP_JWT_ED25519_KEY) and its public
+// key (for APP_JWT_ED25519_VERIFY_KEYS during a later rotation).
+func genKey(stdout io.Writer) error {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "APP_JWT_ED25519_KEY=%s\n# public key: %s\n",
+		base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(pub))
 	return nil
 }

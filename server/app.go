@@ -96,12 +96,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
+		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, log.With(slog.String("stream", "auth"))),
 		Log:       log.With(slog.String("stream", "error")),
 	}, graph.Options{
-		Introspection:    cfg.Introspection,
-		Suggestions:      !cfg.Production(),
-		ComplexityLimit:  cfg.ComplexityLimit,
-		ParserTokenLimit: 10_000,
+		Introspection: cfg.Introspection,
+		Suggestions:   !cfg.Production(),
+		Limits:        cfg.Limits,
 	})
 	a.handler = a.routes(gql)
 	return a, nil
@@ -130,27 +130,52 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 	return rdb, nil
 }
 
-// tokens builds the access token service from the configured secrets. In
-// development without a secret it generates one and says what that means.
+// tokens builds the access token service. The signing key is the Ed25519
+// key if one is configured, else the HMAC secret; every other configured key
+// still verifies (rotation: deploy the new key as signer with the old one
+// listed for verification, and drop the old one after one access-token
+// lifetime). In development without any key it generates an HMAC secret and
+// says what that means.
 func (a *app) tokens(now func() time.Time) (*auth.Tokens, error) {
-	secret := a.cfg.JWTSecret
-	if secret == "" {
-		if a.cfg.Production() {
+	cfg := a.cfg
+	var signing auth.Key
+	var verify []auth.Key
+	secret := cfg.JWTSecret
+	if secret == "" && cfg.JWTEd25519Key == "" {
+		if cfg.Production() {
 			return nil, errors.New("no signing key") // validate() already refused this
 		}
 		secret = rand.Text() + rand.Text() // 2 × 130 bits
 		a.log.Warn("APP_JWT_SECRET is not set: signing with a random development key; tokens stop working when the process restarts and are not shared with other instances")
 	}
-	verify := make([]auth.Key, 0, len(a.cfg.JWTVerifySecrets))
-	for _, s := range a.cfg.JWTVerifySecrets {
+	if cfg.JWTEd25519Key != "" {
+		priv, err := auth.ParseEd25519Private(cfg.JWTEd25519Key)
+		if err != nil {
+			return nil, err
+		}
+		signing = auth.Ed25519Key(priv)
+		if secret != "" {
+			verify = append(verify, auth.HMACKey([]byte(secret)).VerifyOnly())
+		}
+	} else {
+		signing = auth.HMACKey([]byte(secret))
+	}
+	for _, s := range cfg.JWTVerifySecrets {
 		verify = append(verify, auth.HMACKey([]byte(s)).VerifyOnly())
 	}
+	for _, s := range cfg.JWTEd25519Verify {
+		pub, err := auth.ParseEd25519Public(s)
+		if err != nil {
+			return nil, err
+		}
+		verify = append(verify, auth.Ed25519PublicKey(pub))
+	}
 	return auth.NewTokens(auth.TokenConfig{
-		Issuer:   a.cfg.JWTIssuer,
-		Audience: a.cfg.JWTAudience,
-		TTL:      a.cfg.AccessTTL,
-		Leeway:   a.cfg.JWTLeeway,
-		Signing:  auth.HMACKey([]byte(secret)),
+		Issuer:   cfg.JWTIssuer,
+		Audience: cfg.JWTAudience,
+		TTL:      cfg.AccessTTL,
+		Leeway:   cfg.JWTLeeway,
+		Signing:  signing,
 		Verify:   verify,
 		Now:      now,
 	})

@@ -85,7 +85,7 @@ func TestLogoutReachesOtherInstance(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	a, b := e.start(t), e.start(t)
-	tok := a.register(t, "bob@example.com", "password123", "Bob")
+	tok := a.register(t, "bob@example.com", "plum-tree-42", "Bob")
 	b.do(t, tok.Access, `{ me { id } }`, nil).mustOK(t)
 	a.do(t, tok.Access, `mutation { logout }`, nil).mustOK(t)
 	if got, want := b.do(t, tok.Access, `{ me { id } }`, nil).code(t), "UNAUTHENTICATED"; got != want {
@@ -99,7 +99,7 @@ func TestLogoutReachesOtherInstance(t *testing.T) {
 func TestLoginFailuresLookAlike(t *testing.T) {
 	t.Parallel()
 	s := newTestEnv(t).start(t)
-	s.register(t, "carol@example.com", "password123", "Carol")
+	s.register(t, "carol@example.com", "plum-tree-42", "Carol")
 	const q = `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }`
 	wrongPw := s.do(t, "", q, map[string]any{"e": "carol@example.com", "p": "wrong-password"})
 	unknown := s.do(t, "", q, map[string]any{"e": "nobody@example.com", "p": "wrong-password"})
@@ -121,7 +121,7 @@ func TestBadAccessTokens(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	tok := s.register(t, "dave@example.com", "password123", "Dave")
+	tok := s.register(t, "dave@example.com", "plum-tree-42", "Dave")
 	parts := strings.Split(tok.Access, ".")
 	header, claims := decodeSegment(t, parts[0]), decodeSegment(t, parts[1])
 
@@ -191,13 +191,13 @@ func TestBadAccessTokens(t *testing.T) {
 		t.Errorf("expired: reason=%v, want %v", got, want)
 	}
 	// Public operations still work with a bad header.
-	s.do(t, "garbage", `mutation { login(input: {email: "dave@example.com", password: "password123"}) { accessToken } }`, nil).mustOK(t)
+	s.do(t, "garbage", `mutation { login(input: {email: "dave@example.com", password: "plum-tree-42"}) { accessToken } }`, nil).mustOK(t)
 }
 
 func TestBadRefreshTokens(t *testing.T) {
 	t.Parallel()
 	s := newTestEnv(t).start(t)
-	tok := s.register(t, "erin@example.com", "password123", "Erin")
+	tok := s.register(t, "erin@example.com", "plum-tree-42", "Erin")
 	forged := tok.Refresh[:len(tok.Refresh)-4] + "AAAA"
 	for name, rt := range map[string]string{
 		"empty":        "",
@@ -221,7 +221,7 @@ func TestBadRefreshTokens(t *testing.T) {
 func TestConcurrentRefreshSamePair(t *testing.T) {
 	t.Parallel()
 	s := newTestEnv(t).start(t)
-	tok := s.register(t, "fay@example.com", "password123", "Fay")
+	tok := s.register(t, "fay@example.com", "plum-tree-42", "Fay")
 	const n = 20
 	var (
 		wg      sync.WaitGroup
@@ -262,7 +262,7 @@ func TestStolenRefreshTokenEndsSession(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	victim := s.register(t, "gus@example.com", "password123", "Gus")
+	victim := s.register(t, "gus@example.com", "plum-tree-42", "Gus")
 	attacker := s.refresh(t, victim.Refresh).mustOK(t)
 	attackerAccess, attackerRefresh := attacker.str("refresh.accessToken"), attacker.str("refresh.refreshToken")
 	e.clock.Advance(11 * time.Second) // beyond the grace window
@@ -291,7 +291,7 @@ func TestSessionExpiry(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	tok := s.register(t, "hal@example.com", "password123", "Hal")
+	tok := s.register(t, "hal@example.com", "plum-tree-42", "Hal")
 
 	// Idle for 30 minutes: the refresh token no longer works.
 	e.clock.Advance(31 * time.Minute)
@@ -300,7 +300,7 @@ func TestSessionExpiry(t *testing.T) {
 	}
 
 	// Refreshing every 20 minutes keeps a session for 7 days, no longer.
-	tok = s.login(t, "hal@example.com", "password123")
+	tok = s.login(t, "hal@example.com", "plum-tree-42")
 	rt := tok.Refresh
 	for elapsed := time.Duration(0); elapsed < 7*24*time.Hour-20*time.Minute; elapsed += 20 * time.Minute {
 		e.clock.Advance(20 * time.Minute)

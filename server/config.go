@@ -5,9 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authql/authql/auth"
+	"github.com/authql/authql/graph"
 )
 
 // Config is the whole configuration, read from the environment (12-factor)
@@ -29,6 +33,8 @@ type Config struct {
 
 	JWTSecret        string   // HS256 signing secret; empty in development: random
 	JWTVerifySecrets []string // older secrets still accepted (key rotation)
+	JWTEd25519Key    string   // base64 Ed25519 seed; when set, tokens are signed with EdDSA
+	JWTEd25519Verify []string // base64 public keys of older Ed25519 keys
 	JWTIssuer        string
 	JWTAudience      string
 	JWTLeeway        time.Duration
@@ -38,10 +44,13 @@ type Config struct {
 	RefreshGrace     time.Duration
 
 	CORSOrigins     []string
+	TrustedProxies  []netip.Prefix
+	RequireHTTPS    bool
 	BodyLimit       int64
 	Playground      bool
 	Introspection   bool
-	ComplexityLimit int
+	Limits          graph.Limits
+	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string // text or json
@@ -91,6 +100,8 @@ func settings() []setting {
 		{"APP_REDIS_PREFIX", "redis-prefix", "", "prefix of every Redis key (to share one Redis)", str(func(c *Config) *string { return &c.RedisPrefix })},
 		{"APP_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes; development default: random per start", str(func(c *Config) *string { return &c.JWTSecret })},
 		{"APP_JWT_VERIFY_SECRETS", "jwt-verify-secrets", "", "comma-separated older secrets still accepted while tokens signed with them live", list(func(c *Config) *[]string { return &c.JWTVerifySecrets })},
+		{"APP_JWT_ED25519_KEY", "jwt-ed25519-key", "", "base64 Ed25519 seed (32 bytes): sign with EdDSA and publish the public key at /.well-known/jwks.json (server gen-key makes one)", str(func(c *Config) *string { return &c.JWTEd25519Key })},
+		{"APP_JWT_ED25519_VERIFY_KEYS", "jwt-ed25519-verify-keys", "", "comma-separated base64 public keys of older Ed25519 keys, still accepted and published", list(func(c *Config) *[]string { return &c.JWTEd25519Verify })},
 		{"APP_JWT_ISSUER", "jwt-issuer", "authql", "iss claim of access tokens", str(func(c *Config) *string { return &c.JWTIssuer })},
 		{"APP_JWT_AUDIENCE", "jwt-audience", "authql", "aud claim of access tokens", str(func(c *Config) *string { return &c.JWTAudience })},
 		{"APP_JWT_LEEWAY", "jwt-leeway", "30s", "clock skew tolerated when checking exp/iat", duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},
@@ -109,7 +120,34 @@ func settings() []setting {
 		}},
 		{"APP_PLAYGROUND", "playground", "", "serve the GraphQL playground at / (default: on in development, off in production)", optBool(func(c *Config) *bool { return &c.Playground })},
 		{"APP_INTROSPECTION", "introspection", "", "allow schema introspection (default: on in development, off in production)", optBool(func(c *Config) *bool { return &c.Introspection })},
-		{"APP_COMPLEXITY_LIMIT", "complexity-limit", "1000", "maximum computed complexity of an operation", integer(func(c *Config) *int { return &c.ComplexityLimit })},
+		{"APP_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed", func(c *Config, v string) error {
+			c.TrustedProxies = nil
+			for _, s := range splitList(v) {
+				if !strings.Contains(s, "/") {
+					a, err := netip.ParseAddr(s)
+					if err != nil {
+						return fmt.Errorf("%q is not an address or CIDR", s)
+					}
+					c.TrustedProxies = append(c.TrustedProxies, netip.PrefixFrom(a, a.BitLen()))
+					continue
+				}
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					return fmt.Errorf("%q is not an address or CIDR", s)
+				}
+				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+			}
+			return nil
+		}},
+		{"APP_REQUIRE_HTTPS", "require-https", "", "refuse plain HTTP (redirect GET, refuse the rest) and send HSTS; behind a TLS-terminating proxy list it in APP_TRUSTED_PROXIES (default: on in production)", optBool(func(c *Config) *bool { return &c.RequireHTTPS })},
+		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
+		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},
+		{"APP_COMPLEXITY_LIMIT", "complexity-limit", strconv.Itoa(graph.DefaultLimits.MaxComplexity), "highest computed complexity of an operation (lists count page size × children)", integer(func(c *Config) *int { return &c.Limits.MaxComplexity })},
+		{"APP_MAX_TOKENS", "max-tokens", strconv.Itoa(graph.DefaultLimits.MaxTokens), "most lexer tokens in a query document", integer(func(c *Config) *int { return &c.Limits.MaxTokens })},
+		{"APP_RATE_LOGIN_ACCOUNT", "rate-login-account", rateString(auth.DefaultRateLimits.LoginAccount), "login attempts per account (N/period, or off)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginAccount })},
+		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
+		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
+		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
 		{"APP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"APP_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
@@ -162,6 +200,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		}
 	}
 	c.Playground, c.Introspection = !c.Production(), !c.Production()
+	c.RequireHTTPS = c.Production()
 	if c.Production() {
 		c.LogFormat = "json"
 	} else {
@@ -199,6 +238,17 @@ func (c Config) validate() []error {
 			break
 		}
 	}
+	if c.JWTEd25519Key != "" {
+		if _, err := auth.ParseEd25519Private(c.JWTEd25519Key); err != nil {
+			errs = append(errs, fmt.Errorf("APP_JWT_ED25519_KEY: %w", err))
+		}
+	}
+	for _, k := range c.JWTEd25519Verify {
+		if _, err := auth.ParseEd25519Public(k); err != nil {
+			errs = append(errs, fmt.Errorf("APP_JWT_ED25519_VERIFY_KEYS: %w", err))
+			break
+		}
+	}
 	if c.AccessTTL <= 0 || c.RefreshTTL <= 0 || c.SessionIdle <= 0 {
 		errs = append(errs, errors.New("token and session lifetimes must be positive"))
 	}
@@ -221,8 +271,8 @@ func (c Config) validate() []error {
 		if c.EmbeddedRedis() {
 			errs = append(errs, errors.New("production: set REDIS_URL (or a cluster or sentinel): the embedded Redis keeps sessions in one process"))
 		}
-		if c.JWTSecret == "" {
-			errs = append(errs, errors.New("production: set APP_JWT_SECRET (at least 32 random bytes): a generated key differs per instance and dies with the process"))
+		if c.JWTSecret == "" && c.JWTEd25519Key == "" {
+			errs = append(errs, errors.New("production: set APP_JWT_SECRET (at least 32 random bytes) or APP_JWT_ED25519_KEY: a generated key differs per instance and dies with the process"))
 		}
 		if c.DatabaseURL == "" {
 			errs = append(errs, errors.New("production: set DATABASE_URL: the default SQLite file is for development"))
@@ -237,16 +287,33 @@ func str(field func(*Config) *string) func(*Config, string) error {
 
 func list(field func(*Config) *[]string) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		var out []string
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		*field(c) = out
+		*field(c) = splitList(v)
 		return nil
 	}
 }
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func rate(field func(*Config) *auth.Rate) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		r, err := auth.ParseRate(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = r
+		return nil
+	}
+}
+
+func rateString(r auth.Rate) string { return strconv.Itoa(r.N) + "/" + r.Period.String() }
 
 func integer(field func(*Config) *int) func(*Config, string) error {
 	return func(c *Config, v string) error {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 //
 //	POST /query, GET /query   GraphQL (GET: queries only)
 //	GET  /                    the playground (development by default)
+//	GET  /.well-known/jwks.json  public keys that verify access tokens (Ed25519 only)
 //	GET  /healthz             the process is alive
 //	GET  /readyz              the database and Redis answer, and we are not draining
 //
@@ -29,11 +29,16 @@ import (
 // headers, CORS, then on /query the body limit and caller identification.
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	api := limitBody(a.cfg.BodyLimit)(auth.Middleware(a.sessions, clientIP)(gql))
+	px := proxies{a.cfg.TrustedProxies}
+	api := limitBody(a.cfg.BodyLimit)(auth.Middleware(a.sessions, px.clientIP, "/query")(gql))
 	mux.Handle("/query", api)
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
 	}
+	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		writeJSON(w, http.StatusOK, map[string]any{"keys": a.sessions.Tokens().JWKS()})
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -53,6 +58,9 @@ func (a *app) routes(gql http.Handler) http.Handler {
 	var h http.Handler = mux
 	h = a.cors().Handler(h)
 	h = securityHeaders(h)
+	if a.cfg.RequireHTTPS {
+		h = px.requireHTTPS(h)
+	}
 	h = withRequestID(h)
 	h = a.recoverHTTP(h)
 	return h
@@ -65,7 +73,10 @@ func (a *app) cors() *cors.Cors {
 	opts := cors.Options{
 		AllowedOrigins: a.cfg.CORSOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-ID", "Apollo-Require-Preflight"},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-ID", auth.WebClientHeader},
+		// Credentials (the refresh cookie) only ever travel to listed
+		// origins; rs/cors never answers "*" with credentials.
+		AllowCredentials: true,
 		ExposedHeaders: []string{"X-Request-ID", "Retry-After"},
 		MaxAge:         600,
 	}
@@ -149,15 +160,6 @@ func (a *app) recoverHTTP(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-// clientIP is the address the request came from: the TCP peer.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // writeError writes a GraphQL-shaped error response for failures that

@@ -13,7 +13,7 @@ func TestHTTPSurface(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	tok := s.register(t, "ann@example.com", "password123", "Ann")
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 
 	t.Run("body over the limit is 413", func(t *testing.T) {
 		big := `{"query":"{ __typename }","variables":{"x":"` + strings.Repeat("a", 1<<20) + `"}}`
@@ -147,7 +147,7 @@ func TestCORS(t *testing.T) {
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	t.Parallel()
 	s := newTestEnv(t).start(t)
-	tok := s.register(t, "ann@example.com", "password123", "Ann")
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	_ = s.app.db.SQL.Close() // the database goes away under the server
 	r := s.do(t, tok.Access, `{ posts { totalCount } }`, nil)
 	if got, want := r.code(t), "INTERNAL_SERVER_ERROR"; got != want {
@@ -177,7 +177,7 @@ func TestRedisDownRefusesTokens(t *testing.T) {
 		t.Skip("stopping a shared real Redis would disturb other tests; the fault suite covers it")
 	}
 	s := e.start(t)
-	tok := s.register(t, "ann@example.com", "password123", "Ann")
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	e.redis.Mini.Close()
 	r := s.do(t, tok.Access, `{ me { id } }`, nil)
 	if got, want := r.code(t), "SERVICE_UNAVAILABLE"; got != want {

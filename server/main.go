@@ -2,6 +2,7 @@
 //
 //	server                      serve (configuration from the environment; see -h)
 //	server promote-admin EMAIL  make an existing account an ADMIN
+//	server gen-key              print a new Ed25519 signing key for APP_JWT_ED25519_KEY
 package main
 
 import (
@@ -34,8 +35,13 @@ func main() {
 
 // run is the whole program; main only supplies the operating system.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "promote-admin" {
-		return promoteAdmin(ctx, args[1:], getenv, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "promote-admin":
+			return promoteAdmin(ctx, args[1:], getenv, stdout, stderr)
+		case "gen-key":
+			return genKey(stdout)
+		}
 	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {

@@ -10,8 +10,8 @@ func TestPostsCRUDAndOwnership(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	ann := s.register(t, "ann@example.com", "password123", "Ann")
-	bob := s.register(t, "bob@example.com", "password123", "Bob")
+	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	bob := s.register(t, "bob@example.com", "plum-tree-42", "Bob")
 
 	id := s.createPost(t, ann.Access, "  Hello  ", "First post")
 	got := s.do(t, bob.Access, `query($id: ID!) { post(id: $id) { id title content author { id name email } createdAt updatedAt } }`,
@@ -73,7 +73,7 @@ func TestPostsPagination(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	ann := s.register(t, "ann@example.com", "password123", "Ann")
+	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	var ids []string
 	for i := range 25 {
 		ids = append(ids, s.createPost(t, ann.Access, fmt.Sprintf("post %02d", i), "body"))
@@ -172,7 +172,7 @@ func TestPostsPagination(t *testing.T) {
 func TestBadInputWritesNothing(t *testing.T) {
 	t.Parallel()
 	s := newTestEnv(t).start(t)
-	ann := s.register(t, "ann@example.com", "password123", "Ann")
+	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	postID := s.createPost(t, ann.Access, "title", "content")
 	const register = `mutation($in: RegisterInput!) { register(input: $in) { accessToken } }`
 	reg := func(email, pw, name string) map[string]any {
@@ -189,14 +189,14 @@ func TestBadInputWritesNothing(t *testing.T) {
 		vars               map[string]any
 		field              string
 	}{
-		{"duplicate e-mail", "", register, reg("ANN@example.com", "password123", "Ann 2"), "email"},
-		{"malformed e-mail", "", register, reg("not-an-email", "password123", "X"), "email"},
-		{"e-mail with display name", "", register, reg("X <x@example.com>", "password123", "X"), "email"},
-		{"e-mail without domain dot", "", register, reg("x@localhost", "password123", "X"), "email"},
+		{"duplicate e-mail", "", register, reg("ANN@example.com", "plum-tree-42", "Ann 2"), "email"},
+		{"malformed e-mail", "", register, reg("not-an-email", "plum-tree-42", "X"), "email"},
+		{"e-mail with display name", "", register, reg("X <x@example.com>", "plum-tree-42", "X"), "email"},
+		{"e-mail without domain dot", "", register, reg("x@localhost", "plum-tree-42", "X"), "email"},
 		{"short password", "", register, reg("x@example.com", "1234567", "X"), "password"},
 		{"long password", "", register, reg("x@example.com", strings.Repeat("p", 129), "X"), "password"},
-		{"empty name", "", register, reg("x@example.com", "password123", "   "), "name"},
-		{"long name", "", register, reg("x@example.com", "password123", strings.Repeat("n", 101)), "name"},
+		{"empty name", "", register, reg("x@example.com", "plum-tree-42", "   "), "name"},
+		{"long name", "", register, reg("x@example.com", "plum-tree-42", strings.Repeat("n", 101)), "name"},
 		{"empty title", ann.Access, create, post("", "content"), "title"},
 		{"long title", ann.Access, create, post(strings.Repeat("t", 201), "content"), "title"},
 		{"empty content", ann.Access, create, post("title", ""), "content"},
@@ -238,8 +238,8 @@ func TestUsersAdminOnlyAndEmailVisibility(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	ann := s.register(t, "ann@example.com", "password123", "Ann")
-	bob := s.register(t, "bob@example.com", "password123", "Bob")
+	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	bob := s.register(t, "bob@example.com", "plum-tree-42", "Bob")
 	const users = `{ users(first: 10) { totalCount edges { node { name email } } } }`
 	if got, want := s.do(t, ann.Access, users, nil).code(t), "FORBIDDEN"; got != want {
 		t.Errorf("users as USER: code=%q, want %q", got, want)

@@ -51,7 +51,7 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 		t.Errorf("ready after %v, want within 5s", time.Since(start))
 	}
 	res, err = http.Post(base+"/query", "application/json", strings.NewReader(
-		`{"query":"mutation { register(input: {email: \"a@example.com\", password: \"password123\", name: \"A\"}) { user { email } } }"}`))
+		`{"query":"mutation { register(input: {email: \"a@example.com\", password: \"plum-tree-42\", name: \"A\"}) { user { email } } }"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

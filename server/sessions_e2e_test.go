@@ -25,10 +25,10 @@ func TestPerDeviceSessions(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	laptop := s.register(t, "ann@example.com", "password123", "Ann")
-	phone := s.login(t, "ann@example.com", "password123")
-	tablet := s.login(t, "ann@example.com", "password123")
-	bob := s.register(t, "bob@example.com", "password123", "Bob")
+	laptop := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	phone := s.login(t, "ann@example.com", "plum-tree-42")
+	tablet := s.login(t, "ann@example.com", "plum-tree-42")
+	bob := s.register(t, "bob@example.com", "plum-tree-42", "Bob")
 
 	r := s.do(t, phone.Access, sessionsQuery, nil)
 	ids, current := sessionIDs(t, r)
@@ -75,7 +75,7 @@ func TestPerDeviceSessions(t *testing.T) {
 		t.Errorf("after logout OTHERS: %d sessions, want 1", len(ids))
 	}
 	// Logout ALL ends the phone too.
-	another := s.login(t, "ann@example.com", "password123")
+	another := s.login(t, "ann@example.com", "plum-tree-42")
 	s.do(t, phone.Access, `mutation { logout(scope: ALL) }`, nil).mustOK(t)
 	for name, tok := range map[string]string{"phone": phone.Access, "another": another.Access} {
 		if got, want := s.do(t, tok, `{ me { id } }`, nil).code(t), "UNAUTHENTICATED"; got != want {
@@ -90,7 +90,7 @@ func TestSessionLastUsedIsRecorded(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
-	tok := s.register(t, "ann@example.com", "password123", "Ann")
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	createdAt := s.do(t, tok.Access, sessionsQuery, nil).mustOK(t).get("mySessions").([]any)[0].(map[string]any)["lastUsedAt"]
 
 	// Use the session 10 minutes later; within a couple of seconds the
@@ -121,13 +121,13 @@ func TestSessionLastUsedIsRecorded(t *testing.T) {
 func TestChangePassword(t *testing.T) {
 	t.Parallel()
 	s := newTestEnv(t).start(t)
-	here := s.register(t, "ann@example.com", "password123", "Ann")
-	other := s.login(t, "ann@example.com", "password123")
+	here := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	other := s.login(t, "ann@example.com", "plum-tree-42")
 	const q = `mutation($cur: String!, $new: String!) { changePassword(currentPassword: $cur, newPassword: $new) { ` + authFields + ` } }`
 
 	for _, tc := range []struct{ name, cur, new, field string }{
 		{"wrong current", "wrong-password", "a new password", "currentPassword"},
-		{"short new", "password123", "short", "newPassword"},
+		{"short new", "plum-tree-42", "short", "newPassword"},
 	} {
 		r := s.do(t, here.Access, q, map[string]any{"cur": tc.cur, "new": tc.new})
 		if got, want := r.code(t), "BAD_USER_INPUT"; got != want {
@@ -140,7 +140,7 @@ func TestChangePassword(t *testing.T) {
 	// Nothing changed: the other device still works, the old password too.
 	s.do(t, other.Access, `{ me { id } }`, nil).mustOK(t)
 
-	r := s.do(t, here.Access, q, map[string]any{"cur": "password123", "new": "a much better passphrase"}).mustOK(t)
+	r := s.do(t, here.Access, q, map[string]any{"cur": "plum-tree-42", "new": "a much better passphrase"}).mustOK(t)
 	newAccess, newRefresh := r.str("changePassword.accessToken"), r.str("changePassword.refreshToken")
 	s.do(t, newAccess, `{ me { id } }`, nil).mustOK(t)
 	for name, tok := range map[string]string{"other device": other.Access, "old access token": here.Access} {
@@ -159,7 +159,7 @@ func TestChangePassword(t *testing.T) {
 		t.Errorf("%d sessions after password change, want 1", len(ids))
 	}
 	// Only the new password logs in.
-	r = s.do(t, "", `mutation { login(input: {email: "ann@example.com", password: "password123"}) { accessToken } }`, nil)
+	r = s.do(t, "", `mutation { login(input: {email: "ann@example.com", password: "plum-tree-42"}) { accessToken } }`, nil)
 	if got, want := r.code(t), "UNAUTHENTICATED"; got != want {
 		t.Errorf("old password: code=%q, want %q", got, want)
 	}

@@ -1,0 +1,222 @@
+package graph
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/authql/authql/ent"
+)
+
+// Limits bound what one operation may ask for. Each is checked before any
+// resolver runs; the defaults are safe for this schema.
+type Limits struct {
+	// MaxDepth is the deepest field nesting, fragments followed
+	// (introspection fields are bounded by gqlparser's own rule).
+	MaxDepth int
+	// MaxFields bounds the number of fields once every fragment spread is
+	// inlined: a few nested fragments, each spread twice, make a short
+	// query that expands exponentially. Checking this first (in linear time,
+	// memoised per fragment) keeps the complexity calculation, which walks
+	// the expansion, bounded too.
+	MaxFields int
+	// MaxComplexity is the highest computed complexity (aliases count, list
+	// fields count their page size times their children).
+	MaxComplexity int
+	// MaxTokens bounds the lexer tokens of a document.
+	MaxTokens int
+}
+
+// DefaultLimits fit every legitimate query of this schema with room to spare.
+var DefaultLimits = Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 1000, MaxTokens: 10_000}
+
+// validationRules returns gqlparser's rules plus ours. Validated documents
+// are cached by query text, so the rules run once per distinct query.
+func (l Limits) validationRules() func() *rules.Rules {
+	return func() *rules.Rules {
+		r := rules.NewDefaultRules()
+		r.AddRule("AbuseLimits", l.rule)
+		return r
+	}
+}
+
+// rule reports operations deeper or larger (fragments inlined) than the limits.
+func (l Limits) rule(observers *core.Events, addError core.AddErrFunc) {
+	observers.OnOperation(func(w *core.Walker, op *ast.OperationDefinition) {
+		m := &measurer{doc: w.Document, memo: map[string]size{}, visiting: map[string]bool{}, cap: l.MaxFields + 1}
+		s := m.selectionSet(op.SelectionSet)
+		if l.MaxFields > 0 && s.fields > l.MaxFields {
+			addError(
+				core.Message("operation has %s fields once fragments are expanded, more than the limit of %d", atLeast(s.fields, m.cap), l.MaxFields),
+				core.At(op.Position),
+				limitExt("fields", l.MaxFields),
+			)
+			return
+		}
+		if l.MaxDepth > 0 && s.depth > l.MaxDepth {
+			addError(
+				core.Message("operation has depth %d, more than the limit of %d", s.depth, l.MaxDepth),
+				core.At(op.Position),
+				limitExt("depth", l.MaxDepth),
+			)
+		}
+	})
+}
+
+func atLeast(n, cap int) string {
+	if n >= cap {
+		return fmt.Sprintf("more than %d", cap-1)
+	}
+	return fmt.Sprint(n)
+}
+
+func limitExt(name string, max int) core.ErrorOption {
+	return func(err *gqlerror.Error) {
+		if err.Extensions == nil {
+			err.Extensions = map[string]any{}
+		}
+		err.Extensions["limit"] = name
+		err.Extensions["max"] = max
+	}
+}
+
+// size is the depth and expanded field count of a selection set.
+type size struct{ depth, fields int }
+
+// measurer computes sizes with every fragment measured once: linear in the
+// document, whatever the expansion.
+type measurer struct {
+	doc      *ast.QueryDocument
+	memo     map[string]size
+	visiting map[string]bool
+	cap      int // field counts saturate here
+}
+
+func (m *measurer) selectionSet(set ast.SelectionSet) size {
+	var out size
+	for _, sel := range set {
+		var s size
+		switch sel := sel.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(sel.Name, "__") && (sel.Name == "__schema" || sel.Name == "__type") {
+				s = size{depth: 1, fields: 1} // bounded by MaxIntrospectionDepth
+				break
+			}
+			child := m.selectionSet(sel.SelectionSet)
+			s = size{depth: child.depth + 1, fields: m.add(child.fields, 1)}
+		case *ast.InlineFragment:
+			s = m.selectionSet(sel.SelectionSet)
+		case *ast.FragmentSpread:
+			s = m.fragment(sel.Name)
+		}
+		out.depth = max(out.depth, s.depth)
+		out.fields = m.add(out.fields, s.fields)
+	}
+	return out
+}
+
+func (m *measurer) fragment(name string) size {
+	if s, ok := m.memo[name]; ok {
+		return s
+	}
+	f := m.doc.Fragments.ForName(name)
+	if f == nil || m.visiting[name] {
+		return size{} // unknown or cyclic: other rules report it
+	}
+	m.visiting[name] = true
+	s := m.selectionSet(f.SelectionSet)
+	delete(m.visiting, name)
+	m.memo[name] = s
+	return s
+}
+
+func (m *measurer) add(a, b int) int { return min(a+b, m.cap) }
+
+// connectionSize is the complexity multiplier of a connection field: the
+// page it asks for.
+func connectionSize(first, last *int) int {
+	n := DefaultPageSize
+	if first != nil {
+		n = *first
+	} else if last != nil {
+		n = *last
+	}
+	return max(n, 1)
+}
+
+// setComplexity prices list fields by their page size.
+func setComplexity(c *ComplexityRoot) {
+	c.Query.Posts = func(child int, first *int, _ *ent.Cursor, last *int, _ *ent.Cursor, _ *ent.PostOrder) int {
+		return 1 + child*connectionSize(first, last)
+	}
+	c.Query.Users = func(child int, first *int, _ *ent.Cursor, last *int, _ *ent.Cursor) int {
+		return 1 + child*connectionSize(first, last)
+	}
+	c.User.Posts = func(child int, first *int, _ *ent.Cursor, last *int, _ *ent.Cursor) int {
+		return 1 + child*connectionSize(first, last)
+	}
+}
+
+// checkPageSizes refuses page sizes over MaxPageSize anywhere in the
+// operation before anything runs (resolvers check again).
+func checkPageSizes(op *ast.OperationDefinition, doc *ast.QueryDocument, vars map[string]any) *gqlerror.Error {
+	seen := map[string]bool{}
+	var walk func(ast.SelectionSet, ast.Path) *gqlerror.Error
+	walk = func(set ast.SelectionSet, path ast.Path) *gqlerror.Error {
+		for _, sel := range set {
+			switch sel := sel.(type) {
+			case *ast.Field:
+				p := append(path[:len(path):len(path)], ast.PathName(sel.Alias))
+				args := sel.ArgumentMap(vars)
+				for _, name := range []string{"first", "last"} {
+					if v, ok := asInt(args[name]); ok && (v < 0 || v > MaxPageSize) {
+						err := gqlerror.ErrorPathf(p, "%s must be between 0 and %d", name, MaxPageSize)
+						err.Extensions = map[string]any{"code": CodeBadUserInput, "field": name}
+						return err
+					}
+				}
+				if err := walk(sel.SelectionSet, p); err != nil {
+					return err
+				}
+			case *ast.InlineFragment:
+				if err := walk(sel.SelectionSet, path); err != nil {
+					return err
+				}
+			case *ast.FragmentSpread:
+				if seen[sel.Name] {
+					continue
+				}
+				seen[sel.Name] = true
+				if f := doc.Fragments.ForName(sel.Name); f != nil {
+					if err := walk(f.SelectionSet, path); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	return walk(op.SelectionSet, nil)
+}
+
+// asInt reads an Int argument, whether it came from a literal or a
+// variable.
+func asInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case float64:
+		return int64(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	}
+	return 0, false
+}
