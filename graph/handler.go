@@ -71,7 +71,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = pageSizeGuard{}
 
-func (pageSizeGuard) ExtensionName() string                  { return "PageSizeGuard" }
+func (pageSizeGuard) ExtensionName() string                   { return "PageSizeGuard" }
 func (pageSizeGuard) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (pageSizeGuard) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
@@ -88,7 +88,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = operationGuard{}
 
-func (operationGuard) ExtensionName() string                  { return "OperationGuard" }
+func (operationGuard) ExtensionName() string                   { return "OperationGuard" }
 func (operationGuard) Validate(graphql.ExecutableSchema) error { return nil }
 
 // rateExempt are root fields never charged to the API budget: the auth
@@ -193,7 +193,7 @@ var _ interface {
 	graphql.OperationInterceptor
 } = loadersExtension{}
 
-func (loadersExtension) ExtensionName() string                  { return "Loaders" }
+func (loadersExtension) ExtensionName() string                   { return "Loaders" }
 func (loadersExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

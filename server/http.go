@@ -77,8 +77,8 @@ func (a *app) cors() *cors.Cors {
 		// Credentials (the refresh cookie) only ever travel to listed
 		// origins; rs/cors never answers "*" with credentials.
 		AllowCredentials: true,
-		ExposedHeaders: []string{"X-Request-ID", "Retry-After"},
-		MaxAge:         600,
+		ExposedHeaders:   []string{"X-Request-ID", "Retry-After"},
+		MaxAge:           600,
 	}
 	if len(opts.AllowedOrigins) == 0 && !a.cfg.Production() {
 		opts.AllowOriginFunc = isLocalOrigin
