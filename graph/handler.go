@@ -27,6 +27,8 @@ type Options struct {
 	Suggestions bool
 	// Limits bound each operation before any resolver runs.
 	Limits Limits
+	// DebugCost adds extensions.cost to every response.
+	DebugCost bool
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for every operation, GET
@@ -57,6 +59,9 @@ func NewHandler(d Deps, o Options) http.Handler {
 	srv.Use(operationGuard{d})
 	srv.SetDisableSuggestion(!o.Suggestions)
 	srv.Use(loadersExtension{d})
+	if o.DebugCost {
+		srv.Use(costExtension{})
+	}
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)
 	return withResponseStatus(srv)

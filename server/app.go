@@ -57,7 +57,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		dsn = DefaultSQLitePath
 		log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://... for PostgreSQL", slog.String("path", dsn))
 	}
-	a.db, err = entdb.Open(ctx, dsn, entdb.Pool{MaxOpenConns: cfg.DBMaxOpen, MaxIdleConns: cfg.DBMaxIdle}, nil)
+	a.db, err = entdb.Open(ctx, dsn, entdb.Pool{MaxOpenConns: cfg.DBMaxOpen, MaxIdleConns: cfg.DBMaxIdle}, cache.CountSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +74,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		}
 		a.closers = append(a.closers, func() { _ = a.rdb.Close() })
 	}
+	a.rdb.AddHook(cache.CostHook{})
 
 	tokens, err := a.tokens(d.now)
 	if err != nil {
@@ -102,6 +103,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Introspection: cfg.Introspection,
 		Suggestions:   !cfg.Production(),
 		Limits:        cfg.Limits,
+		DebugCost:     cfg.DebugCost,
 	})
 	a.handler = a.routes(gql)
 	return a, nil

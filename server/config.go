@@ -50,6 +50,7 @@ type Config struct {
 	Playground      bool
 	Introspection   bool
 	Limits          graph.Limits
+	DebugCost       bool
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -140,6 +141,7 @@ func settings() []setting {
 			return nil
 		}},
 		{"APP_REQUIRE_HTTPS", "require-https", "", "refuse plain HTTP (redirect GET, refuse the rest) and send HSTS; behind a TLS-terminating proxy list it in APP_TRUSTED_PROXIES (default: on in production)", optBool(func(c *Config) *bool { return &c.RequireHTTPS })},
+		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},
 		{"APP_COMPLEXITY_LIMIT", "complexity-limit", strconv.Itoa(graph.DefaultLimits.MaxComplexity), "highest computed complexity of an operation (lists count page size × children)", integer(func(c *Config) *int { return &c.Limits.MaxComplexity })},
@@ -201,6 +203,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	c.Playground, c.Introspection = !c.Production(), !c.Production()
 	c.RequireHTTPS = c.Production()
+	c.DebugCost = !c.Production()
 	if c.Production() {
 		c.LogFormat = "json"
 	} else {

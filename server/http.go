@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/graph"
 )
 
@@ -30,7 +32,7 @@ import (
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	px := proxies{a.cfg.TrustedProxies}
-	api := limitBody(a.cfg.BodyLimit)(auth.Middleware(a.sessions, px.clientIP, "/query")(gql))
+	api := withCost(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(gql)))
 	mux.Handle("/query", api)
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
@@ -174,4 +176,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// withCost starts counting the request's SQL statements and Redis round
+// trips (see graph's extensions.cost).
+func withCost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, _ := cache.WithCost(r.Context())
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// authCost attributes the Redis round trips of authentication.
+type authCost struct{ auth.Authenticator }
+
+func (a authCost) Authenticate(ctx context.Context, token string) (auth.Viewer, error) {
+	c := cache.CostFrom(ctx)
+	if c == nil {
+		return a.Authenticator.Authenticate(ctx, token)
+	}
+	before := c.Redis.Load()
+	v, err := a.Authenticator.Authenticate(ctx, token)
+	c.AuthRedis.Add(c.Redis.Load() - before)
+	return v, err
 }
