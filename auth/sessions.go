@@ -64,6 +64,7 @@ type Sessions struct {
 	keys   keys
 	cfg    SessionConfig
 	touch  toucher
+	rev    *revocations
 }
 
 // NewSessions returns a session store over rdb.
@@ -74,8 +75,13 @@ func NewSessions(rdb redis.UniversalClient, tokens *Tokens, cfg SessionConfig) *
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Sessions{rdb: rdb, tokens: tokens, keys: keys{cfg.Prefix}, cfg: cfg}
+	k := keys{cfg.Prefix}
+	return &Sessions{rdb: rdb, tokens: tokens, keys: k, cfg: cfg, rev: newRevocations(rdb, k, cfg.Now, cfg.Log)}
 }
+
+// Synced reports whether this process's revocation set is complete, so that
+// Authenticate answers from memory.
+func (s *Sessions) Synced() bool { return s.rev.synced() }
 
 // RefreshTTL is the absolute lifetime of sessions and refresh tokens.
 func (s *Sessions) RefreshTTL() time.Duration { return s.cfg.RefreshTTL }
@@ -164,26 +170,43 @@ func (s *Sessions) Refresh(ctx context.Context, raw string) (Pair, error) {
 			ExpiresAt: time.Unix(prev.ExpiresAt, 0)}, nil
 	case "reuse":
 		log.WarnContext(ctx, "refresh token reuse detected: session revoked", slog.String("event", "reuse_detected"))
+		if err := s.rev.publish(ctx, s.sessionRevocation(uid, sid)); err != nil {
+			log.ErrorContext(ctx, "publish revocation of a stolen session", slog.Any("error", err))
+		}
 		return Pair{}, ErrRefreshReused
 	case "expired":
 		log.InfoContext(ctx, "session expired", slog.String("event", "session_expired"))
+		if err := s.rev.publish(ctx, s.sessionRevocation(uid, sid)); err != nil {
+			log.ErrorContext(ctx, "publish revocation of an expired session", slog.Any("error", err))
+		}
 		return Pair{}, ErrInvalidRefreshToken
 	default:
 		return Pair{}, ErrInvalidRefreshToken
 	}
 }
 
-// Authenticate verifies an access token and checks, in one Redis round trip,
-// that its session is live and the token itself is not revoked.
+// Authenticate verifies an access token and checks that neither its session
+// nor the token itself has been revoked: from memory when this process's
+// revocation set is synced (no Redis round trip), otherwise by asking Redis
+// that the session is live and the token not blacklisted (one round trip).
 //
 // Returns ErrInvalidToken, ErrTokenExpired, ErrSessionRevoked, or
-// ErrUnavailable if Redis cannot be asked (the token is then not accepted).
+// ErrUnavailable if Redis had to be asked and could not be (the token is
+// then not accepted).
 func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, error) {
 	c, err := s.tokens.Verify(token)
 	if err != nil {
 		return Viewer{}, err
 	}
 	uid := pulid.ID(c.Subject)
+	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}
+	if s.rev.synced() {
+		if s.rev.isRevoked(uid, c.SessionID, c.ID) {
+			return Viewer{}, ErrSessionRevoked
+		}
+		s.Touch(v)
+		return v, nil
+	}
 	var live, revoked *redis.IntCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		live = p.Exists(ctx, s.keys.session(uid, c.SessionID))
@@ -196,7 +219,6 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, erro
 	if live.Val() == 0 || revoked.Val() != 0 {
 		return Viewer{}, ErrSessionRevoked
 	}
-	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}
 	s.Touch(v)
 	return v, nil
 }
@@ -223,10 +245,12 @@ func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string,
 		keep = v.SessionID
 	}
 	var ttl time.Duration
+	var extra []revocation
 	if scope != ScopeOthers {
 		ttl = s.blacklistTTL(v)
+		extra = append(extra, revocation{kind: 't', user: v.UserID, id: v.TokenID, until: v.ExpiresAt.Add(s.tokens.cfg.Leeway)})
 	}
-	return s.end(ctx, v.UserID, keep, only, s.keys.blacklist(v.UserID, v.TokenID), ttl, "logout")
+	return s.end(ctx, v.UserID, keep, only, s.keys.blacklist(v.UserID, v.TokenID), ttl, "logout", extra...)
 }
 
 // Reissue replaces the token pair of the viewer's own session (after a
@@ -237,6 +261,9 @@ func (s *Sessions) Reissue(ctx context.Context, v Viewer) (Pair, error) {
 	rt := newRefreshToken(v.UserID, v.SessionID)
 	access, claims, err := s.tokens.Issue(v.UserID, v.SessionID)
 	if err != nil {
+		return Pair{}, err
+	}
+	if err := s.rev.publish(ctx, revocation{kind: 't', user: v.UserID, id: v.TokenID, until: v.ExpiresAt.Add(s.tokens.cfg.Leeway)}); err != nil {
 		return Pair{}, err
 	}
 	ok, err := reissueScript.Run(ctx, s.rdb,
@@ -252,6 +279,12 @@ func (s *Sessions) Reissue(ctx context.Context, v Viewer) (Pair, error) {
 	s.cfg.Log.InfoContext(ctx, "session tokens reissued", slog.String("event", "reissue"),
 		slog.String("user_id", string(v.UserID)), slog.String("session_id", v.SessionID))
 	return Pair{UserID: v.UserID, SessionID: v.SessionID, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// sessionRevocation revokes every access token of a session: none issued
+// before now outlives now + TTL (+ leeway).
+func (s *Sessions) sessionRevocation(uid pulid.ID, sid string) revocation {
+	return revocation{kind: 's', user: uid, id: sid, until: s.cfg.Now().Add(s.tokens.TTL() + s.tokens.cfg.Leeway)}
 }
 
 // blacklistTTL is how long a revoked access token must stay blacklisted:
@@ -275,7 +308,26 @@ func (s *Sessions) RevokeAll(ctx context.Context, userID pulid.ID, keep string) 
 	return s.end(ctx, userID, keep, "", "", 0, "revoke")
 }
 
-func (s *Sessions) end(ctx context.Context, uid pulid.ID, keep, only, blacklistKey string, ttl time.Duration, event string) ([]string, error) {
+// end publishes the revocation of the sessions about to end (and of extra
+// entries), then ends them. Publishing first means a failure leaves
+// everything as it was; the sessions are in every process's revoked set
+// before they disappear from Redis.
+func (s *Sessions) end(ctx context.Context, uid pulid.ID, keep, only, blacklistKey string, ttl time.Duration, event string, extra ...revocation) ([]string, error) {
+	// Only sessions in the user's own index are revoked: a session id of
+	// another user names nothing here.
+	sids, err := s.rdb.ZRange(ctx, s.keys.sessions(uid), 0, -1).Result()
+	if err != nil {
+		return nil, unavailable("list sessions", err)
+	}
+	revs := extra
+	for _, sid := range sids {
+		if sid != keep && (only == "" || sid == only) {
+			revs = append(revs, s.sessionRevocation(uid, sid))
+		}
+	}
+	if err := s.rev.publish(ctx, revs...); err != nil {
+		return nil, err
+	}
 	keys := []string{s.keys.sessions(uid)}
 	if blacklistKey != "" && ttl > 0 {
 		keys = append(keys, blacklistKey)

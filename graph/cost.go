@@ -35,8 +35,10 @@ func (costExtension) InterceptResponse(ctx context.Context, next graphql.Respons
 		"redisRoundTrips":     c.Redis.Load(),
 		"authRedisRoundTrips": c.AuthRedis.Load(),
 	}
-	if s := extension.GetComplexityStats(ctx); s != nil {
-		cost["complexity"] = s.Complexity
+	if graphql.HasOperationContext(ctx) { // not for requests that never parsed
+		if s := extension.GetComplexityStats(ctx); s != nil {
+			cost["complexity"] = s.Complexity
+		}
 	}
 	if resp.Extensions == nil {
 		resp.Extensions = map[string]any{}

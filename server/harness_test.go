@@ -117,10 +117,11 @@ type gqlError struct {
 
 // gqlResponse is a decoded GraphQL response with its HTTP status.
 type gqlResponse struct {
-	Status int
-	Header http.Header
-	Data   map[string]any `json:"data"`
-	Errors []gqlError     `json:"errors"`
+	Status     int
+	Header     http.Header
+	Data       map[string]any `json:"data"`
+	Errors     []gqlError     `json:"errors"`
+	Extensions map[string]any `json:"extensions"`
 }
 
 // code returns the extensions.code of the only error, failing otherwise.
