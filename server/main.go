@@ -37,6 +37,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "promote-admin" {
 		return promoteAdmin(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, args[1:], stdout, stderr)
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
