@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# The server as a static binary on distroless (no shell, no curl): the image
+# runs `server healthcheck` for its HEALTHCHECK. docker-compose.yml runs two
+# of these behind nginx; deploy/topology.sh runs the same binary, built the
+# same way, on loopback.
+
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+# CGO_ENABLED=0: pure Go all the way down (pgx, modernc SQLite), so the
+# binary needs no libc; -trimpath keeps build paths out of it.
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/server ./server
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/server /server
+USER nonroot
+ENV APP_ENV=production APP_ADDR=:8080
+EXPOSE 8080
+# /readyz: the database and Redis answer and the instance is not draining.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+    CMD ["/server", "healthcheck", "-url", "http://127.0.0.1:8080/readyz"]
+ENTRYPOINT ["/server"]

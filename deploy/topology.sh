@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# deploy/topology.sh: the production topology as real processes on loopback,
+# driven end to end. CI runs it (bash deploy/topology.sh); it needs go,
+# nginx, redis-server/redis-cli, psql, curl and python3, and a PostgreSQL
+# that accepts CREATE DATABASE at $TOPOLOGY_PG_URL.
+#
+#   nginx 127.0.0.1:18080 (deploy/nginx.conf, rendered for loopback)
+#     -> instance A 127.0.0.1:18081 and instance B 127.0.0.1:18082
+#        (APP_ENV=production, one JWT secret, one Redis key prefix)
+#     -> Redis Cluster 127.0.0.1:7001-7003 (.ci/redis-cluster.sh)
+#     -> PostgreSQL: a fresh database authql_topology_<run>, dropped at exit
+#
+# Through nginx it registers, logs in and posts; checks that a logout sent
+# to A is refused by B at once; rotates a refresh token and checks that the
+# old one is refused; then writes posts in a loop, kills B with SIGKILL
+# halfway, and checks in PostgreSQL that every acknowledged write exists.
+# Everything it started is stopped at exit; it prints PASS or FAIL and
+# exits non-zero on failure. KEEP=1 keeps the temp dir (logs) afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FRONT=127.0.0.1:18080
+INST_A=127.0.0.1:18081
+INST_B=127.0.0.1:18082
+PG_URL=${TOPOLOGY_PG_URL:-postgres://postgres@127.0.0.1:5432}
+LOAD_WRITERS=2 # concurrent createPost loops
+LOAD_SECONDS=8 # how long they write
+KILL_AT=3      # seconds into the load when instance B is killed
+# Production defaults everywhere; the secret is fixed so both instances
+# sign and verify alike (never use this one outside this script).
+JWT_SECRET=topology-only-secret-0123456789-abcdefghijklmnop
+REUSE_GRACE_S=10 # APP_REFRESH_REUSE_GRACE's default, 10s
+
+RUN=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
+WORK=$(mktemp -d /tmp/authql-topology.XXXXXX)
+DB=authql_topology_$RUN
+PREFIX="topology:$RUN:"
+NG=$WORK/nginx
+PIDS=()            # server processes we started
+STARTED_CLUSTER=0  # whether we started the Redis Cluster (then we stop it)
+CREATED_DB=0
+CHECKS=0
+FAILURES=()
+START_TS=$(date +%s)
+
+step() { printf '\n==> [%3ss] %s\n' "$(($(date +%s) - START_TS))" "$*"; }
+pass() { CHECKS=$((CHECKS + 1)); printf '  ok    %s\n' "$*"; }
+fail() { CHECKS=$((CHECKS + 1)); FAILURES+=("$*"); printf '  FAIL  %s\n' "$*"; }
+die() { printf '\nFAIL: %s\n' "$*" >&2; exit 1; }
+# check NAME GOT WANT
+check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  jobs -p | xargs -r kill 2>/dev/null # writer loops, if interrupted
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  if [ -s "$NG/nginx.pid" ]; then
+    local npid
+    npid=$(cat "$NG/nginx.pid")
+    kill -QUIT "$npid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$npid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$npid" 2>/dev/null
+  fi
+  # This run's Redis keys: they live on whichever master owns their slot.
+  for port in 7001 7002 7003; do
+    redis-cli -p "$port" --scan --pattern "$PREFIX*" 2>/dev/null | xargs -r -n 50 redis-cli -c -p "$port" unlink >/dev/null 2>&1
+  done
+  [ "$STARTED_CLUSTER" = 1 ] && .ci/redis-cluster.sh stop >/dev/null
+  [ "$CREATED_DB" = 1 ] && psql "$PG_URL/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+  if [ "$rc" != 0 ]; then
+    for f in "$WORK/a.log" "$WORK/b.log" "$NG/error.log"; do
+      [ -s "$f" ] && { echo "--- last lines of $f"; tail -n 15 "$f"; }
+    done
+  fi
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# jfield PATH: the value at a dotted path ("data.login.user.id",
+# "errors.0.extensions.code") of the JSON on stdin, or "" if absent.
+jfield() {
+  python3 -c '
+import json, sys
+try:
+    v = json.load(sys.stdin)
+except ValueError:
+    v = None
+for k in sys.argv[1].split("."):
+    if isinstance(v, list) and k.isdigit() and int(k) < len(v):
+        v = v[int(k)]
+    elif isinstance(v, dict):
+        v = v.get(k)
+    else:
+        v = None
+print("" if v is None else json.dumps(v) if isinstance(v, (bool, dict, list)) else v)
+' "$1"
+}
+
+# gql ADDR TOKEN QUERY [VARIABLES]: POST a GraphQL operation, print the body.
+gql() {
+  local addr=$1 token=$2 query=$3 vars=${4:-'{}'}
+  local hdr=(-H 'Content-Type: application/json')
+  [ -n "$token" ] && hdr+=(-H "Authorization: Bearer $token")
+  python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": json.loads(sys.argv[2])}))' "$query" "$vars" |
+    curl -sS -m 10 "${hdr[@]}" --data-binary @- "http://$addr/query" || true
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
+
+wait_ready() { # ADDR SECONDS
+  for _ in $(seq $(($2 * 10))); do
+    [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://$1/readyz")" = 200 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- bring the topology up -------------------------------------------------
+
+step "preflight"
+for tool in go nginx redis-server redis-cli psql curl python3; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+for addr in "$FRONT" "$INST_A" "$INST_B"; do
+  port_free "$addr" || die "$addr is already in use"
+done
+chmod 755 "$WORK" # nginx workers (nobody when run as root) use temp dirs under it
+echo "run $RUN, work dir $WORK"
+
+step "build the server binary (CGO_ENABLED=0 -trimpath, as in the Dockerfile)"
+CGO_ENABLED=0 go build -trimpath -o "$WORK/server" ./server
+
+step "Redis Cluster"
+if ! redis-cli -p 7001 cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then STARTED_CLUSTER=1; fi
+.ci/redis-cluster.sh start
+REDIS_ADDRS=$(.ci/redis-cluster.sh addrs)
+
+step "PostgreSQL database $DB"
+psql "$PG_URL/postgres?sslmode=disable" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $DB"
+CREATED_DB=1
+DATABASE_URL="$PG_URL/$DB?sslmode=disable"
+
+step "two server instances (APP_ENV=production)"
+start_instance() { # NAME ADDR
+  # env -i: only what production would set, nothing inherited (a REDIS_URL
+  # in the caller's environment would conflict with the cluster).
+  env -i PATH="$PATH" HOME="$WORK" \
+    APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
+    DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
+    "$WORK/server" >"$WORK/$1.log" 2>&1 &
+  PIDS+=($!)
+  disown $! # tracked in PIDS; no job notice when B is killed on purpose
+}
+start_instance a "$INST_A"
+PID_A=${PIDS[0]}
+start_instance b "$INST_B"
+PID_B=${PIDS[1]}
+wait_ready "$INST_A" 30 || die "instance A is not ready (see its log)"
+wait_ready "$INST_B" 30 || die "instance B is not ready (see its log)"
+echo "instance A pid $PID_A at $INST_A, instance B pid $PID_B at $INST_B"
+
+step "nginx at $FRONT (deploy/nginx.conf rendered for loopback)"
+mkdir -p "$NG/tmp"
+# The shared file's four marked lines, and only those, change.
+sed -e "/# topology.sh: instance A\$/ s|app1:8080|$INST_A|" \
+  -e "/# topology.sh: instance B\$/ s|app2:8080|$INST_B|" \
+  -e "/# topology.sh: the front door\$/ s|listen 8080;|listen $FRONT;|" \
+  -e "/# topology.sh: its temp dir\$/ s|/var/log/nginx/access.log|$NG/access.log|" \
+  deploy/nginx.conf >"$NG/authql.conf"
+for want in "server $INST_A " "server $INST_B " "listen $FRONT;" "access_log $NG/access.log"; do
+  [ "$(grep -cF "$want" "$NG/authql.conf")" = 1 ] || die "rendering deploy/nginx.conf: no line with '$want' (were its topology.sh markers edited?)"
+done
+if grep -qE 'app[12]:8080|listen 8080;|/var/log/nginx' "$NG/authql.conf"; then die "rendering deploy/nginx.conf: a docker-compose address is left"; fi
+# The process-level settings that the nginx image's own nginx.conf provides
+# under docker-compose.
+cat >"$NG/nginx.conf" <<EOF
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/error.log warn;
+events { worker_connections 512; }
+http {
+    client_body_temp_path $NG/tmp/body;
+    proxy_temp_path $NG/tmp/proxy;
+    fastcgi_temp_path $NG/tmp/fastcgi;
+    uwsgi_temp_path $NG/tmp/uwsgi;
+    scgi_temp_path $NG/tmp/scgi;
+    include authql.conf;
+}
+EOF
+nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" -t -q || die "nginx -t refused the rendered configuration"
+nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log"
+wait_ready "$FRONT" 10 || die "/readyz through nginx did not answer 200"
+pass "/readyz answers 200 through nginx"
+
+# --- accounts, sessions and posts through nginx ----------------------------
+
+PW="correct horse battery staple"
+AUTH='accessToken refreshToken user { id }'
+
+step "register, log in and post through nginx"
+R=$(gql "$FRONT" "" "mutation(\$in: RegisterInput!) { register(input: \$in) { $AUTH } }" \
+  "{\"in\": {\"email\": \"ann-$RUN@example.com\", \"password\": \"$PW\", \"name\": \"Ann\"}}")
+ANN_ID=$(jfield data.register.user.id <<<"$R")
+ANN_ACCESS=$(jfield data.register.accessToken <<<"$R")
+ANN_REFRESH=$(jfield data.register.refreshToken <<<"$R")
+[ -n "$ANN_ACCESS" ] && [ -n "$ANN_REFRESH" ] || die "register through nginx: $R"
+pass "register: user $ANN_ID"
+R=$(gql "$FRONT" "" "mutation(\$in: LoginInput!) { login(input: \$in) { $AUTH } }" \
+  "{\"in\": {\"email\": \"ann-$RUN@example.com\", \"password\": \"$PW\"}}")
+PHONE_ACCESS=$(jfield data.login.accessToken <<<"$R")
+PHONE_REFRESH=$(jfield data.login.refreshToken <<<"$R")
+check "login starts a second session" "$(jfield data.login.user.id <<<"$R")" "$ANN_ID"
+for i in 1 2 3; do
+  R=$(gql "$FRONT" "$ANN_ACCESS" 'mutation($in: CreatePostInput!) { createPost(input: $in) { id } }' \
+    "{\"in\": {\"title\": \"Post $i\", \"content\": \"Hello from the topology\"}}")
+  [ -n "$(jfield data.createPost.id <<<"$R")" ] || fail "createPost $i: $R"
+done
+R=$(gql "$FRONT" "$ANN_ACCESS" '{ me { posts(first: 10) { totalCount } } }')
+check "three posts created and listed" "$(jfield data.me.posts.totalCount <<<"$R")" 3
+
+step "logout on instance A is honoured by instance B at once"
+R=$(gql "$INST_B" "$PHONE_ACCESS" '{ me { id } }')
+check "B accepts the second session's token before" "$(jfield data.me.id <<<"$R")" "$ANN_ID"
+R=$(gql "$INST_A" "$PHONE_ACCESS" 'mutation { logout }')
+check "logout sent straight to A" "$(jfield data.logout <<<"$R")" true
+R=$(gql "$INST_B" "$PHONE_ACCESS" '{ me { id } }')
+check "B refuses the logged-out token right after" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
+for i in 1 2 3 4; do
+  R=$(gql "$FRONT" "$PHONE_ACCESS" '{ me { id } }')
+  check "nginx (either instance) refuses it, try $i" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
+done
+R=$(gql "$FRONT" "" 'mutation($t: String!) { refresh(refreshToken: $t) { accessToken } }' "{\"t\": \"$PHONE_REFRESH\"}")
+check "the ended session's refresh token is refused" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
+R=$(gql "$FRONT" "$ANN_ACCESS" '{ me { id } }')
+check "the first session lives on" "$(jfield data.me.id <<<"$R")" "$ANN_ID"
+
+step "refresh token rotation through nginx"
+ROTATED_AT=$(now_ms)
+R=$(gql "$FRONT" "" "mutation(\$t: String!) { refresh(refreshToken: \$t) { $AUTH } }" "{\"t\": \"$ANN_REFRESH\"}")
+ACCESS2=$(jfield data.refresh.accessToken <<<"$R")
+REFRESH2=$(jfield data.refresh.refreshToken <<<"$R")
+[ -n "$REFRESH2" ] && [ "$REFRESH2" != "$ANN_REFRESH" ] && pass "refresh returns a new pair" || fail "refresh: $R"
+R=$(gql "$FRONT" "$ACCESS2" '{ me { id } }')
+check "the new access token works" "$(jfield data.me.id <<<"$R")" "$ANN_ID"
+R=$(gql "$FRONT" "" "mutation(\$t: String!) { refresh(refreshToken: \$t) { $AUTH } }" "{\"t\": \"$ANN_REFRESH\"}")
+check "the old token again within the grace window: the same pair, not a second one" \
+  "$(jfield data.refresh.refreshToken <<<"$R")" "$REFRESH2"
+R=$(gql "$FRONT" "" "mutation(\$t: String!) { refresh(refreshToken: \$t) { $AUTH } }" "{\"t\": \"$REFRESH2\"}")
+ACCESS3=$(jfield data.refresh.accessToken <<<"$R")
+REFRESH3=$(jfield data.refresh.refreshToken <<<"$R")
+[ -n "$REFRESH3" ] && pass "the new refresh token rotates in turn" || fail "second refresh: $R"
+# The old token's refusal is checked after the write load, once the grace
+# window (10s by default, not shortened here) has passed.
+
+# --- writes while an instance dies -----------------------------------------
+
+step "write load through nginx: $LOAD_WRITERS writers for ${LOAD_SECONDS}s, instance B killed (SIGKILL) at ${KILL_AT}s"
+R=$(gql "$FRONT" "" "mutation(\$in: RegisterInput!) { register(input: \$in) { $AUTH } }" \
+  "{\"in\": {\"email\": \"bob-$RUN@example.com\", \"password\": \"$PW\", \"name\": \"Bob\"}}")
+BOB_ACCESS=$(jfield data.register.accessToken <<<"$R")
+[ -n "$BOB_ACCESS" ] || die "register the load user: $R"
+mkdir -p "$WORK/load"
+
+# writer ID END_MS: createPost until END_MS. One line per request:
+# request id, start and end (ms), HTTP status (000: no answer); the body
+# goes to load/<request id>.json.
+writer() {
+  local n=0 rid t0 code
+  while [ "$(now_ms)" -lt "$2" ]; do
+    n=$((n + 1))
+    rid="load-$RUN-w$1-$n"
+    t0=$(now_ms)
+    code=$(curl -s -m 10 -o "$WORK/load/$rid.json" -w '%{http_code}' \
+      -H 'Content-Type: application/json' -H "Authorization: Bearer $BOB_ACCESS" -H "X-Request-ID: $rid" \
+      --data-binary "{\"query\": \"mutation(\$in: CreatePostInput!) { createPost(input: \$in) { id title } }\", \"variables\": {\"in\": {\"title\": \"$rid\", \"content\": \"load\"}}}" \
+      "http://$FRONT/query") || true
+    echo "$rid $t0 $(now_ms) ${code:-000}" >>"$WORK/load/w$1.log"
+  done
+}
+LOAD_START=$(now_ms)
+LOAD_END=$((LOAD_START + LOAD_SECONDS * 1000))
+WRITERS=()
+for w in $(seq "$LOAD_WRITERS"); do
+  writer "$w" "$LOAD_END" &
+  WRITERS+=($!)
+done
+sleep "$KILL_AT"
+KILLED_AT=$(now_ms)
+kill -9 "$PID_B"
+echo "killed instance B (pid $PID_B) at +$((KILLED_AT - LOAD_START))ms"
+wait "${WRITERS[@]}"
+
+R=$(gql "$FRONT" "$BOB_ACCESS" '{ me { posts(first: 1) { totalCount } } }')
+[ -n "$(jfield data.me.posts.totalCount <<<"$R")" ] && pass "nginx still answers after the kill" || fail "query after the kill: $R"
+wait_ready "$FRONT" 2 && pass "/readyz through nginx is 200 with one instance" || fail "/readyz through nginx is not 200 after the kill"
+
+# Classify every request: acknowledged (200 with an id and no error) or
+# failed (the client saw the failure). acked.tsv holds id and title.
+python3 - "$WORK" "$KILLED_AT" "$NG/access.log" "$RUN" >"$WORK/load.summary" <<'EOF'
+import glob, json, os, sys
+work, killed, access_log, run = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+reqs = []
+for path in glob.glob(os.path.join(work, "load", "w*.log")):
+    for line in open(path):
+        rid, t0, t1, code = line.split()
+        reqs.append((rid, int(t0), int(t1), code))
+acked, failed = [], []
+for rid, t0, t1, code in reqs:
+    try:
+        body = json.load(open(os.path.join(work, "load", rid + ".json")))
+    except (OSError, ValueError):
+        body = {}
+    post = ((body or {}).get("data") or {}).get("createPost") or {}
+    if code == "200" and post.get("id") and post.get("title") == rid and not body.get("errors"):
+        acked.append((rid, t0, t1, post["id"]))
+    else:
+        errs = body.get("errors") or [{}]
+        why = "HTTP %s %s" % (code, (errs[0].get("extensions") or {}).get("code", "no answer" if code == "000" else ""))
+        failed.append((rid, t0, t1, why.strip()))
+with open(os.path.join(work, "acked.tsv"), "w") as f:
+    for rid, _, _, pid in acked:
+        f.write("%s\t%s\n" % (pid, rid))
+with open(os.path.join(work, "failed.txt"), "w") as f:
+    for rid, *_ in failed:
+        f.write(rid + "\n")
+# Which instance nginx picked, from its log: "A, B" means B was tried first
+# and the request went on to A.
+upstream = {}
+for line in open(access_log):
+    if "rid=load-%s-" % run in line:
+        rid = line.split("rid=")[1].split()[0]
+        upstream[rid] = line.split("upstream=")[1].split(" upstream_status=")[0]
+before = [r for r in reqs if r[1] < killed]
+after_ok = sum(1 for r in acked if r[1] >= killed)
+late_failures = [f for f in failed if f[1] >= killed + 1000]
+by = lambda rs, port: sum(1 for r in rs if upstream.get(r[0], "").startswith("127.0.0.1:" + port))
+retried = sum(1 for v in upstream.values() if "," in v)
+kinds = {}
+for f in failed:
+    kinds[f[3]] = kinds.get(f[3], 0) + 1
+print("requests=%d" % len(reqs))
+print("acked=%d" % len(acked))
+print("failed=%d" % len(failed))
+print("failed_kinds=%s" % (", ".join("%d x %s" % (n, k) for k, n in sorted(kinds.items())) or "none"))
+print("failed_window_ms=%s" % (",".join(str(f[1] - killed) for f in failed) or "-"))
+print("late_failures=%d" % len(late_failures))
+print("before_kill=%d" % len(before))
+print("before_kill_a=%d" % by(before, "18081"))
+print("before_kill_b=%d" % by(before, "18082"))
+print("acked_after_kill=%d" % after_ok)
+print("retried_on_a=%d" % retried)
+EOF
+summary() { sed -n "s/^$1=//p" "$WORK/load.summary"; }
+echo "$(summary requests) requests: $(summary acked) acknowledged, $(summary failed) failed ($(summary failed_kinds))"
+echo "before the kill: $(summary before_kill) requests (nginx sent $(summary before_kill_a) to A, $(summary before_kill_b) to B)"
+echo "failed requests started at (ms from the kill): $(summary failed_window_ms)"
+echo "POSTs nginx moved to A after B refused the connection (never sent to B): $(summary retried_on_a)"
+[ "$(summary before_kill_b)" -gt 0 ] && pass "both instances took writes before the kill" || fail "instance B took no writes before the kill"
+[ "$(summary acked_after_kill)" -gt 0 ] && pass "$(summary acked_after_kill) writes acknowledged after the kill" || fail "no write acknowledged after the kill"
+check "no request started 1s or more after the kill failed" "$(summary late_failures)" 0
+
+step "every acknowledged write is in PostgreSQL"
+# Into a table, then one query each: missing, duplicated (a POST run twice
+# by a retry), and failed-but-applied (allowed: the client saw a failure).
+{
+  echo "CREATE TEMP TABLE acked (id text, title text);"
+  echo "COPY acked FROM STDIN;"
+  cat "$WORK/acked.tsv"
+  printf '\\.\n'
+  echo "CREATE TEMP TABLE failed (title text);"
+  echo "COPY failed FROM STDIN;"
+  cat "$WORK/failed.txt"
+  printf '\\.\n'
+  echo "SELECT 'missing=' || count(*) FROM acked a LEFT JOIN posts p ON p.id = a.id AND p.title = a.title WHERE p.id IS NULL;"
+  echo "SELECT 'duplicated=' || count(*) FROM (SELECT title FROM posts WHERE title LIKE 'load-$RUN-%' GROUP BY title HAVING count(*) > 1) d;"
+  echo "SELECT 'failed_applied=' || count(*) FROM posts p JOIN failed f ON f.title = p.title;"
+  echo "SELECT 'stored=' || count(*) FROM posts WHERE title LIKE 'load-$RUN-%';"
+} | psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 >"$WORK/verify.txt"
+verify() { sed -n "s/^$1=//p" "$WORK/verify.txt"; }
+echo "stored load posts: $(verify stored); acknowledged: $(summary acked); failed but applied: $(verify failed_applied)"
+check "acknowledged writes missing from PostgreSQL" "$(verify missing)" 0
+check "posts written twice (a POST retried after it reached an instance)" "$(verify duplicated)" 0
+
+step "the old refresh token after the grace window"
+wait_ms=$((ROTATED_AT + REUSE_GRACE_S * 1000 + 500 - $(now_ms)))
+[ "$wait_ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"
+R=$(gql "$FRONT" "" "mutation(\$t: String!) { refresh(refreshToken: \$t) { $AUTH } }" "{\"t\": \"$ANN_REFRESH\"}")
+check "the already used refresh token is refused as reuse" "$(jfield errors.0.extensions.reason <<<"$R")" REFRESH_TOKEN_REUSED
+R=$(gql "$FRONT" "" "mutation(\$t: String!) { refresh(refreshToken: \$t) { $AUTH } }" "{\"t\": \"$REFRESH3\"}")
+check "reuse ended the session: its newest refresh token is refused" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
+R=$(gql "$FRONT" "$ACCESS3" '{ me { id } }')
+check "and its access token too" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
+
+# --- summary ----------------------------------------------------------------
+
+step "summary"
+echo "topology: nginx $FRONT -> A $INST_A + B $INST_B (production) -> Redis Cluster $REDIS_ADDRS + PostgreSQL $DB"
+echo "write load: $(summary requests) createPost requests through nginx, B killed at ${KILL_AT}s of ${LOAD_SECONDS}s"
+echo "  failed while B died: $(summary failed) ($(summary failed_kinds)); nginx kept answering: $(summary acked_after_kill) acknowledged after the kill"
+echo "  acknowledged: $(summary acked), verified in PostgreSQL: $(($(summary acked) - $(verify missing))), lost: $(verify missing), duplicated: $(verify duplicated)"
+echo "checks: $CHECKS, failed: ${#FAILURES[@]}, time: $(($(date +%s) - START_TS))s"
+if [ "${#FAILURES[@]}" -gt 0 ]; then
+  printf '  - %s\n' "${FAILURES[@]}"
+  echo "FAIL"
+  exit 1
+fi
+echo "PASS"
