@@ -152,10 +152,13 @@ DATABASE_URL="$PG_URL/$DB?sslmode=disable"
 step "two server instances (APP_ENV=production)"
 start_instance() { # NAME ADDR
   # env -i: only what production would set, nothing inherited (a REDIS_URL
-  # in the caller's environment would conflict with the cluster).
+  # in the caller's environment would conflict with the cluster). nginx on
+  # loopback is the trusted proxy; there is no TLS on loopback, so HTTPS is
+  # not required (in production TLS ends at nginx or in front of it).
   env -i PATH="$PATH" HOME="$WORK" \
     APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
     DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
+    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false \
     "$WORK/server" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   disown $! # tracked in PIDS; no job notice when B is killed on purpose
