@@ -195,7 +195,8 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 	case err != nil:
 		return nil, ErrInvalidToken
 	}
-	if !pulid.ID(claims.Subject).Valid() || claims.SessionID == "" || claims.ID == "" {
+	// WithIssuedAt checks iat only when present; we require it.
+	if claims.IssuedAt == nil || !pulid.ID(claims.Subject).Valid() || claims.SessionID == "" || claims.ID == "" {
 		return nil, ErrInvalidToken
 	}
 	return claims, nil
