@@ -128,14 +128,17 @@ var errBadHash = errors.New("malformed password hash")
 
 func decodeHash(encoded string) (p Argon2Params, salt, key []byte, err error) {
 	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return p, nil, nil, errBadHash
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return p, nil, nil, errBadHash
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+	// Sscanf ignores what follows the last verb, so the parameters must also
+	// print back to the same text. argon2 panics on a zero time or thread
+	// count: refuse them here.
+	_, err = fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads)
+	if err != nil || parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads) || p.Time < 1 || p.Threads < 1 {
 		return p, nil, nil, errBadHash
 	}
 	b64 := base64.RawStdEncoding

@@ -58,6 +58,11 @@ func parseRefreshToken(raw string) (refreshToken, error) {
 	if !uid.Valid() || !validSessionID(sid) {
 		return refreshToken{}, ErrInvalidRefreshToken
 	}
+	// The length check comes first: the decoder skips CR and LF, which would
+	// give one token several spellings.
+	if len(secret) != base64.RawURLEncoding.EncodedLen(secretLen) {
+		return refreshToken{}, ErrInvalidRefreshToken
+	}
 	if b, err := base64.RawURLEncoding.Strict().DecodeString(secret); err != nil || len(b) != secretLen {
 		return refreshToken{}, ErrInvalidRefreshToken
 	}

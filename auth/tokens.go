@@ -184,7 +184,7 @@ func (t *Tokens) Issue(userID pulid.ID, sessionID string) (token string, claims 
 // It returns ErrTokenExpired for an expired token and ErrInvalidToken for
 // anything else wrong. It does not check revocation; see Sessions.
 func (t *Tokens) Verify(token string) (*AccessClaims, error) {
-	if len(token) > maxTokenLen {
+	if len(token) > maxTokenLen || !compactJWS(token) {
 		return nil, ErrInvalidToken
 	}
 	claims := &AccessClaims{}
@@ -195,10 +195,25 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 	case err != nil:
 		return nil, ErrInvalidToken
 	}
-	if !pulid.ID(claims.Subject).Valid() || claims.SessionID == "" || claims.ID == "" {
+	// WithIssuedAt checks iat only when present; we require it.
+	if claims.IssuedAt == nil || !pulid.ID(claims.Subject).Valid() || claims.SessionID == "" || claims.ID == "" {
 		return nil, ErrInvalidToken
 	}
 	return claims, nil
+}
+
+// compactJWS reports whether s uses only the characters of the JWS compact
+// serialisation (base64url and dots, RFC 7515 §7.1). Go's base64 decoders
+// skip CR and LF, so without this check a token had many spellings that all
+// verified.
+func compactJWS(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // untrustedHeaders name keys or extensions a token could use to choose how

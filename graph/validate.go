@@ -3,15 +3,23 @@ package graph
 import (
 	"net/mail"
 	"strings"
+	"unicode"
 
 	"github.com/authql/authql/auth"
 )
 
 // checkEmail validates a normalised address: a bare addr-spec (no display
-// name), with a dot in the domain, at most 254 bytes (RFC 5321).
+// name), with a dot in the domain, at most 254 bytes (RFC 5321), and no
+// white space or invisible characters.
 func checkEmail(email string) error {
 	if email == "" || len(email) > 254 {
 		return badInput("email", "must be a valid e-mail address of at most 254 characters")
+	}
+	// net/mail accepts any non-ASCII rune in the local part, including
+	// Unicode spaces, controls and invisible format characters: those would
+	// let "ann\u00a0@example.com" register next to "ann@example.com".
+	if strings.ContainsFunc(email, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		return badInput("email", "must be a valid e-mail address")
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Name != "" || a.Address != email {
