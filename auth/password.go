@@ -57,6 +57,10 @@ var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
 const (
 	saltLen = 16
 	keyLen  = 32
+	// A stored hash naming a larger cost is refused rather than computed:
+	// a corrupted row must not make one login allocate terabytes.
+	maxArgon2Memory = 1 << 20 // KiB: 1 GiB
+	maxArgon2Time   = 64
 )
 
 // Passwords hashes and verifies passwords with argon2id, encoded in the PHC
@@ -138,7 +142,8 @@ func decodeHash(encoded string) (p Argon2Params, salt, key []byte, err error) {
 	// print back to the same text. argon2 panics on a zero time or thread
 	// count: refuse them here.
 	_, err = fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads)
-	if err != nil || parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads) || p.Time < 1 || p.Threads < 1 {
+	if err != nil || parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads) || p.Time < 1 || p.Threads < 1 ||
+		p.Memory > maxArgon2Memory || p.Time > maxArgon2Time {
 		return p, nil, nil, errBadHash
 	}
 	b64 := base64.RawStdEncoding

@@ -5,9 +5,6 @@ import (
 	"testing"
 )
 
-// crockford is the ULID alphabet; oklog/ulid also accepts its lower case.
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
 // shapeOK is an independent statement of what Valid accepts.
 func shapeOK(s string) bool {
 	if len(s) != 28 {
@@ -19,7 +16,7 @@ func shapeOK(s string) bool {
 		}
 	}
 	for i := 2; i < len(s); i++ {
-		if !strings.ContainsRune(crockford, rune(s[i])) && !strings.ContainsRune(strings.ToLower(crockford), rune(s[i])) {
+		if !strings.ContainsRune(crockford, rune(s[i])) { // upper case only: one spelling per ID
 			return false
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,9 +65,19 @@ func (id ID) Valid() bool {
 			return false
 		}
 	}
+	// Upper case only: ULIDs are printed upper case, and a second spelling
+	// of the same ID would slip past every equality check.
+	for i := prefixLen; i < len(id); i++ {
+		if !strings.ContainsRune(crockford, rune(id[i])) {
+			return false
+		}
+	}
 	_, err := ulid.ParseStrict(string(id[prefixLen:]))
 	return err == nil
 }
+
+// crockford is the alphabet of a printed ULID.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 // UnmarshalGQL implements graphql.Unmarshaler. Malformed IDs are rejected
 // here, so resolvers never see them and the client gets BAD_USER_INPUT.
