@@ -23,6 +23,7 @@ func TestValid(t *testing.T) {
 		{"prefix only", "US", false},
 		{"bare ULID", goodID[2:], false},
 		{"lower-case prefix", "us" + goodID[2:], false},
+		{"lower-case ULID", "US" + strings.ToLower(goodID[2:]), false},
 		{"mixed-case prefix", "Us" + goodID[2:], false},
 		{"digit in prefix", "U1" + goodID[2:], false},
 		{"short", goodID[:len(goodID)-1], false},
