@@ -27,6 +27,9 @@ func main() {
 		gen.MustParse(gen.NewTemplate("pulid").ParseFiles("template/pulid.tmpl")))
 	cfg := &gen.Config{
 		Templates: templates,
+		// Modify lets the post loader read the first page of many authors'
+		// lists in one windowed query.
+		Features: []gen.Feature{gen.FeatureModifier},
 	}
 	if err := entc.Generate("./schema", cfg, entc.Extensions(ex)); err != nil {
 		log.Fatalf("ent codegen: %v", err)

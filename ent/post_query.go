@@ -25,8 +25,8 @@ type PostQuery struct {
 	inters     []Interceptor
 	predicates []predicate.Post
 	withAuthor *UserQuery
-	modifiers  []func(*sql.Selector)
 	loadTotal  []func(context.Context, []*Post) error
+	modifiers  []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -279,8 +279,9 @@ func (_q *PostQuery) Clone() *PostQuery {
 		predicates: append([]predicate.Post{}, _q.predicates...),
 		withAuthor: _q.withAuthor.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -512,6 +513,9 @@ func (_q *PostQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	if _q.ctx.Unique != nil && *_q.ctx.Unique {
 		selector.Distinct()
 	}
+	for _, m := range _q.modifiers {
+		m(selector)
+	}
 	for _, p := range _q.predicates {
 		p(selector)
 	}
@@ -527,6 +531,12 @@ func (_q *PostQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *PostQuery) Modify(modifiers ...func(s *sql.Selector)) *PostSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
 }
 
 // PostGroupBy is the group-by builder for Post entities.
@@ -617,4 +627,10 @@ func (_s *PostSelect) sqlScan(ctx context.Context, root *PostQuery, v any) error
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *PostSelect) Modify(modifiers ...func(s *sql.Selector)) *PostSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }
