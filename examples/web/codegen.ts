@@ -1,0 +1,32 @@
+// graphql-codegen configuration: typed documents for the operations in
+// src/**/*.ts, checked against the schema the server executes.
+// `npm run codegen` writes src/gql/ (not committed; see .gitignore).
+import type { CodegenConfig } from '@graphql-codegen/cli';
+
+const config: CodegenConfig = {
+  // Printed from the running executable schema by `go generate ./...`.
+  schema: '../../graph/schema.graphql',
+  documents: ['src/**/*.ts', '!src/gql/**'],
+  generates: {
+    'src/gql/': {
+      preset: 'client',
+      presetConfig: {
+        // Fragments are plain fields of the result types (no useFragment).
+        fragmentMasking: false,
+      },
+      config: {
+        // Documents are strings: src/api.ts sends them with fetch.
+        documentMode: 'string',
+        useTypeImports: true,
+        enumsAsTypes: true,
+        scalars: {
+          ID: 'string',
+          Time: 'string', // RFC 3339; new Date(value) when needed
+          Cursor: 'string', // opaque
+        },
+      },
+    },
+  },
+};
+
+export default config;
