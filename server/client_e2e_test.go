@@ -177,7 +177,7 @@ func TestGeneratedClientFlow(t *testing.T) {
 	}
 
 	// updatePost: only the author; omitted fields stay.
-	bobAuth, err := client.Register(ctx, anon, client.RegisterInput{Email: "bob@example.com", Password: "password123", Name: "Bob"})
+	bobAuth, err := client.Register(ctx, anon, client.RegisterInput{Email: "bob@example.com", Password: "plum-tree-42", Name: "Bob"})
 	mustNil(t, "register bob", err)
 	bob := s.gql(bobAuth.Register.AccessToken)
 	_, err = client.UpdatePost(ctx, bob, ids[0], client.UpdatePostInput{Title: new("pwned")})
@@ -257,7 +257,7 @@ func TestGeneratedClientAccountAndAdmin(t *testing.T) {
 	s := e.start(t)
 	ctx := t.Context()
 	anon := s.gql("")
-	input := client.RegisterInput{Email: "cat@example.com", Password: "password123", Name: "Cat"}
+	input := client.RegisterInput{Email: "cat@example.com", Password: "plum-tree-42", Name: "Cat"}
 	laptop, err := client.Register(ctx, anon, input)
 	mustNil(t, "register", err)
 	phone, err := client.Login(ctx, anon, client.LoginInput{Email: input.Email, Password: input.Password})

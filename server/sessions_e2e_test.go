@@ -25,8 +25,12 @@ func TestPerDeviceSessions(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	s := e.start(t)
+	// A second between logins: sessions list in login order, and the order
+	// of logins in the same millisecond is not defined.
 	laptop := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	e.clock.Advance(time.Second)
 	phone := s.login(t, "ann@example.com", "plum-tree-42")
+	e.clock.Advance(time.Second)
 	tablet := s.login(t, "ann@example.com", "plum-tree-42")
 	bob := s.register(t, "bob@example.com", "plum-tree-42", "Bob")
 
