@@ -7,50 +7,111 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 )
 
-// loaderWait is how long a loader collects keys before it fetches. Lists
-// prime their loaders with every key up front (LoadAll), so the window only
-// has to catch stragglers; dataloadgen's 16 ms default would add that much
-// to every request that loads anything.
-const loaderWait = time.Millisecond
+// loaderWait is how long a loader collects keys before it fetches. Fields
+// of a list resolve concurrently and register their keys within
+// microseconds; dataloadgen's 16 ms default would add that much to every
+// request that loads anything.
+const loaderWait = 500 * time.Microsecond
 
-// Loaders are the per-request dataloaders: one batch query per entity type
-// per request instead of one query per object (no N+1).
+// Loaders are the per-request dataloaders: one batch per entity type per
+// request instead of one query per object (no N+1).
 type Loaders struct {
-	// User loads users by ID; a missing user loads as nil.
+	// User loads user profiles by ID through the user cache tier; a missing
+	// user loads as nil. Its records carry no password hash.
 	User *dataloadgen.Loader[pulid.ID, *ent.User]
+	// Role loads users' current roles straight from the database: what
+	// authorises a request is never served from a cache.
+	Role *dataloadgen.Loader[pulid.ID, user.Role]
+	// Post loads posts by ID (post and node lookups); missing: nil.
+	Post *dataloadgen.Loader[pulid.ID, *ent.Post]
+	// UserPosts loads pages of authors' post lists; first pages of many
+	// authors come from one query.
+	UserPosts *dataloadgen.Loader[PostPageKey, *ent.PostConnection]
 }
 
-// NewLoaders returns fresh loaders reading through client. Create one set
-// per request: loaders cache what they load, and that cache must not
-// outlive the request.
-func NewLoaders(client *ent.Client) *Loaders {
+// PostPageKey is a PostPage in comparable form, for the UserPosts loader.
+type PostPageKey struct {
+	Author        pulid.ID
+	First, Last   int // -1: not given
+	After, Before *ent.Cursor
+	Order         *ent.PostOrder
+	TotalCount    bool
+}
+
+func optInt(p *int) int {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+func intOpt(n int) *int {
+	if n < 0 {
+		return nil
+	}
+	return &n
+}
+
+// Key returns the loader key of a page request.
+func (p PostPage) Key() PostPageKey {
+	return PostPageKey{Author: p.Author, First: optInt(p.First), Last: optInt(p.Last),
+		After: p.After, Before: p.Before, Order: p.Order, TotalCount: p.TotalCount}
+}
+
+func (k PostPageKey) page() PostPage {
+	return PostPage{Author: k.Author, First: intOpt(k.First), Last: intOpt(k.Last),
+		After: k.After, Before: k.Before, Order: k.Order, TotalCount: k.TotalCount}
+}
+
+// NewLoaders returns fresh loaders. Create one set per request: loaders
+// keep what they load, and that must not outlive the request.
+func NewLoaders(client *ent.Client, tiers *Tiers) *Loaders {
+	opt := dataloadgen.WithWait(loaderWait)
 	return &Loaders{
-		User: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error) {
-			users, err := client.User.Query().Where(user.IDIn(ids...)).All(ctx)
+		User: dataloadgen.NewLoader(tiers.Users, opt),
+		Role: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]user.Role, []error) {
+			users, err := client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
 			if err != nil {
-				return nil, []error{err}
+				return nil, fill(len(ids), err)
 			}
-			return orderByKeys(ids, users, func(u *ent.User) pulid.ID { return u.ID })
-		}, dataloadgen.WithWait(loaderWait)),
+			byID := make(map[pulid.ID]user.Role, len(users))
+			for _, u := range users {
+				byID[u.ID] = u.Role
+			}
+			out := make([]user.Role, len(ids))
+			for i, id := range ids {
+				out[i] = byID[id] // "" for a user that does not exist
+			}
+			return out, nil
+		}, opt),
+		Post: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.Post, []error) {
+			posts, err := client.Post.Query().Where(post.IDIn(ids...)).All(ctx)
+			if err != nil {
+				return nil, fill(len(ids), err)
+			}
+			byID := make(map[pulid.ID]*ent.Post, len(posts))
+			for _, p := range posts {
+				byID[p.ID] = p
+			}
+			out := make([]*ent.Post, len(ids))
+			for i, id := range ids {
+				out[i] = byID[id]
+			}
+			return out, nil
+		}, opt),
+		UserPosts: dataloadgen.NewLoader(func(ctx context.Context, keys []PostPageKey) ([]*ent.PostConnection, []error) {
+			reqs := make([]PostPage, len(keys))
+			for i, k := range keys {
+				reqs[i] = k.page()
+			}
+			return tiers.PostPages(ctx, reqs)
+		}, opt),
 	}
-}
-
-// orderByKeys returns vals in the order of keys; a key without a value gets
-// the zero value (a nil entity), which callers read as "no such entity".
-func orderByKeys[V any](keys []pulid.ID, vals []V, key func(V) pulid.ID) ([]V, []error) {
-	byID := make(map[pulid.ID]V, len(vals))
-	for _, v := range vals {
-		byID[key(v)] = v
-	}
-	out := make([]V, len(keys))
-	for i, k := range keys {
-		out[i] = byID[k]
-	}
-	return out, nil
 }
 
 type loadersKey struct{}

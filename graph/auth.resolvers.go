@@ -87,7 +87,14 @@ func (r *mutationResolver) RevokeSession(ctx context.Context, id pulid.ID) (bool
 }
 
 func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (*model.AuthPayload, error) {
-	v, me, err := r.viewer(ctx)
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	me, err := r.client.User.Get(ctx, v.UserID) // the cached record has no password hash
+	if ent.IsNotFound(err) {
+		return nil, auth.ErrSessionRevoked
+	}
 	if err != nil {
 		return nil, err
 	}

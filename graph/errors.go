@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 )
 
@@ -103,6 +104,15 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = ve.Name + " " + errors.Unwrap(ve).Error()
 			setCode(gqlErr, CodeBadUserInput)
 			gqlErr.Extensions["field"] = ve.Name
+			return gqlErr
+		case errors.Is(cause, cache.ErrBadCursor):
+			gqlErr.Message = "cursor is not one of this list's"
+			setCode(gqlErr, CodeBadUserInput)
+			return gqlErr
+		case errors.Is(cause, cache.ErrUnavailable):
+			log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
+			gqlErr.Message = "service temporarily unavailable"
+			setCode(gqlErr, CodeServiceUnavailable)
 			return gqlErr
 		case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
 			gqlErr.Message = "not found"

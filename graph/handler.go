@@ -29,6 +29,8 @@ type Options struct {
 	Limits Limits
 	// DebugCost adds extensions.cost to every response.
 	DebugCost bool
+	// PersistedQueries, if set, enables automatic persisted queries.
+	PersistedQueries graphql.Cache[string]
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for every operation, GET
@@ -58,9 +60,16 @@ func NewHandler(d Deps, o Options) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(l.MaxComplexity))
 	srv.Use(operationGuard{d})
 	srv.SetDisableSuggestion(!o.Suggestions)
+	if o.PersistedQueries != nil {
+		srv.Use(extension.AutomaticPersistedQuery{Cache: o.PersistedQueries})
+	}
 	srv.Use(loadersExtension{d})
+	// Cost wraps the response cache, so a hit reports its (small) cost.
 	if o.DebugCost {
 		srv.Use(costExtension{})
+	}
+	if d.Tiers != nil {
+		srv.Use(responseCache{d.Tiers})
 	}
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)
@@ -202,7 +211,7 @@ func (loadersExtension) ExtensionName() string                   { return "Loade
 func (loadersExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	return next(cache.WithLoaders(ctx, cache.NewLoaders(e.d.Ent)))
+	return next(cache.WithLoaders(ctx, cache.NewLoaders(e.d.Ent, e.d.Tiers)))
 }
 
 // logger returns d.Log or a logger that discards.

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/graph/model"
@@ -21,7 +22,7 @@ func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePos
 		return nil, err
 	}
 	var p *ent.Post
-	err = withTx(ctx, r.client, func(tx *ent.Client) error {
+	err = r.writePosts(ctx, func(tx *ent.Client) error {
 		p, err = tx.Post.Create().
 			SetTitle(trimText(input.Title)).
 			SetContent(sanitizeContent(input.Content)).
@@ -34,7 +35,7 @@ func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePos
 
 func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input model.UpdatePostInput) (*ent.Post, error) {
 	var p *ent.Post
-	err := withTx(ctx, r.client, func(tx *ent.Client) error {
+	err := r.writePosts(ctx, func(tx *ent.Client) error {
 		cur, err := r.editablePost(ctx, tx, id)
 		if err != nil {
 			return err
@@ -53,7 +54,7 @@ func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input mo
 }
 
 func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.ID, error) {
-	err := withTx(ctx, r.client, func(tx *ent.Client) error {
+	err := r.writePosts(ctx, func(tx *ent.Client) error {
 		p, err := r.editablePost(ctx, tx, id)
 		if err != nil {
 			return err
@@ -71,11 +72,7 @@ func (r *postResolver) Author(ctx context.Context, obj *ent.Post) (*ent.User, er
 }
 
 func (r *queryResolver) Post(ctx context.Context, id pulid.ID) (*ent.Post, error) {
-	p, err := r.client.Post.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return p, err
+	return r.loaders(ctx).Post.Load(ctx, id)
 }
 
 func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], orderBy *ent.PostOrder) (*ent.PostConnection, error) {
@@ -83,10 +80,14 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	if orderBy == nil {
-		orderBy = newestFirst
+	conn, err := r.tiers.Posts(ctx, cache.PostPage{
+		First: first, Last: last, After: after, Before: before, Order: orderBy,
+		TotalCount: wantsField(ctx, "totalCount"),
+	})
+	if err == nil {
+		r.prefetchAuthors(ctx, conn)
 	}
-	return r.client.Post.Query().Paginate(ctx, after, first, before, last, ent.WithPostOrder(orderBy))
+	return conn, err
 }
 
 func (r *Resolver) Post() PostResolver { return &postResolver{r} }

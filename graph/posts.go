@@ -3,7 +3,10 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 )
@@ -28,4 +31,70 @@ func (r *Resolver) editablePost(ctx context.Context, tx *ent.Client, id pulid.ID
 		return nil, auth.ErrForbidden
 	}
 	return p, nil
+}
+
+// prefetchAuthors puts every author of a page into the user loader's
+// current batch at once, so the page's authors cost one batch however the
+// fields' goroutines are scheduled (the loader's wait window alone cannot
+// promise that under load).
+func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection) {
+	if conn == nil || len(conn.Edges) == 0 {
+		return
+	}
+	ids := make([]pulid.ID, 0, len(conn.Edges))
+	for _, e := range conn.Edges {
+		if e.Node != nil {
+			ids = append(ids, e.Node.AuthorID)
+		}
+	}
+	r.loaders(ctx).User.LoadAllThunk(ctx, ids)
+}
+
+// prefetchUserPosts does for a page of users what prefetchAuthors does for
+// a page of posts: it finds the posts(...) fields selected under
+// edges.node and puts every user's page request into the UserPosts
+// loader's batch at once, so first pages of all the users' lists cost one
+// windowed query. Pages asked for with cursors are left to the resolvers.
+func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnection) {
+	if conn == nil || len(conn.Edges) == 0 || graphql.GetFieldContext(ctx) == nil {
+		return
+	}
+	oc := graphql.GetOperationContext(ctx)
+	var keys []cache.PostPageKey
+	for _, edges := range fieldsNamed(oc, graphql.CollectFieldsCtx(ctx, nil), "edges") {
+		for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, edges.Selections, []string{"UserEdge"}), "node") {
+			for _, posts := range fieldsNamed(oc, graphql.CollectFields(oc, node.Selections, []string{"User"}), "posts") {
+				args := posts.ArgumentMap(oc.Variables)
+				if args["after"] != nil || args["before"] != nil || args["last"] != nil {
+					continue
+				}
+				first := DefaultPageSize
+				if n, ok := asInt(args["first"]); ok {
+					first = int(n)
+				}
+				if first < 0 || first > MaxPageSize {
+					continue // the resolver reports it
+				}
+				total := len(fieldsNamed(oc, graphql.CollectFields(oc, posts.Selections, []string{"PostConnection"}), "totalCount")) > 0
+				for _, e := range conn.Edges {
+					if e.Node != nil {
+						keys = append(keys, cache.PostPage{Author: e.Node.ID, First: &first, TotalCount: total}.Key())
+					}
+				}
+			}
+		}
+	}
+	if len(keys) > 0 {
+		r.loaders(ctx).UserPosts.LoadAllThunk(ctx, keys)
+	}
+}
+
+func fieldsNamed(_ *graphql.OperationContext, fields []graphql.CollectedField, name string) []graphql.CollectedField {
+	var out []graphql.CollectedField
+	for _, f := range fields {
+		if f.Name == name {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -25,7 +25,9 @@ type Deps struct {
 	Passwords *auth.Passwords
 	// Limiter enforces the login, sign-up and API rate limits; nil: none.
 	Limiter *auth.Limiter
-	Log     *slog.Logger
+	// Tiers are the shared caches in front of the database.
+	Tiers *cache.Tiers
+	Log   *slog.Logger
 }
 
 // Resolver is the resolver root and the dependency-injection point of the
@@ -35,12 +37,13 @@ type Resolver struct {
 	sessions  *auth.Sessions
 	passwords *auth.Passwords
 	limiter   *auth.Limiter
+	tiers     *cache.Tiers
 	log       *slog.Logger
 }
 
 // NewSchema returns the executable schema with its resolvers and directives.
 func NewSchema(d Deps) graphql.ExecutableSchema {
-	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter, log: d.Log}
+	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter, tiers: d.Tiers, log: d.logger()}
 	cfg := Config{
 		Resolvers: r,
 		Directives: DirectiveRoot{
@@ -59,7 +62,7 @@ func (r *Resolver) loaders(ctx context.Context) *cache.Loaders {
 	if l, ok := cache.LoadersFrom(ctx); ok {
 		return l
 	}
-	return cache.NewLoaders(r.client)
+	return cache.NewLoaders(r.client, r.tiers)
 }
 
 // user loads a user by ID through the request's loader; nil if none.
@@ -84,26 +87,83 @@ func (r *Resolver) viewer(ctx context.Context) (auth.Viewer, *ent.User, error) {
 	return v, u, nil
 }
 
-// roleOf is @hasRole's view of a user's current role.
+// roleOf is a user's current role, read from the database (batched per
+// request), never from a cache: @hasRole and ownership checks decide on it,
+// and a promotion or demotion must count at once.
 func (r *Resolver) roleOf(ctx context.Context, id pulid.ID) (user.Role, error) {
-	u, err := r.user(ctx, id)
+	role, err := r.loaders(ctx).Role.Load(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	if u == nil {
-		return "", auth.ErrSessionRevoked
+	if role == "" {
+		return "", auth.ErrSessionRevoked // the account is gone
 	}
-	return u.Role, nil
+	return role, nil
 }
 
 // isSelfOrAdmin reports whether the viewer is owner or an admin: who may
 // read a user's e-mail, and edit or delete a post.
 func (r *Resolver) isSelfOrAdmin(ctx context.Context, owner pulid.ID) (bool, error) {
-	v, me, err := r.viewer(ctx)
+	v, err := auth.Require(ctx)
 	if err != nil {
 		return false, err
 	}
-	return v.UserID == owner || me.Role == user.RoleADMIN, nil
+	if v.UserID == owner {
+		return true, nil
+	}
+	role, err := r.roleOf(ctx, v.UserID)
+	return role == user.RoleADMIN, err
+}
+
+// writePosts runs a write of posts in a transaction and moves the post
+// cache generation on: inside the transaction (if Redis cannot be told,
+// nothing is written) and again after the commit (so a read that raced the
+// commit cannot have cached the old state under the new generation).
+func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) error) error {
+	err := withTx(ctx, r.client, func(tx *ent.Client) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return r.tiers.InvalidatePosts(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.tiers.InvalidatePosts(ctx); err != nil {
+		r.log.ErrorContext(ctx, "invalidate post cache after commit", slog.Any("error", err))
+	}
+	return nil
+}
+
+// writeUser is writePosts for a user's record.
+func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, fn func(tx *ent.Client) error) error {
+	err := withTx(ctx, r.client, func(tx *ent.Client) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return r.tiers.InvalidateUsers(ctx, *id)
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.tiers.InvalidateUsers(ctx, *id); err != nil {
+		r.log.ErrorContext(ctx, "invalidate user cache after commit", slog.Any("error", err))
+	}
+	return nil
+}
+
+// wantsField reports whether the field being resolved selects a sub-field
+// (e.g. a connection's totalCount, which costs a COUNT).
+func wantsField(ctx context.Context, name string) bool {
+	if graphql.GetFieldContext(ctx) == nil {
+		return true
+	}
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // payload builds an AuthPayload from a fresh token pair. A web client gets

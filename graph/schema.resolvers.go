@@ -30,7 +30,8 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		pair auth.Pair
 	)
 	hash := r.passwords.Hash(input.Password)
-	err := withTx(ctx, r.client, func(tx *ent.Client) error {
+	var id pulid.ID
+	err := r.writeUser(ctx, &id, func(tx *ent.Client) error {
 		var err error
 		u, err = tx.User.Create().
 			SetEmail(email).
@@ -43,6 +44,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		if err != nil {
 			return err
 		}
+		id = u.ID
 		// The session starts inside the transaction: if Redis fails, the
 		// account is not created either, and the client can simply retry.
 		pair, err = r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx))
@@ -55,11 +57,22 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 }
 
 func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
-	n, err := r.client.Noder(ctx, id, ent.WithNodeType(ent.NodeType))
-	if ent.IsNotFound(err) {
-		return nil, nil
+	// Through the loaders, so node lookups batch like the rest.
+	switch id.Prefix() {
+	case "US":
+		if u, err := r.user(ctx, id); err != nil || u == nil {
+			return nil, err
+		} else {
+			return u, nil
+		}
+	case "PO":
+		if p, err := r.loaders(ctx).Post.Load(ctx, id); err != nil || p == nil {
+			return nil, err
+		} else {
+			return p, nil
+		}
 	}
-	return n, err
+	return nil, nil
 }
 
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }

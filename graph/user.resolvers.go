@@ -9,8 +9,10 @@ import (
 	"context"
 
 	"entgo.io/contrib/entgql"
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
 )
 
@@ -23,7 +25,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInp
 		return me, nil
 	}
 	var u *ent.User
-	err = withTx(ctx, r.client, func(tx *ent.Client) error {
+	err = r.writeUser(ctx, &v.UserID, func(tx *ent.Client) error {
 		u, err = tx.User.UpdateOneID(v.UserID).SetName(trimText(*input.Name)).Save(ctx)
 		return err
 	})
@@ -44,7 +46,11 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	return r.client.User.Query().Paginate(ctx, after, first, before, last)
+	conn, err := r.client.User.Query().Paginate(ctx, after, first, before, last)
+	if err == nil {
+		r.prefetchUserPosts(ctx, conn)
+	}
+	return conn, err
 }
 
 func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error) {
@@ -58,12 +64,20 @@ func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error
 	return &obj.Email, nil
 }
 
+func (r *userResolver) Role(ctx context.Context, obj *ent.User) (user.Role, error) {
+	// Fresh from the database (batched), like every role check: a cached
+	// profile must not show a role the user no longer has.
+	return r.roleOf(ctx, obj.ID)
+}
+
 func (r *userResolver) Posts(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID]) (*ent.PostConnection, error) {
 	first, last, err := pageArgs(first, last)
 	if err != nil {
 		return nil, err
 	}
-	return obj.QueryPosts().Paginate(ctx, after, first, before, last, ent.WithPostOrder(newestFirst))
+	page := cache.PostPage{Author: obj.ID, First: first, Last: last, After: after, Before: before,
+		TotalCount: wantsField(ctx, "totalCount")}
+	return r.loaders(ctx).UserPosts.Load(ctx, page.Key())
 }
 
 func (r *Resolver) User() UserResolver { return &userResolver{r} }

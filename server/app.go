@@ -93,17 +93,21 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	go func() { defer close(bgDone); a.sessions.Run(bg) }()
 	a.closers = append(a.closers, func() { stopBG(); <-bgDone })
 
+	tiersCfg := cfg.Cache
+	tiersCfg.Prefix, tiersCfg.Log = cfg.RedisPrefix, log.With(slog.String("stream", "error"))
 	gql := graph.NewHandler(graph.Deps{
+		Tiers:     cache.NewTiers(a.rdb, a.db.Client, tiersCfg),
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
 		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, log.With(slog.String("stream", "auth"))),
 		Log:       log.With(slog.String("stream", "error")),
 	}, graph.Options{
-		Introspection: cfg.Introspection,
-		Suggestions:   !cfg.Production(),
-		Limits:        cfg.Limits,
-		DebugCost:     cfg.DebugCost,
+		Introspection:    cfg.Introspection,
+		Suggestions:      !cfg.Production(),
+		Limits:           cfg.Limits,
+		DebugCost:        cfg.DebugCost,
+		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, log),
 	})
 	a.handler = a.routes(gql)
 	return a, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/graph"
 )
 
@@ -50,6 +51,7 @@ type Config struct {
 	Playground      bool
 	Introspection   bool
 	Limits          graph.Limits
+	Cache           cache.TierConfig
 	DebugCost       bool
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
@@ -141,6 +143,9 @@ func settings() []setting {
 			return nil
 		}},
 		{"APP_REQUIRE_HTTPS", "require-https", "", "refuse plain HTTP (redirect GET, refuse the rest) and send HSTS; behind a TLS-terminating proxy list it in APP_TRUSTED_PROXIES (default: on in production)", optBool(func(c *Config) *bool { return &c.RequireHTTPS })},
+		{"APP_CACHE_USER_TTL", "cache-user-ttl", "1h", "user records in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.UserTTL })},
+		{"APP_CACHE_PAGE_TTL", "cache-page-ttl", "5m", "pages of post lists and their totals in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.PageTTL })},
+		{"APP_CACHE_RESPONSE_TTL", "cache-response-ttl", "1m", "whole responses of cacheable queries in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.ResponseTTL })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},

@@ -173,6 +173,18 @@ func (s *testServer) do(t *testing.T, token, query string, vars map[string]any) 
 	return s.send(t, req)
 }
 
+// postJSON POSTs any JSON body (persisted queries, extensions).
+func (s *testServer) postJSON(t *testing.T, token string, body map[string]any) gqlResponse {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/query", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return s.send(t, req)
+}
+
 func (s *testServer) send(t *testing.T, req *http.Request) gqlResponse {
 	t.Helper()
 	res, err := s.Client().Do(req)

@@ -1,0 +1,48 @@
+package cache
+
+import (
+	"strconv"
+
+	"github.com/authql/authql/ent/schema/pulid"
+)
+
+// keys builds every Redis key of the cache tiers; no key format appears
+// anywhere else. Generation counters, pages and responses share the hash
+// tag {c}, so a script can read a counter and the entry it names in one
+// round trip on one cluster slot; user records are tagged by user, so they
+// spread over the cluster.
+//
+//	<prefix>cache:user:{<id>}              a user record (JSON), 1 h
+//	<prefix>cache:user:{<id>}:gen          bumped on every write of that user
+//	<prefix>cache:{c}:users:gen            bumped on every user write
+//	<prefix>cache:{c}:posts:gen            bumped on every post write
+//	<prefix>cache:{c}:page:<pgen>:<hash>   a page of a post list, 5 min
+//	<prefix>cache:{c}:count:<pgen>:<list>  the total of a post list, 5 min
+//	<prefix>cache:{c}:resp:<ugen>:<pgen>:<hash>  a whole response, 1 min
+//	<prefix>apq:<sha256>                   a persisted query's text, 24 h
+type keys struct{ prefix string }
+
+func (k keys) user(id pulid.ID) string    { return k.prefix + "cache:user:{" + string(id) + "}" }
+func (k keys) userGen(id pulid.ID) string { return k.user(id) + ":gen" }
+func (k keys) usersGen() string           { return k.prefix + "cache:{c}:users:gen" }
+func (k keys) postsGen() string           { return k.prefix + "cache:{c}:posts:gen" }
+
+// pagePrefix, countPrefix and responsePrefix are completed inside scripts
+// with the generation just read.
+func (k keys) pagePrefix() string     { return k.prefix + "cache:{c}:page:" }
+func (k keys) countPrefix() string    { return k.prefix + "cache:{c}:count:" }
+func (k keys) responsePrefix() string { return k.prefix + "cache:{c}:resp:" }
+
+func (k keys) page(gen int64, hash string) string {
+	return k.pagePrefix() + strconv.FormatInt(gen, 10) + ":" + hash
+}
+
+func (k keys) count(gen int64, list string) string {
+	return k.countPrefix() + strconv.FormatInt(gen, 10) + ":" + list
+}
+
+func (k keys) response(ugen, pgen int64, hash string) string {
+	return k.responsePrefix() + strconv.FormatInt(ugen, 10) + ":" + strconv.FormatInt(pgen, 10) + ":" + hash
+}
+
+func (k keys) apq(hash string) string { return k.prefix + "apq:" + hash }

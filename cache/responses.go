@@ -1,0 +1,60 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// readResponse reads both generations and, under them, a response, in one
+// round trip.
+//
+//	KEYS[1] users generation   KEYS[2] posts generation
+//	ARGV[1] response key prefix   ARGV[2] hash
+var readResponse = redis.NewScript(`
+local u = redis.call('GET', KEYS[1]) or '0'
+local p = redis.call('GET', KEYS[2]) or '0'
+return {u, p, redis.call('GET', ARGV[1] .. u .. ':' .. p .. ':' .. ARGV[2]) or false}
+`)
+
+// ResponseEntry is a response cache lookup: the generations it was made
+// under, and the cached JSON if there was one.
+type ResponseEntry struct {
+	usersGen, postsGen int64
+	Data               []byte
+	ok                 bool
+}
+
+// Response looks up a whole response (the design's 1-minute tier). The
+// hash must cover the operation, its variables and the viewer's scope. A
+// response depends on users and posts, so it is stored under both
+// generations: any write of either makes it unreachable.
+func (t *Tiers) Response(ctx context.Context, hash string) ResponseEntry {
+	if t.cfg.ResponseTTL <= 0 {
+		return ResponseEntry{}
+	}
+	res, err := readResponse.Run(ctx, t.rdb, []string{t.k.usersGen(), t.k.postsGen()}, t.k.responsePrefix(), hash).Slice()
+	if err != nil {
+		t.log.WarnContext(ctx, "response cache unavailable", slog.Any("error", err))
+		return ResponseEntry{}
+	}
+	e := ResponseEntry{usersGen: parseGen(fmt.Sprint(res[0])), postsGen: parseGen(fmt.Sprint(res[1])), ok: true}
+	if s, ok := res[2].(string); ok {
+		e.Data = []byte(s)
+	}
+	return e
+}
+
+// StoreResponse caches data under the generations the lookup read, before
+// the operation ran: if a write happened meanwhile, the entry is already
+// unreachable.
+func (t *Tiers) StoreResponse(ctx context.Context, e ResponseEntry, hash string, data []byte) {
+	if !e.ok {
+		return
+	}
+	if err := t.rdb.Set(ctx, t.k.response(e.usersGen, e.postsGen, hash), data, t.cfg.ResponseTTL).Err(); err != nil {
+		t.log.WarnContext(ctx, "write response cache", slog.Any("error", err))
+	}
+}

@@ -1,0 +1,221 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/user"
+)
+
+// TierConfig configures the cache tiers (DESIGN.md: users 1 h, post lists
+// 5 min, responses 1 min). A zero TTL turns a tier off.
+type TierConfig struct {
+	Prefix      string
+	UserTTL     time.Duration
+	PageTTL     time.Duration
+	ResponseTTL time.Duration
+	Log         *slog.Logger
+}
+
+// DefaultTierConfig is the design's TTLs.
+var DefaultTierConfig = TierConfig{UserTTL: time.Hour, PageTTL: 5 * time.Minute, ResponseTTL: time.Minute}
+
+// Tiers are the shared caches in Redis, in front of the database. Every
+// instance reads and invalidates the same entries, so a write on one
+// instance is seen by the next read on any instance.
+//
+// Invalidation is exact, by generation counters: a list page or a response
+// is stored under the generation of the data it was built from, and a write
+// bumps the generation before the mutation returns, so no later read can
+// find an entry built before the write. A user record has its own counter
+// and is written back only if the counter did not move while it was read
+// from the database (a racing write cannot be overwritten by stale data).
+//
+// The cache never fails a request: if Redis cannot be read, the database
+// answers.
+type Tiers struct {
+	rdb    redis.UniversalClient
+	client *ent.Client
+	k      keys
+	cfg    TierConfig
+	log    *slog.Logger
+}
+
+// NewTiers returns the cache tiers over rdb, reading through client.
+func NewTiers(rdb redis.UniversalClient, client *ent.Client, cfg TierConfig) *Tiers {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log}
+}
+
+// cachedUser is the cached form of a user: the profile, never the password
+// hash.
+type cachedUser struct {
+	ID        pulid.ID  `json:"id"`
+	Email     string    `json:"e"`
+	Name      string    `json:"n"`
+	Role      user.Role `json:"r"`
+	CreatedAt time.Time `json:"c"`
+	UpdatedAt time.Time `json:"u"`
+}
+
+func toCachedUser(u *ent.User) cachedUser {
+	return cachedUser{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+// entity returns an *ent.User without its password hash. Resolvers read
+// its fields; none calls its query methods (it has no client).
+func (c cachedUser) entity() *ent.User {
+	return &ent.User{ID: c.ID, Email: c.Email, Name: c.Name, Role: c.Role, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// setIfGen stores a value only if the generation counter still reads what
+// it did before the database was read.
+//
+//	KEYS[1] value   KEYS[2] generation   ARGV[1] generation read ('' for none)
+//	ARGV[2] value   ARGV[3] TTL (ms)
+var setIfGen = redis.NewScript(`
+local g = redis.call('GET', KEYS[2]) or ''
+if g ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// Users loads users by ID: cached records first (one pipelined round trip),
+// the rest in one query, written back for the next request. A missing user
+// loads as nil.
+func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error) {
+	out := make([]*ent.User, len(ids))
+	if t.cfg.UserTTL <= 0 {
+		return t.usersFromDB(ctx, ids, out, nil)
+	}
+	vals := make([]*redis.StringCmd, len(ids))
+	gens := make([]*redis.StringCmd, len(ids))
+	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			vals[i] = p.Get(ctx, t.k.user(id))
+			gens[i] = p.Get(ctx, t.k.userGen(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		t.log.WarnContext(ctx, "user cache unavailable; reading the database", slog.Any("error", err))
+		return t.usersFromDB(ctx, ids, out, nil)
+	}
+	missing := map[pulid.ID]string{} // id → generation read
+	for i, id := range ids {
+		var c cachedUser
+		if b, err := vals[i].Bytes(); err == nil && json.Unmarshal(b, &c) == nil && c.ID == id {
+			out[i] = c.entity()
+			continue
+		}
+		missing[id] = gens[i].Val()
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	return t.usersFromDB(ctx, ids, out, missing)
+}
+
+// usersFromDB fills the gaps of out from the database; with gens, it writes
+// what it read back to the cache.
+func (t *Tiers) usersFromDB(ctx context.Context, ids []pulid.ID, out []*ent.User, gens map[pulid.ID]string) ([]*ent.User, []error) {
+	var need []pulid.ID
+	for i, id := range ids {
+		if out[i] == nil {
+			need = append(need, id)
+		}
+	}
+	users, err := t.client.User.Query().Where(user.IDIn(need...)).All(ctx)
+	if err != nil {
+		return nil, []error{err}
+	}
+	byID := make(map[pulid.ID]*ent.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	for i, id := range ids {
+		if out[i] == nil {
+			if u := byID[id]; u != nil {
+				out[i] = toCachedUser(u).entity() // the same shape as a hit: no password hash
+			}
+		}
+	}
+	if gens != nil && len(users) > 0 {
+		ttl := t.cfg.UserTTL.Milliseconds()
+		_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, u := range users {
+				b, _ := json.Marshal(toCachedUser(u))
+				setIfGen.Eval(ctx, p, []string{t.k.user(u.ID), t.k.userGen(u.ID)}, gens[u.ID], b, ttl)
+			}
+			return nil
+		})
+		if err != nil {
+			t.log.WarnContext(ctx, "write user cache", slog.Any("error", err))
+		}
+	}
+	return out, nil
+}
+
+// invalidateUser drops a user's record and moves the counters on.
+//
+//	KEYS[1] value   KEYS[2] the user's generation
+var invalidateUser = redis.NewScript(`
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// InvalidateUsers is called on every write of users: inside the write's
+// transaction (so a failure aborts the write) and again once it committed
+// (so a read that raced the commit cannot leave a stale record behind).
+// Cached responses depend on users too, and move on with them.
+func (t *Tiers) InvalidateUsers(ctx context.Context, ids ...pulid.ID) error {
+	ttl := (t.cfg.UserTTL + time.Minute).Milliseconds()
+	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			invalidateUser.Eval(ctx, p, []string{t.k.user(id), t.k.userGen(id)}, ttl)
+		}
+		p.Incr(ctx, t.k.usersGen())
+		return nil
+	})
+	if err != nil {
+		return unavailable("invalidate user cache", err)
+	}
+	return nil
+}
+
+// InvalidatePosts is called on every write of posts, like InvalidateUsers:
+// every cached page, count and response built on the old generation is
+// unreachable from then on (and expires).
+func (t *Tiers) InvalidatePosts(ctx context.Context) error {
+	if err := t.rdb.Incr(ctx, t.k.postsGen()).Err(); err != nil {
+		return unavailable("invalidate post cache", err)
+	}
+	return nil
+}
+
+// ErrUnavailable means Redis could not be reached for a cache write that a
+// database write depends on (an invalidation); the write is then refused.
+var ErrUnavailable = errors.New("cache unavailable")
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+func parseGen(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}

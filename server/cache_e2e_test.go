@@ -1,0 +1,300 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/schema/pulid"
+)
+
+// costOf returns a response's extensions.cost entry.
+func costOf(t *testing.T, r gqlResponse, name string) float64 {
+	t.Helper()
+	cost, ok := r.Extensions["cost"].(map[string]any)
+	if !ok {
+		t.Fatalf("no extensions.cost in %v", r.Extensions)
+	}
+	n, _ := cost[name].(float64)
+	return n
+}
+
+// seed writes users, each with posts, straight into the database (the
+// reads under test do not care how rows got there). It returns the user ids.
+func seed(t testing.TB, client *ent.Client, users, postsEach int) []pulid.ID {
+	t.Helper()
+	ctx := t.Context()
+	ids := make([]pulid.ID, 0, users)
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	for i := 0; i < users; i += 500 {
+		var ub []*ent.UserCreate
+		for j := i; j < min(users, i+500); j++ {
+			ub = append(ub, client.User.Create().SetEmail(fmt.Sprintf("seed%d@example.com", j)).
+				SetName(fmt.Sprintf("Author %d", j)).SetPasswordHash("x"))
+		}
+		us, err := client.User.CreateBulk(ub...).Save(ctx)
+		if err != nil {
+			t.Fatalf("seed users: %v", err)
+		}
+		for _, u := range us {
+			ids = append(ids, u.ID)
+		}
+	}
+	n := 0
+	for i := 0; i < users*postsEach; i += 1000 {
+		var pb []*ent.PostCreate
+		for j := i; j < min(users*postsEach, i+1000); j++ {
+			at := base.Add(time.Duration(n) * time.Millisecond)
+			n++
+			pb = append(pb, client.Post.Create().SetTitle(fmt.Sprintf("post %d", j)).SetContent("body").
+				SetAuthorID(ids[j%users]).SetCreatedAt(at).SetUpdatedAt(at))
+		}
+		if err := client.Post.CreateBulk(pb...).Exec(ctx); err != nil {
+			t.Fatalf("seed posts: %v", err)
+		}
+	}
+	return ids
+}
+
+// The feed query costs the database a constant number of statements,
+// however many posts and authors it returns: 2 cold, 0 warm, and no Redis
+// round trip for authentication.
+func TestFeedIsNotNPlusOne(t *testing.T) {
+	t.Parallel()
+	const feed = `{ posts(first: 100) { edges { node { title author { name } } } } }`
+	for _, tc := range []struct {
+		name      string
+		responses string // APP_CACHE_RESPONSE_TTL
+	}{
+		{"user and page tiers only", "0"},
+		{"with the response tier", "1m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t)
+			e.env["APP_CACHE_RESPONSE_TTL"] = tc.responses
+			s := e.start(t)
+			seed(t, s.app.db.Client, 100, 1)
+			tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+			waitSynced(t, s)
+			cold := s.do(t, tok.Access, feed, nil).mustOK(t)
+			if n := len(cold.get("posts.edges").([]any)); n != 100 {
+				t.Fatalf("%d edges, want 100", n)
+			}
+			authors := map[string]bool{}
+			for _, e := range cold.get("posts.edges").([]any) {
+				authors[e.(map[string]any)["node"].(map[string]any)["author"].(map[string]any)["name"].(string)] = true
+			}
+			if len(authors) != 100 {
+				t.Fatalf("%d distinct authors, want 100", len(authors))
+			}
+			if got := costOf(t, cold, "sqlStatements"); got > 2 {
+				t.Errorf("cold: %v SQL statements, want at most 2", got)
+			}
+			warm := s.do(t, tok.Access, feed, nil).mustOK(t)
+			if got := costOf(t, warm, "sqlStatements"); got != 0 {
+				t.Errorf("warm: %v SQL statements, want 0", got)
+			}
+			for name, r := range map[string]gqlResponse{"cold": cold, "warm": warm} {
+				if got := costOf(t, r, "authRedisRoundTrips"); got != 0 {
+					t.Errorf("%s: %v Redis round trips for authentication, want 0", name, got)
+				}
+			}
+			t.Logf("cold: %v SQL, %v Redis; warm: %v SQL, %v Redis",
+				costOf(t, cold, "sqlStatements"), costOf(t, cold, "redisRoundTrips"),
+				costOf(t, warm, "sqlStatements"), costOf(t, warm, "redisRoundTrips"))
+		})
+	}
+}
+
+// Nested lists batch too: every author's first page of posts, with totals,
+// costs the same number of statements for 5 authors as for 50.
+func TestUserPostsBatched(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
+	e.env["APP_CACHE_PAGE_TTL"] = "0" // measure the queries themselves
+	e.env["APP_CACHE_USER_TTL"] = "0"
+	e.env["APP_COMPLEXITY_LIMIT"] = "5000"
+	s := e.start(t)
+	seed(t, s.app.db.Client, 50, 4)
+	admin := s.register(t, "admin@example.com", "plum-tree-42", "Admin")
+	promote(t, e, "admin@example.com")
+	const q = `query($n: Int) { users(first: $n) { edges { node { name posts(first: 3) { totalCount edges { node { title } } pageInfo { hasNextPage } } } } } }`
+	costs := map[int]float64{}
+	for _, n := range []int{5, 50} {
+		r := s.do(t, admin.Access, q, map[string]any{"n": n}).mustOK(t)
+		edges := r.get("users.edges").([]any)
+		for _, e := range edges {
+			u := e.(map[string]any)["node"].(map[string]any)
+			if u["name"] == "Admin" {
+				continue
+			}
+			ps := u["posts"].(map[string]any)
+			if got := len(ps["edges"].([]any)); got != 3 {
+				t.Fatalf("%v: %d posts, want 3", u["name"], got)
+			}
+			if ps["totalCount"] != float64(4) || ps["pageInfo"].(map[string]any)["hasNextPage"] != true {
+				t.Fatalf("%v: totalCount=%v pageInfo=%v", u["name"], ps["totalCount"], ps["pageInfo"])
+			}
+		}
+		costs[n] = costOf(t, r, "sqlStatements")
+	}
+	if costs[5] != costs[50] {
+		t.Errorf("SQL statements: %v for 5 authors, %v for 50: want the same", costs[5], costs[50])
+	}
+	t.Logf("SQL statements: %v", costs)
+}
+
+// Node lookups batch: many ids, one statement per type.
+func TestNodeLookupsBatched(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
+	e.env["APP_CACHE_USER_TTL"] = "0"
+	s := e.start(t)
+	ids := seed(t, s.app.db.Client, 10, 1)
+	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	q := "{"
+	for i, id := range ids {
+		q += fmt.Sprintf(` n%d: node(id: %q) { id ... on User { name } }`, i, id)
+	}
+	q += " }"
+	r := s.do(t, tok.Access, q, nil).mustOK(t)
+	if got := costOf(t, r, "sqlStatements"); got != 1 {
+		t.Errorf("10 node lookups: %v SQL statements, want 1", got)
+	}
+}
+
+// After a mutation returns on one instance, the next read on any other
+// instance shows it: through the user tier, the page tier and the
+// response tier.
+func TestReadYourWritesAcrossInstances(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	a, b := e.start(t), e.start(t)
+	tok := a.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	const feed = `{ posts(first: 5) { totalCount edges { node { id title author { name } } } } }`
+	const me = `{ me { name } }`
+	warm := func(q string) gqlResponse {
+		b.do(t, tok.Access, q, nil).mustOK(t)
+		r := b.do(t, tok.Access, q, nil).mustOK(t)
+		if got := costOf(t, r, "sqlStatements"); got != 0 {
+			t.Fatalf("warm read on B: %v SQL statements, want 0 (cached)", got)
+		}
+		return r
+	}
+	warm(feed)
+	id := a.createPost(t, tok.Access, "first", "body")
+	r := b.do(t, tok.Access, feed, nil).mustOK(t)
+	if got, want := r.get("posts.totalCount"), float64(1); got != want {
+		t.Fatalf("B after create on A: totalCount=%v, want %v", got, want)
+	}
+	warm(feed)
+	a.do(t, tok.Access, `mutation($id: ID!) { updatePost(id: $id, input: {title: "edited"}) { id } }`, map[string]any{"id": id}).mustOK(t)
+	if got, want := b.do(t, tok.Access, feed, nil).mustOK(t).str("posts.edges"), ""; got != want {
+		_ = got
+	}
+	edges := b.do(t, tok.Access, feed, nil).mustOK(t).get("posts.edges").([]any)
+	if got, want := edges[0].(map[string]any)["node"].(map[string]any)["title"], "edited"; got != want {
+		t.Errorf("B after update on A: title=%v, want %v", got, want)
+	}
+	warm(feed)
+	warm(me)
+	a.do(t, tok.Access, `mutation { updateMe(input: {name: "Ann B."}) { name } }`, nil).mustOK(t)
+	if got, want := b.do(t, tok.Access, me, nil).mustOK(t).str("me.name"), "Ann B."; got != want {
+		t.Errorf("B after updateMe on A: name=%q, want %q", got, want)
+	}
+	edges = b.do(t, tok.Access, feed, nil).mustOK(t).get("posts.edges").([]any)
+	if got, want := edges[0].(map[string]any)["node"].(map[string]any)["author"].(map[string]any)["name"], "Ann B."; got != want {
+		t.Errorf("B's feed after updateMe on A: author.name=%v, want %v", got, want)
+	}
+	warm(feed)
+	a.do(t, tok.Access, `mutation($id: ID!) { deletePost(id: $id) }`, map[string]any{"id": id}).mustOK(t)
+	if got, want := b.do(t, tok.Access, feed, nil).mustOK(t).get("posts.totalCount"), float64(0); got != want {
+		t.Errorf("B after delete on A: totalCount=%v, want %v", got, want)
+	}
+}
+
+// A persisted query registered through one instance is known to the other.
+func TestPersistedQueriesShared(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	a, b := e.start(t), e.start(t)
+	tok := a.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	const q = `{ me { name } }`
+	sum := sha256.Sum256([]byte(q))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	post := func(s *testServer, query string) gqlResponse {
+		body := map[string]any{"extensions": ext}
+		if query != "" {
+			body["query"] = query
+		}
+		return s.postJSON(t, tok.Access, body)
+	}
+	if r := post(b, ""); len(r.Errors) == 0 || r.Errors[0].Message != "PersistedQueryNotFound" {
+		t.Fatalf("unknown hash: %+v", r.Errors)
+	}
+	post(a, q).mustOK(t)
+	if got, want := post(b, "").mustOK(t).str("me.name"), "Ann"; got != want {
+		t.Errorf("hash only, other instance: me.name=%q, want %q", got, want)
+	}
+}
+
+// Totals are cached with their list: a warm count costs no COUNT.
+func TestTotalCountNotRecounted(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
+	s := e.start(t)
+	seed(t, s.app.db.Client, 3, 10)
+	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	const q = `{ posts(first: 1) { totalCount } }`
+	s.do(t, tok.Access, q, nil).mustOK(t)
+	r := s.do(t, tok.Access, q, nil).mustOK(t)
+	if got, want := r.get("posts.totalCount"), float64(30); got != want {
+		t.Errorf("totalCount=%v, want %v", got, want)
+	}
+	if got := costOf(t, r, "sqlStatements"); got != 0 {
+		t.Errorf("warm totalCount: %v SQL statements, want 0", got)
+	}
+}
+
+// Ordering by another field pages consistently in both directions.
+func TestPostsOrderByUpdatedAt(t *testing.T) {
+	t.Parallel()
+	s := newTestEnv(t).start(t)
+	seed(t, s.app.db.Client, 2, 5)
+	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	const q = `query($after: Cursor) { posts(first: 4, after: $after, orderBy: {field: UPDATED_AT, direction: ASC}) { edges { node { title } } pageInfo { hasNextPage endCursor } } }`
+	var titles []string
+	vars := map[string]any{}
+	for {
+		r := s.do(t, tok.Access, q, vars).mustOK(t)
+		for _, e := range r.get("posts.edges").([]any) {
+			titles = append(titles, e.(map[string]any)["node"].(map[string]any)["title"].(string))
+		}
+		if r.get("posts.pageInfo.hasNextPage") != true {
+			break
+		}
+		vars["after"] = r.str("posts.pageInfo.endCursor")
+	}
+	if len(titles) != 10 || titles[0] != "post 0" || titles[9] != "post 9" {
+		t.Errorf("oldest-updated first: %v", titles)
+	}
+}
+
+func promote(t *testing.T, e *testEnv, email string) {
+	t.Helper()
+	env := map[string]string{"DATABASE_URL": e.dsn}
+	if err := promoteAdmin(t.Context(), []string{email}, func(k string) string { return env[k] }, discard{}, discard{}); err != nil {
+		t.Fatalf("promote-admin: %v", err)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
