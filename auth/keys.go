@@ -11,8 +11,8 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	<prefix>sessions:{<uid>}          sorted set: the user's session ids by creation time
 //	<prefix>refresh:{<uid>}:<sha256>  hash: one refresh token, by the SHA-256 of the token
 //	<prefix>blacklist:{<uid>}:<jti>   string: a revoked access token, until it would expire
-//	<prefix>revocations               channel: revocations, to every process
 //	<prefix>revocations:log           sorted set: revocations still relevant, scored by when they stop mattering
+//	                                  (they travel to every process on cache.Bus, topic "rev")
 //
 // Rate limits (github.com/go-redis/redis_rate prepends "rate:"):
 //
@@ -58,7 +58,5 @@ func (k keys) loginAccount(emailHash string) string { return k.prefix + "login:{
 func (k keys) loginIP(ip string) string { return k.prefix + "login_ip:{" + ip + "}" }
 
 func (k keys) registerIP(ip string) string { return k.prefix + "register_ip:{" + ip + "}" }
-
-func (k keys) revocationChannel() string { return k.prefix + "revocations" }
 
 func (k keys) revocationLog() string { return k.prefix + "revocations:log" }

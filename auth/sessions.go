@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -67,8 +68,10 @@ type Sessions struct {
 	rev    *revocations
 }
 
-// NewSessions returns a session store over rdb.
-func NewSessions(rdb redis.UniversalClient, tokens *Tokens, cfg SessionConfig) *Sessions {
+// NewSessions returns a session store over rdb. Revocations travel on bus,
+// which the caller runs (bus.Run) once per process; until it is synced,
+// Authenticate asks Redis per request.
+func NewSessions(rdb redis.UniversalClient, bus *cache.Bus, tokens *Tokens, cfg SessionConfig) *Sessions {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -76,7 +79,7 @@ func NewSessions(rdb redis.UniversalClient, tokens *Tokens, cfg SessionConfig) *
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	k := keys{cfg.Prefix}
-	return &Sessions{rdb: rdb, tokens: tokens, keys: k, cfg: cfg, rev: newRevocations(rdb, k, cfg.Now, cfg.Log)}
+	return &Sessions{rdb: rdb, tokens: tokens, keys: k, cfg: cfg, rev: newRevocations(rdb, bus, k, cfg.Now, cfg.Log)}
 }
 
 // Synced reports whether this process's revocation set is complete, so that

@@ -83,11 +83,9 @@ func (s *Sessions) flushTouches(ctx context.Context) {
 	}
 }
 
-// Run does the background work of the session store until ctx ends: the
-// revocation subscription and writing last-used times. Call it once per
-// process; until it has synced, Authenticate asks Redis per request.
+// Run does the background work of the session store until ctx ends:
+// writing last-used times. Call it once per process.
 func (s *Sessions) Run(ctx context.Context) {
-	go s.rev.run(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -12,11 +12,12 @@ import (
 	"github.com/authql/authql/ent/user"
 )
 
-// loaderWait is how long a loader collects keys before it fetches. Fields
-// of a list resolve concurrently and register their keys within
-// microseconds; dataloadgen's 16 ms default would add that much to every
-// request that loads anything.
-const loaderWait = 500 * time.Microsecond
+// loaderWait is how long a loader collects keys before it fetches. Lists
+// put all their keys into the batch at once (prefetch), so the window only
+// has to catch sibling fields resolving concurrently, which register their
+// keys within microseconds; dataloadgen's 16 ms default would add that much
+// to every request that loads anything.
+const loaderWait = 100 * time.Microsecond
 
 // Loaders are the per-request dataloaders: one batch per entity type per
 // request instead of one query per object (no N+1).
@@ -32,6 +33,20 @@ type Loaders struct {
 	// UserPosts loads pages of authors' post lists; first pages of many
 	// authors come from one query.
 	UserPosts *dataloadgen.Loader[PostPageKey, *ent.PostConnection]
+
+	tiers *Tiers
+}
+
+// UserNow loads one user at once, without waiting for a batch to fill:
+// for the viewer, whom a request asks for on its own. The result primes
+// the User loader.
+func (l *Loaders) UserNow(ctx context.Context, id pulid.ID) (*ent.User, error) {
+	us, errs := l.tiers.Users(ctx, []pulid.ID{id})
+	if errs != nil {
+		return nil, errs[0]
+	}
+	l.User.Prime(id, us[0])
+	return us[0], nil
 }
 
 // PostPageKey is a PostPage in comparable form, for the UserPosts loader.
@@ -73,7 +88,8 @@ func (k PostPageKey) page() PostPage {
 func NewLoaders(client *ent.Client, tiers *Tiers) *Loaders {
 	opt := dataloadgen.WithWait(loaderWait)
 	return &Loaders{
-		User: dataloadgen.NewLoader(tiers.Users, opt),
+		tiers: tiers,
+		User:  dataloadgen.NewLoader(tiers.Users, opt),
 		Role: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]user.Role, []error) {
 			users, err := client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
 			if err != nil {

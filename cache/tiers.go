@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/ent"
@@ -48,16 +51,49 @@ type Tiers struct {
 	k      keys
 	cfg    TierConfig
 	log    *slog.Logger
+
+	// local holds user records in this process, in front of Redis. It is
+	// used only while the bus is synced: every user write is announced on
+	// the bus, and the writer waits until every instance has dropped its
+	// copy, so a local hit is as fresh as Redis.
+	bus   *Bus
+	local *lru.Cache[string, cachedUser]
+	// epoch moves on every eviction; a record read from Redis or the
+	// database is kept locally only if no eviction happened meanwhile.
+	epoch atomic.Uint64
 }
 
-// NewTiers returns the cache tiers over rdb, reading through client.
-func NewTiers(rdb redis.UniversalClient, client *ent.Client, cfg TierConfig) *Tiers {
+// userTopic is the bus topic of user invalidations.
+const userTopic = "user"
+
+// NewTiers returns the cache tiers over rdb, reading through client, with
+// an in-process tier for user records kept exact by bus (nil: none).
+func NewTiers(rdb redis.UniversalClient, client *ent.Client, bus *Bus, cfg TierConfig) *Tiers {
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log}
+	t := &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log, bus: bus}
+	if bus != nil && cfg.UserTTL > 0 {
+		t.local, _ = lru.New[string, cachedUser](10_000) // errors only for a size ≤ 0
+		bus.Handle(userTopic, func(payload string) {
+			t.epoch.Add(1)
+			for _, id := range strings.Split(payload, ",") {
+				t.local.Remove(id)
+			}
+		})
+		bus.OnSync(func(context.Context) error {
+			// Evictions may have been missed while disconnected.
+			t.epoch.Add(1)
+			t.local.Purge()
+			return nil
+		})
+	}
+	return t
 }
+
+// useLocal reports whether the in-process tier can be trusted now.
+func (t *Tiers) useLocal() bool { return t.local != nil && t.bus.Synced() }
 
 // cachedUser is the cached form of a user: the profile, never the password
 // hash.
@@ -100,12 +136,36 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 	if t.cfg.UserTTL <= 0 {
 		return t.usersFromDB(ctx, ids, out, nil)
 	}
+	local := t.useLocal()
+	epoch := t.epoch.Load()
+	var remote []int // positions not found locally
+	for i, id := range ids {
+		if local {
+			if c, ok := t.local.Get(string(id)); ok {
+				out[i] = c.entity()
+				continue
+			}
+		}
+		remote = append(remote, i)
+	}
+	if len(remote) == 0 {
+		return out, nil
+	}
+	defer func() {
+		if local && t.epoch.Load() == epoch {
+			for _, i := range remote {
+				if out[i] != nil {
+					t.local.Add(string(ids[i]), toCachedUser(out[i]))
+				}
+			}
+		}
+	}()
 	vals := make([]*redis.StringCmd, len(ids))
 	gens := make([]*redis.StringCmd, len(ids))
 	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			vals[i] = p.Get(ctx, t.k.user(id))
-			gens[i] = p.Get(ctx, t.k.userGen(id))
+		for _, i := range remote {
+			vals[i] = p.Get(ctx, t.k.user(ids[i]))
+			gens[i] = p.Get(ctx, t.k.userGen(ids[i]))
 		}
 		return nil
 	})
@@ -114,7 +174,8 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 		return t.usersFromDB(ctx, ids, out, nil)
 	}
 	missing := map[pulid.ID]string{} // id → generation read
-	for i, id := range ids {
+	for _, i := range remote {
+		id := ids[i]
 		var c cachedUser
 		if b, err := vals[i].Bytes(); err == nil && json.Unmarshal(b, &c) == nil && c.ID == id {
 			out[i] = c.entity()
@@ -183,6 +244,29 @@ return 1
 // (so a read that raced the commit cannot leave a stale record behind).
 // Cached responses depend on users too, and move on with them.
 func (t *Tiers) InvalidateUsers(ctx context.Context, ids ...pulid.ID) error {
+	if err := t.invalidateUsers(ctx, ids...); err != nil {
+		return err
+	}
+	return nil
+}
+
+// UsersWritten is InvalidateUsers once the write has committed: it also
+// has every process drop its in-process copy, and returns when they have.
+func (t *Tiers) UsersWritten(ctx context.Context, ids ...pulid.ID) error {
+	if err := t.invalidateUsers(ctx, ids...); err != nil {
+		return err
+	}
+	if t.local == nil {
+		return nil
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return t.bus.Publish(ctx, userTopic, strings.Join(s, ","))
+}
+
+func (t *Tiers) invalidateUsers(ctx context.Context, ids ...pulid.ID) error {
 	ttl := (t.cfg.UserTTL + time.Minute).Milliseconds()
 	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range ids {

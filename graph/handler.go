@@ -16,6 +16,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/ent/schema/pulid"
 )
 
 // Options tune the GraphQL handler.
@@ -211,7 +212,41 @@ func (loadersExtension) ExtensionName() string                   { return "Loade
 func (loadersExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	return next(cache.WithLoaders(ctx, cache.NewLoaders(e.d.Ent, e.d.Tiers)))
+	l := cache.NewLoaders(e.d.Ent, e.d.Tiers)
+	ctx = cache.WithLoaders(ctx, l)
+	prefetchRootLookups(ctx, l)
+	return next(ctx)
+}
+
+// prefetchRootLookups puts the ids of every root node/user/post lookup of
+// the operation into the loaders' batches at once: root fields resolve
+// concurrently, and a batching window alone cannot promise they all land
+// in one batch.
+func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
+	oc := graphql.GetOperationContext(ctx)
+	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Query {
+		return
+	}
+	var users, posts []pulid.ID
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Query"}) {
+		if f.Name != "node" && f.Name != "user" && f.Name != "post" {
+			continue
+		}
+		s, _ := f.ArgumentMap(oc.Variables)["id"].(string)
+		switch id := pulid.ID(s); {
+		case !id.Valid():
+		case id.Prefix() == "US" && f.Name != "post":
+			users = append(users, id)
+		case id.Prefix() == "PO" && f.Name != "user":
+			posts = append(posts, id)
+		}
+	}
+	if len(users) > 1 {
+		l.User.LoadAllThunk(ctx, users)
+	}
+	if len(posts) > 1 {
+		l.Post.LoadAllThunk(ctx, posts)
+	}
 }
 
 // logger returns d.Log or a logger that discards.

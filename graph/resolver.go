@@ -76,7 +76,7 @@ func (r *Resolver) viewer(ctx context.Context) (auth.Viewer, *ent.User, error) {
 	if err != nil {
 		return v, nil, err
 	}
-	u, err := r.user(ctx, v.UserID)
+	u, err := r.loaders(ctx).UserNow(ctx, v.UserID)
 	if err != nil {
 		return v, nil, err
 	}
@@ -146,7 +146,7 @@ func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, fn func(tx *ent.
 	if err != nil {
 		return err
 	}
-	if err := r.tiers.InvalidateUsers(ctx, *id); err != nil {
+	if err := r.tiers.UsersWritten(ctx, *id); err != nil {
 		r.log.ErrorContext(ctx, "invalidate user cache after commit", slog.Any("error", err))
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/authql/authql/auth"
@@ -47,6 +48,9 @@ func (rc responseCache) InterceptResponse(ctx context.Context, next graphql.Resp
 	if oc.Operation == nil || oc.Operation.Operation != ast.Query || !authenticated {
 		return next(ctx)
 	}
+	if s := extension.GetComplexityStats(ctx); s == nil || s.Complexity < minCachedComplexity {
+		return next(ctx) // cheaper to run than to look up
+	}
 	scope, ok := responseScope(oc.Operation, oc.Doc, v)
 	if !ok {
 		return next(ctx)
@@ -68,6 +72,11 @@ func (rc responseCache) InterceptResponse(ctx context.Context, next graphql.Resp
 	}
 	return resp
 }
+
+// minCachedComplexity is the least complexity worth a response cache round
+// trip: a query such as { me { id email } } is answered from memory faster
+// than Redis could answer the lookup.
+const minCachedComplexity = 10
 
 // viewerFields make a response depend on who asks.
 var viewerFields = map[string]bool{"me": true, "email": true, "users": true}

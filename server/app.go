@@ -25,6 +25,7 @@ type app struct {
 	db       *entdb.DB
 	rdb      redis.UniversalClient
 	sessions *auth.Sessions
+	bus      *cache.Bus
 	handler  http.Handler
 	// draining turns /readyz not-ready when shutdown begins, so a load
 	// balancer stops sending new requests before connections are drained.
@@ -80,7 +81,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	if err != nil {
 		return nil, err
 	}
-	a.sessions = auth.NewSessions(a.rdb, tokens, auth.SessionConfig{
+	// One bus per process: revocations and user-record evictions reach
+	// every instance through it.
+	bus := cache.NewBus(a.rdb, cfg.RedisPrefix, log)
+	a.bus = bus
+	a.sessions = auth.NewSessions(a.rdb, bus, tokens, auth.SessionConfig{
 		Prefix:      cfg.RedisPrefix,
 		IdleTimeout: cfg.SessionIdle,
 		RefreshTTL:  cfg.RefreshTTL,
@@ -91,12 +96,15 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); a.sessions.Run(bg) }()
+	busDone := make(chan struct{})
+	go func() { defer close(busDone); bus.Run(bg) }()
+	a.closers = append(a.closers, func() { stopBG(); <-busDone })
 	a.closers = append(a.closers, func() { stopBG(); <-bgDone })
 
 	tiersCfg := cfg.Cache
 	tiersCfg.Prefix, tiersCfg.Log = cfg.RedisPrefix, log.With(slog.String("stream", "error"))
 	gql := graph.NewHandler(graph.Deps{
-		Tiers:     cache.NewTiers(a.rdb, a.db.Client, tiersCfg),
+		Tiers:     cache.NewTiers(a.rdb, a.db.Client, bus, tiersCfg),
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
