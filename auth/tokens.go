@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/authql/authql/ent/schema/pulid"
 )
@@ -101,6 +102,11 @@ type Tokens struct {
 	cfg    TokenConfig
 	keys   map[string]Key
 	parser *jwt.Parser
+	// verified remembers tokens whose signature and claims were checked, so
+	// a token used for many requests is parsed and its HMAC or EdDSA
+	// signature computed once. A token is immutable, so the only check that
+	// can change is expiry, which is made on every use.
+	verified *lru.Cache[string, *AccessClaims]
 }
 
 // NewTokens returns a token service. The algorithm allow-list is exactly the
@@ -116,6 +122,7 @@ func NewTokens(cfg TokenConfig) (*Tokens, error) {
 		cfg.Now = time.Now
 	}
 	t := &Tokens{cfg: cfg, keys: map[string]Key{}}
+	t.verified, _ = lru.New[string, *AccessClaims](10_000) // errors only for a size ≤ 0
 	var methods []string
 	for _, k := range append([]Key{cfg.Signing}, cfg.Verify...) {
 		if _, dup := t.keys[k.ID]; dup {
@@ -184,6 +191,12 @@ func (t *Tokens) Issue(userID pulid.ID, sessionID string) (token string, claims 
 // It returns ErrTokenExpired for an expired token and ErrInvalidToken for
 // anything else wrong. It does not check revocation; see Sessions.
 func (t *Tokens) Verify(token string) (*AccessClaims, error) {
+	if c, ok := t.verified.Get(token); ok {
+		if !t.cfg.Now().Before(c.ExpiresAt.Add(t.cfg.Leeway)) {
+			return nil, ErrTokenExpired
+		}
+		return c, nil
+	}
 	if len(token) > maxTokenLen || !compactJWS(token) {
 		return nil, ErrInvalidToken
 	}
@@ -199,6 +212,7 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 	if claims.IssuedAt == nil || !pulid.ID(claims.Subject).Valid() || claims.SessionID == "" || claims.ID == "" {
 		return nil, ErrInvalidToken
 	}
+	t.verified.Add(token, claims)
 	return claims, nil
 }
 

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -20,21 +21,93 @@ import (
 const loaderWait = 100 * time.Microsecond
 
 // Loaders are the per-request dataloaders: one batch per entity type per
-// request instead of one query per object (no N+1).
+// request instead of one query per object (no N+1). Each is built on first
+// use: most requests need one or none.
 type Loaders struct {
-	// User loads user profiles by ID through the user cache tier; a missing
-	// user loads as nil. Its records carry no password hash.
-	User *dataloadgen.Loader[pulid.ID, *ent.User]
-	// Role loads users' current roles straight from the database: what
-	// authorises a request is never served from a cache.
-	Role *dataloadgen.Loader[pulid.ID, user.Role]
-	// Post loads posts by ID (post and node lookups); missing: nil.
-	Post *dataloadgen.Loader[pulid.ID, *ent.Post]
-	// UserPosts loads pages of authors' post lists; first pages of many
-	// authors come from one query.
-	UserPosts *dataloadgen.Loader[PostPageKey, *ent.PostConnection]
+	client *ent.Client
+	tiers  *Tiers
 
-	tiers *Tiers
+	user      lazy[*dataloadgen.Loader[pulid.ID, *ent.User]]
+	role      lazy[*dataloadgen.Loader[pulid.ID, user.Role]]
+	post      lazy[*dataloadgen.Loader[pulid.ID, *ent.Post]]
+	userPosts lazy[*dataloadgen.Loader[PostPageKey, *ent.PostConnection]]
+}
+
+// lazy is a value built once, on first use, safely from many goroutines.
+type lazy[T any] struct {
+	once sync.Once
+	v    T
+}
+
+func (l *lazy[T]) get(build func() T) T {
+	l.once.Do(func() { l.v = build() })
+	return l.v
+}
+
+// User loads user profiles by ID through the user cache tiers; a missing
+// user loads as nil. Its records carry no password hash.
+func (l *Loaders) User() *dataloadgen.Loader[pulid.ID, *ent.User] {
+	return l.user.get(func() *dataloadgen.Loader[pulid.ID, *ent.User] {
+		return dataloadgen.NewLoader(l.tiers.Users, dataloadgen.WithWait(loaderWait))
+	})
+}
+
+// Role loads users' current roles straight from the database: what
+// authorises a request is never served from a cache. A user that does not
+// exist has the role "".
+func (l *Loaders) Role() *dataloadgen.Loader[pulid.ID, user.Role] {
+	return l.role.get(func() *dataloadgen.Loader[pulid.ID, user.Role] {
+		return dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]user.Role, []error) {
+			users, err := l.client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
+			if err != nil {
+				return nil, fill(len(ids), err)
+			}
+			byID := make(map[pulid.ID]user.Role, len(users))
+			for _, u := range users {
+				byID[u.ID] = u.Role
+			}
+			out := make([]user.Role, len(ids))
+			for i, id := range ids {
+				out[i] = byID[id]
+			}
+			return out, nil
+		}, dataloadgen.WithWait(loaderWait))
+	})
+}
+
+// Post loads posts by ID (post and node lookups); missing: nil.
+func (l *Loaders) Post() *dataloadgen.Loader[pulid.ID, *ent.Post] {
+	return l.post.get(func() *dataloadgen.Loader[pulid.ID, *ent.Post] {
+		return dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.Post, []error) {
+			posts, err := l.client.Post.Query().Where(post.IDIn(ids...)).All(ctx)
+			if err != nil {
+				return nil, fill(len(ids), err)
+			}
+			byID := make(map[pulid.ID]*ent.Post, len(posts))
+			for _, p := range posts {
+				byID[p.ID] = p
+			}
+			out := make([]*ent.Post, len(ids))
+			for i, id := range ids {
+				out[i] = byID[id]
+			}
+			return out, nil
+		}, dataloadgen.WithWait(loaderWait))
+	})
+}
+
+// UserPosts loads pages of authors' post lists; first pages of many
+// authors come from one query.
+func (l *Loaders) UserPosts() *dataloadgen.Loader[PostPageKey, *ent.PostConnection] {
+	return l.userPosts.get(func() *dataloadgen.Loader[PostPageKey, *ent.PostConnection] {
+		return dataloadgen.NewLoader(func(ctx context.Context, keys []PostPageKey) ([]*ent.PostConnection, []error) {
+			reqs := make([]PostPage, len(keys))
+			for i, k := range keys {
+				reqs[i] = k.page()
+			}
+			return l.tiers.PostPages(ctx, reqs)
+		}, dataloadgen.WithWait(loaderWait))
+	})
 }
 
 // UserNow loads one user at once, without waiting for a batch to fill:
@@ -45,7 +118,7 @@ func (l *Loaders) UserNow(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	if errs != nil {
 		return nil, errs[0]
 	}
-	l.User.Prime(id, us[0])
+	l.User().Prime(id, us[0])
 	return us[0], nil
 }
 
@@ -86,48 +159,7 @@ func (k PostPageKey) page() PostPage {
 // NewLoaders returns fresh loaders. Create one set per request: loaders
 // keep what they load, and that must not outlive the request.
 func NewLoaders(client *ent.Client, tiers *Tiers) *Loaders {
-	opt := dataloadgen.WithWait(loaderWait)
-	return &Loaders{
-		tiers: tiers,
-		User:  dataloadgen.NewLoader(tiers.Users, opt),
-		Role: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]user.Role, []error) {
-			users, err := client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
-			if err != nil {
-				return nil, fill(len(ids), err)
-			}
-			byID := make(map[pulid.ID]user.Role, len(users))
-			for _, u := range users {
-				byID[u.ID] = u.Role
-			}
-			out := make([]user.Role, len(ids))
-			for i, id := range ids {
-				out[i] = byID[id] // "" for a user that does not exist
-			}
-			return out, nil
-		}, opt),
-		Post: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.Post, []error) {
-			posts, err := client.Post.Query().Where(post.IDIn(ids...)).All(ctx)
-			if err != nil {
-				return nil, fill(len(ids), err)
-			}
-			byID := make(map[pulid.ID]*ent.Post, len(posts))
-			for _, p := range posts {
-				byID[p.ID] = p
-			}
-			out := make([]*ent.Post, len(ids))
-			for i, id := range ids {
-				out[i] = byID[id]
-			}
-			return out, nil
-		}, opt),
-		UserPosts: dataloadgen.NewLoader(func(ctx context.Context, keys []PostPageKey) ([]*ent.PostConnection, []error) {
-			reqs := make([]PostPage, len(keys))
-			for i, k := range keys {
-				reqs[i] = k.page()
-			}
-			return tiers.PostPages(ctx, reqs)
-		}, opt),
-	}
+	return &Loaders{client: client, tiers: tiers}
 }
 
 type loadersKey struct{}

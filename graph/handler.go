@@ -242,10 +242,10 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 		}
 	}
 	if len(users) > 1 {
-		l.User.LoadAllThunk(ctx, users)
+		l.User().LoadAllThunk(ctx, users)
 	}
 	if len(posts) > 1 {
-		l.Post.LoadAllThunk(ctx, posts)
+		l.Post().LoadAllThunk(ctx, posts)
 	}
 }
 

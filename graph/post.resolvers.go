@@ -72,7 +72,7 @@ func (r *postResolver) Author(ctx context.Context, obj *ent.Post) (*ent.User, er
 }
 
 func (r *queryResolver) Post(ctx context.Context, id pulid.ID) (*ent.Post, error) {
-	return r.loaders(ctx).Post.Load(ctx, id)
+	return r.loaders(ctx).Post().Load(ctx, id)
 }
 
 func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], orderBy *ent.PostOrder) (*ent.PostConnection, error) {

@@ -47,7 +47,7 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 			ids = append(ids, e.Node.AuthorID)
 		}
 	}
-	r.loaders(ctx).User.LoadAllThunk(ctx, ids)
+	r.loaders(ctx).User().LoadAllThunk(ctx, ids)
 }
 
 // prefetchUserPosts does for a page of users what prefetchAuthors does for
@@ -85,7 +85,7 @@ func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnecti
 		}
 	}
 	if len(keys) > 0 {
-		r.loaders(ctx).UserPosts.LoadAllThunk(ctx, keys)
+		r.loaders(ctx).UserPosts().LoadAllThunk(ctx, keys)
 	}
 }
 

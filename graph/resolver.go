@@ -67,7 +67,7 @@ func (r *Resolver) loaders(ctx context.Context) *cache.Loaders {
 
 // user loads a user by ID through the request's loader; nil if none.
 func (r *Resolver) user(ctx context.Context, id pulid.ID) (*ent.User, error) {
-	return r.loaders(ctx).User.Load(ctx, id)
+	return r.loaders(ctx).User().Load(ctx, id)
 }
 
 // viewer returns the authenticated caller's user record.
@@ -91,7 +91,7 @@ func (r *Resolver) viewer(ctx context.Context) (auth.Viewer, *ent.User, error) {
 // request), never from a cache: @hasRole and ownership checks decide on it,
 // and a promotion or demotion must count at once.
 func (r *Resolver) roleOf(ctx context.Context, id pulid.ID) (user.Role, error) {
-	role, err := r.loaders(ctx).Role.Load(ctx, id)
+	role, err := r.loaders(ctx).Role().Load(ctx, id)
 	if err != nil {
 		return "", err
 	}

@@ -66,7 +66,7 @@ func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error
 			return u, nil
 		}
 	case "PO":
-		if p, err := r.loaders(ctx).Post.Load(ctx, id); err != nil || p == nil {
+		if p, err := r.loaders(ctx).Post().Load(ctx, id); err != nil || p == nil {
 			return nil, err
 		} else {
 			return p, nil

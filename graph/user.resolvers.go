@@ -77,7 +77,7 @@ func (r *userResolver) Posts(ctx context.Context, obj *ent.User, first *int, aft
 	}
 	page := cache.PostPage{Author: obj.ID, First: first, Last: last, After: after, Before: before,
 		TotalCount: wantsField(ctx, "totalCount")}
-	return r.loaders(ctx).UserPosts.Load(ctx, page.Key())
+	return r.loaders(ctx).UserPosts().Load(ctx, page.Key())
 }
 
 func (r *Resolver) User() UserResolver { return &userResolver{r} }

@@ -157,6 +157,7 @@ func TestClientAddressAndTrustedProxies(t *testing.T) {
 		e.env["APP_TRUSTED_PROXIES"] = "127.0.0.1/32,::1"
 		s := e.start(t)
 		s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+		e.clock.Advance(time.Second) // sessions list in login order
 		tok := spoofed(s, "203.0.113.9, 10.0.0.1").mustOK(t).str("login.accessToken")
 		spoofed(s, "198.51.100.7").mustOK(t)
 		spoofed(s, "198.51.100.8").mustOK(t)
