@@ -57,42 +57,14 @@ func (l *Loaders) User() *dataloadgen.Loader[pulid.ID, *ent.User] {
 // exist has the role "".
 func (l *Loaders) Role() *dataloadgen.Loader[pulid.ID, user.Role] {
 	return l.role.get(func() *dataloadgen.Loader[pulid.ID, user.Role] {
-		return dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]user.Role, []error) {
-			users, err := l.client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
-			if err != nil {
-				return nil, fill(len(ids), err)
-			}
-			byID := make(map[pulid.ID]user.Role, len(users))
-			for _, u := range users {
-				byID[u.ID] = u.Role
-			}
-			out := make([]user.Role, len(ids))
-			for i, id := range ids {
-				out[i] = byID[id]
-			}
-			return out, nil
-		}, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(l.fetchRoles, dataloadgen.WithWait(loaderWait))
 	})
 }
 
 // Post loads posts by ID (post and node lookups); missing: nil.
 func (l *Loaders) Post() *dataloadgen.Loader[pulid.ID, *ent.Post] {
 	return l.post.get(func() *dataloadgen.Loader[pulid.ID, *ent.Post] {
-		return dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.Post, []error) {
-			posts, err := l.client.Post.Query().Where(post.IDIn(ids...)).All(ctx)
-			if err != nil {
-				return nil, fill(len(ids), err)
-			}
-			byID := make(map[pulid.ID]*ent.Post, len(posts))
-			for _, p := range posts {
-				byID[p.ID] = p
-			}
-			out := make([]*ent.Post, len(ids))
-			for i, id := range ids {
-				out[i] = byID[id]
-			}
-			return out, nil
-		}, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(l.fetchPosts, dataloadgen.WithWait(loaderWait))
 	})
 }
 
@@ -100,14 +72,88 @@ func (l *Loaders) Post() *dataloadgen.Loader[pulid.ID, *ent.Post] {
 // authors come from one query.
 func (l *Loaders) UserPosts() *dataloadgen.Loader[PostPageKey, *ent.PostConnection] {
 	return l.userPosts.get(func() *dataloadgen.Loader[PostPageKey, *ent.PostConnection] {
-		return dataloadgen.NewLoader(func(ctx context.Context, keys []PostPageKey) ([]*ent.PostConnection, []error) {
-			reqs := make([]PostPage, len(keys))
-			for i, k := range keys {
-				reqs[i] = k.page()
-			}
-			return l.tiers.PostPages(ctx, reqs)
-		}, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(l.fetchUserPosts, dataloadgen.WithWait(loaderWait))
 	})
+}
+
+func (l *Loaders) fetchRoles(ctx context.Context, ids []pulid.ID) ([]user.Role, []error) {
+	users, err := l.client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
+	if err != nil {
+		return nil, fill(len(ids), err)
+	}
+	byID := make(map[pulid.ID]user.Role, len(users))
+	for _, u := range users {
+		byID[u.ID] = u.Role
+	}
+	out := make([]user.Role, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out, nil
+}
+
+func (l *Loaders) fetchPosts(ctx context.Context, ids []pulid.ID) ([]*ent.Post, []error) {
+	posts, err := l.client.Post.Query().Where(post.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, fill(len(ids), err)
+	}
+	byID := make(map[pulid.ID]*ent.Post, len(posts))
+	for _, p := range posts {
+		byID[p.ID] = p
+	}
+	out := make([]*ent.Post, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out, nil
+}
+
+func (l *Loaders) fetchUserPosts(ctx context.Context, keys []PostPageKey) ([]*ent.PostConnection, []error) {
+	reqs := make([]PostPage, len(keys))
+	for i, k := range keys {
+		reqs[i] = k.page()
+	}
+	return l.tiers.PostPages(ctx, reqs)
+}
+
+// prefetch fetches every key at once and primes the loader with the
+// results, so the fields that load them later find them without waiting
+// for a batch window. A failure is left for those fields to meet and
+// report.
+func prefetch[K comparable, V any](ctx context.Context, ld *dataloadgen.Loader[K, V], keys []K, fetch func(context.Context, []K) ([]V, []error)) {
+	seen := make(map[K]bool, len(keys))
+	uniq := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	if len(uniq) == 0 {
+		return
+	}
+	vals, errs := fetch(ctx, uniq)
+	if errs != nil {
+		return
+	}
+	for i, k := range uniq {
+		ld.Prime(k, vals[i])
+	}
+}
+
+// PrefetchUsers loads users a list is about to ask for (a page's authors).
+func (l *Loaders) PrefetchUsers(ctx context.Context, ids []pulid.ID) {
+	prefetch(ctx, l.User(), ids, l.tiers.Users)
+}
+
+// PrefetchPosts loads posts an operation is about to ask for.
+func (l *Loaders) PrefetchPosts(ctx context.Context, ids []pulid.ID) {
+	prefetch(ctx, l.Post(), ids, l.fetchPosts)
+}
+
+// PrefetchUserPosts loads pages a list of users is about to ask for.
+func (l *Loaders) PrefetchUserPosts(ctx context.Context, keys []PostPageKey) {
+	prefetch(ctx, l.UserPosts(), keys, l.fetchUserPosts)
 }
 
 // UserNow loads one user at once, without waiting for a batch to fill:

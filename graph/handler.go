@@ -218,10 +218,9 @@ func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.O
 	return next(ctx)
 }
 
-// prefetchRootLookups puts the ids of every root node/user/post lookup of
-// the operation into the loaders' batches at once: root fields resolve
-// concurrently, and a batching window alone cannot promise they all land
-// in one batch.
+// prefetchRootLookups loads the ids of every root node/user/post lookup of
+// the operation at once: root fields resolve concurrently, and a batching
+// window alone cannot promise they all land in one batch.
 func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 	oc := graphql.GetOperationContext(ctx)
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Query {
@@ -242,10 +241,10 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 		}
 	}
 	if len(users) > 1 {
-		l.User().LoadAllThunk(ctx, users)
+		l.PrefetchUsers(ctx, users)
 	}
 	if len(posts) > 1 {
-		l.Post().LoadAllThunk(ctx, posts)
+		l.PrefetchPosts(ctx, posts)
 	}
 }
 

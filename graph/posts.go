@@ -33,10 +33,9 @@ func (r *Resolver) editablePost(ctx context.Context, tx *ent.Client, id pulid.ID
 	return p, nil
 }
 
-// prefetchAuthors puts every author of a page into the user loader's
-// current batch at once, so the page's authors cost one batch however the
-// fields' goroutines are scheduled (the loader's wait window alone cannot
-// promise that under load).
+// prefetchAuthors loads every author of a page at once and primes the user
+// loader, so the page's authors cost one batch however the fields'
+// goroutines are scheduled, and none of them waits for a batch window.
 func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection) {
 	if conn == nil || len(conn.Edges) == 0 {
 		return
@@ -47,14 +46,14 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 			ids = append(ids, e.Node.AuthorID)
 		}
 	}
-	r.loaders(ctx).User().LoadAllThunk(ctx, ids)
+	r.loaders(ctx).PrefetchUsers(ctx, ids)
 }
 
 // prefetchUserPosts does for a page of users what prefetchAuthors does for
 // a page of posts: it finds the posts(...) fields selected under
-// edges.node and puts every user's page request into the UserPosts
-// loader's batch at once, so first pages of all the users' lists cost one
-// windowed query. Pages asked for with cursors are left to the resolvers.
+// edges.node and loads every user's page at once, so first pages of all
+// the users' lists cost one windowed query. Pages asked for with cursors
+// are left to the resolvers.
 func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnection) {
 	if conn == nil || len(conn.Edges) == 0 || graphql.GetFieldContext(ctx) == nil {
 		return
@@ -85,7 +84,7 @@ func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnecti
 		}
 	}
 	if len(keys) > 0 {
-		r.loaders(ctx).UserPosts().LoadAllThunk(ctx, keys)
+		r.loaders(ctx).PrefetchUserPosts(ctx, keys)
 	}
 }
 
