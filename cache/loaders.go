@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -35,12 +36,13 @@ type Loaders struct {
 
 // lazy is a value built once, on first use, safely from many goroutines.
 type lazy[T any] struct {
-	once sync.Once
-	v    T
+	once  sync.Once
+	built atomic.Bool
+	v     T
 }
 
 func (l *lazy[T]) get(build func() T) T {
-	l.once.Do(func() { l.v = build() })
+	l.once.Do(func() { l.v = build(); l.built.Store(true) })
 	return l.v
 }
 
@@ -164,7 +166,9 @@ func (l *Loaders) UserNow(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	if errs != nil {
 		return nil, errs[0]
 	}
-	l.User().Prime(id, us[0])
+	if l.user.built.Load() { // don't build a loader only to prime it
+		l.User().Prime(id, us[0])
+	}
 	return us[0], nil
 }
 
