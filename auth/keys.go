@@ -13,6 +13,7 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	<prefix>blacklist:{<uid>}:<jti>   string: a revoked access token, until it would expire
 //	<prefix>revocations:log           sorted set: revocations still relevant, scored by when they stop mattering
 //	                                  (they travel to every process on cache.Bus, topic "rev")
+//	<prefix>revocations:epoch         string: when Redis last started empty (ms); no TTL
 //
 // Rate limits (github.com/go-redis/redis_rate prepends "rate:"):
 //
@@ -60,3 +61,5 @@ func (k keys) loginIP(ip string) string { return k.prefix + "login_ip:{" + ip + 
 func (k keys) registerIP(ip string) string { return k.prefix + "register_ip:{" + ip + "}" }
 
 func (k keys) revocationLog() string { return k.prefix + "revocations:log" }
+
+func (k keys) revocationEpoch() string { return k.prefix + "revocations:epoch" }

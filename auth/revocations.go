@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,6 +36,15 @@ type revocations struct {
 
 	mu      sync.RWMutex
 	revoked map[string]time.Time // "s:<uid>:<sid>" or "t:<uid>:<jti>" → when it stops mattering
+
+	// epochKey holds when Redis last started empty (UnixMilli). A Redis
+	// that restarts without persistence, or is flushed, loses the log and
+	// every session: tokens issued before that moment cannot be judged
+	// from memory (a process that started after it never saw their
+	// revocations), so until they have all expired they are checked in
+	// Redis, where their sessions no longer exist.
+	epochKey string
+	emptyAt  atomic.Int64
 }
 
 // revocationTopic is the bus topic of revocations.
@@ -73,7 +83,8 @@ func decodeRevocation(s string) (revocation, error) {
 }
 
 func newRevocations(rdb redis.UniversalClient, bus *cache.Bus, k keys, now func() time.Time, log *slog.Logger) *revocations {
-	rv := &revocations{rdb: rdb, bus: bus, logKey: k.revocationLog(), now: now, log: log, revoked: map[string]time.Time{}}
+	rv := &revocations{rdb: rdb, bus: bus, logKey: k.revocationLog(), epochKey: k.revocationEpoch(),
+		now: now, log: log, revoked: map[string]time.Time{}}
 	bus.Handle(revocationTopic, func(payload string) {
 		for _, e := range strings.Split(payload, ",") {
 			r, err := decodeRevocation(e)
@@ -84,6 +95,7 @@ func newRevocations(rdb redis.UniversalClient, bus *cache.Bus, k keys, now func(
 			rv.apply(r)
 		}
 	})
+	bus.OnSync(rv.checkEpoch)
 	bus.OnSync(rv.replay)
 	return rv
 }
@@ -145,6 +157,27 @@ func (rv *revocations) isRevoked(user pulid.ID, sid, jti string) bool {
 		}
 	}
 	return false
+}
+
+// checkEpoch learns when Redis last started empty, marking it if this is
+// the first process to see it so.
+func (rv *revocations) checkEpoch(ctx context.Context) error {
+	if err := rv.rdb.SetNX(ctx, rv.epochKey, rv.now().UnixMilli(), 0).Err(); err != nil {
+		return err
+	}
+	ms, err := rv.rdb.Get(ctx, rv.epochKey).Int64()
+	if err != nil {
+		return err
+	}
+	rv.emptyAt.Store(ms)
+	return nil
+}
+
+// predates reports whether a token issued at iat predates a loss of
+// Redis's data, and so must be checked in Redis. iat has whole seconds: a
+// token of the very second Redis started empty counts as after it.
+func (rv *revocations) predates(iat time.Time) bool {
+	return iat.Before(time.UnixMilli(rv.emptyAt.Load()).Truncate(time.Second))
 }
 
 // replay loads every entry of the log that still matters.

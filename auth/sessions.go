@@ -203,7 +203,7 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, erro
 	}
 	uid := pulid.ID(c.Subject)
 	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}
-	if s.rev.synced() {
+	if s.rev.synced() && !s.rev.predates(c.IssuedAt.Time) {
 		if s.rev.isRevoked(uid, c.SessionID, c.ID) {
 			return Viewer{}, ErrSessionRevoked
 		}

@@ -68,6 +68,12 @@ func Open(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 	opts.ReadTimeout = time.Second
 	opts.WriteTimeout = time.Second
 	opts.PoolTimeout = 2 * time.Second
+	// One dial attempt and one retry per command: with Redis down, a request
+	// gets SERVICE_UNAVAILABLE in milliseconds, not after seconds of
+	// backoff. (go-redis then stops dialing for a second at a time after a
+	// run of failures, and notices by itself when Redis is back.)
+	opts.DialerRetries = 1
+	opts.MaxRetries = 1
 	opts.DisableIdentity = true
 
 	rdb := redis.NewUniversalClient(&opts)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/entdb"
 )
 
 // The values of extensions.code. Clients switch on them; never rename one.
@@ -109,10 +111,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = "cursor is not one of this list's"
 			setCode(gqlErr, CodeBadUserInput)
 			return gqlErr
-		case errors.Is(cause, cache.ErrUnavailable):
+		case errors.Is(cause, cache.ErrUnavailable), entdb.IsUnavailable(cause):
 			log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
-			gqlErr.Message = "service temporarily unavailable"
+			gqlErr.Message = "service temporarily unavailable; retry shortly"
 			setCode(gqlErr, CodeServiceUnavailable)
+			unavailableStatus(ctx)
 			return gqlErr
 		case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
 			gqlErr.Message = "not found"
@@ -122,8 +125,8 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = rl.Error()
 			setCode(gqlErr, CodeRateLimited)
 			gqlErr.Extensions["retryAfter"] = rl.RetrySeconds()
-			if st := responseStatusFrom(ctx); st != nil && st.retryAfter < rl.RetrySeconds() {
-				st.retryAfter = rl.RetrySeconds()
+			if st := responseStatusFrom(ctx); st != nil {
+				st.retryAt(rl.RetrySeconds())
 			}
 			return gqlErr
 		case isArgumentError(ctx, gqlErr):
@@ -134,6 +137,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if errors.Is(cause, m.err) {
 				if m.code == CodeServiceUnavailable {
 					log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
+					unavailableStatus(ctx)
 				}
 				gqlErr.Message = m.err.Error()
 				setCode(gqlErr, m.code)
@@ -154,6 +158,14 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			Locations:  gqlErr.Locations,
 			Extensions: map[string]any{"code": CodeInternal},
 		}
+	}
+}
+
+// unavailableStatus makes the response an HTTP 503 with Retry-After: 1
+// (unless it is already refused for another reason, such as a rate limit).
+func unavailableStatus(ctx context.Context) {
+	if st := responseStatusFrom(ctx); st != nil {
+		st.refuse(http.StatusServiceUnavailable, 1)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -144,13 +145,34 @@ func onlyExempt(op *ast.OperationDefinition) bool {
 
 // responseStatus lets the GraphQL layer choose the HTTP status of a request
 // it refuses as a whole (gqlgen's transports pick 200 or 422 themselves).
+// Field errors are presented concurrently, hence the lock.
 type responseStatus struct {
+	mu         sync.Mutex
 	status     int
 	retryAfter int
 }
 
+// refuse sets the status of the whole response, unless one is set already.
 func (s *responseStatus) refuse(status, retryAfter int) {
-	s.status, s.retryAfter = status, retryAfter
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status == 0 {
+		s.status = status
+	}
+	s.retryAfter = max(s.retryAfter, retryAfter)
+}
+
+// retryAt raises the Retry-After of the response.
+func (s *responseStatus) retryAt(seconds int) {
+	s.mu.Lock()
+	s.retryAfter = max(s.retryAfter, seconds)
+	s.mu.Unlock()
+}
+
+func (s *responseStatus) get() (status, retryAfter int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status, s.retryAfter
 }
 
 type responseStatusKey struct{}
@@ -179,11 +201,12 @@ func (w *statusWriter) WriteHeader(code int) {
 		return
 	}
 	w.written = true
-	if w.st.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(w.st.retryAfter))
+	status, retry := w.st.get()
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
-	if w.st.status != 0 {
-		code = w.st.status
+	if status != 0 {
+		code = status
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

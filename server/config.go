@@ -55,6 +55,7 @@ type Config struct {
 	DebugCost       bool
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
+	ShutdownGrace   time.Duration
 	LogLevel        string
 	LogFormat       string // text or json
 
@@ -155,6 +156,7 @@ func settings() []setting {
 		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
 		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
 		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
+		{"APP_SHUTDOWN_GRACE", "shutdown-grace", "", "on SIGTERM, how long /readyz reports not-ready while requests are still served, before draining (default: 0 in development, 5s in production)", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 		{"APP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"APP_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
@@ -209,6 +211,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	c.Playground, c.Introspection = !c.Production(), !c.Production()
 	c.RequireHTTPS = c.Production()
 	c.DebugCost = !c.Production()
+	if c.Production() {
+		c.ShutdownGrace = 5 * time.Second
+	}
 	if c.Production() {
 		c.LogFormat = "json"
 	} else {

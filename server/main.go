@@ -85,7 +85,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Not ready first, still serving: load balancers that probe /readyz
+	// stop sending new requests during the grace period.
 	a.draining.Store(true)
+	if g := a.cfg.ShutdownGrace; g > 0 {
+		a.log.Info("shutting down: not ready, still serving", slog.Duration("grace", g))
+		time.Sleep(g)
+	}
 	a.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", a.cfg.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()

@@ -6,19 +6,25 @@ package entdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	_ "modernc.org/sqlite"             // registers "sqlite"
+	"modernc.org/sqlite"               // registers "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/authql/authql/ent"
 )
@@ -46,7 +52,7 @@ func (db *DB) Close() error { return db.Client.Close() }
 //
 //	postgres://user:pass@host:5432/db?sslmode=disable   PostgreSQL through pgx
 //	postgresql://...                                     the same
-//	sqlite:path/to/app.db, sqlite://path, file:path      SQLite file
+//	sqlite:path/to/app.db, sqlite://path, file:path      SQLite file (?busy_timeout=ms, default 5000)
 //	path/to/app.db                                       SQLite file
 //
 // SQLite is opened with foreign keys on, WAL, a 5 s busy timeout and
@@ -69,7 +75,7 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 		db, err = sql.Open("pgx", dsn)
 	default:
 		name = dialect.SQLite
-		path := sqlitePath(dsn)
+		path, busy := sqlitePath(dsn)
 		describe = "sqlite:" + path
 		if dir := filepath.Dir(path); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -77,7 +83,7 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 			}
 		}
 		db, err = sql.Open("sqlite", "file:"+path+
-			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"+
+			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout("+busy+")"+
 			"&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	}
 	if err != nil {
@@ -111,19 +117,26 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: name, Describe: describe}, nil
 }
 
-// sqlitePath strips the scheme from a SQLite DSN. The default (empty) is
-// the caller's business; Open requires a path.
-func sqlitePath(dsn string) string {
+// sqlitePath strips the scheme from a SQLite DSN and returns the busy
+// timeout in milliseconds (?busy_timeout=N, default 5000): how long a write
+// waits for another writer before failing as unavailable.
+func sqlitePath(dsn string) (path, busyMillis string) {
 	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
 		if rest, ok := strings.CutPrefix(dsn, p); ok {
 			dsn = rest
 			break
 		}
 	}
+	busyMillis = "5000"
 	if i := strings.IndexByte(dsn, '?'); i >= 0 {
+		if q, err := url.ParseQuery(dsn[i+1:]); err == nil {
+			if n, err := strconv.Atoi(q.Get("busy_timeout")); err == nil && n >= 0 {
+				busyMillis = strconv.Itoa(n)
+			}
+		}
 		dsn = dsn[:i]
 	}
-	return dsn
+	return dsn, busyMillis
 }
 
 func checkForeignKeys(ctx context.Context, db *sql.DB) error {
@@ -179,4 +192,35 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// IsUnavailable reports whether err means the database could not be
+// reached or is busy (locked, restarting, out of connections) rather than
+// that the statement was wrong: a client should retry later
+// (SERVICE_UNAVAILABLE), and nothing was written. A closed pool is not
+// unavailability but a bug, and is not reported as one.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var (
+		se *sqlite.Error
+		ce *pgconn.ConnectError
+		pe *pgconn.PgError
+		ne net.Error
+	)
+	switch {
+	case errors.As(err, &se):
+		code := se.Code() & 0xff // primary result code
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+	case errors.As(err, &ce):
+		return true
+	case errors.As(err, &pe):
+		// 08: connection exception; 57P0x: shutting down; 53300: too many connections.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P0") || pe.Code == "53300"
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, pgconn.ErrConnClosed):
+		return true
+	}
+	return pgconn.Timeout(err) || pgconn.SafeToRetry(err)
 }
