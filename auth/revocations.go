@@ -45,7 +45,19 @@ type revocations struct {
 	// Redis, where their sessions no longer exist.
 	epochKey string
 	emptyAt  atomic.Int64
+
+	// watchers are notified (their channel closed) when an entry with their
+	// key arrives: live connections that must end with their session.
+	watchMu  sync.Mutex
+	watchers map[string]map[*watcher]struct{}
 }
+
+type watcher struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (w *watcher) fire() { w.once.Do(func() { close(w.ch) }) }
 
 // revocationTopic is the bus topic of revocations.
 const revocationTopic = "rev"
@@ -141,6 +153,41 @@ func (rv *revocations) apply(rs ...revocation) {
 		}
 	}
 	rv.mu.Unlock()
+	rv.watchMu.Lock()
+	for _, r := range rs {
+		for w := range rv.watchers[r.key()] {
+			w.fire()
+		}
+	}
+	rv.watchMu.Unlock()
+}
+
+// watch returns a channel closed when a revocation of the session or the
+// token arrives, and a function to stop watching.
+func (rv *revocations) watch(user pulid.ID, sid, jti string) (<-chan struct{}, func()) {
+	w := &watcher{ch: make(chan struct{})}
+	keys := []string{revocationKey('s', user, sid), revocationKey('t', user, jti)}
+	rv.watchMu.Lock()
+	if rv.watchers == nil {
+		rv.watchers = map[string]map[*watcher]struct{}{}
+	}
+	for _, k := range keys {
+		if rv.watchers[k] == nil {
+			rv.watchers[k] = map[*watcher]struct{}{}
+		}
+		rv.watchers[k][w] = struct{}{}
+	}
+	rv.watchMu.Unlock()
+	return w.ch, func() {
+		rv.watchMu.Lock()
+		for _, k := range keys {
+			delete(rv.watchers[k], w)
+			if len(rv.watchers[k]) == 0 {
+				delete(rv.watchers, k)
+			}
+		}
+		rv.watchMu.Unlock()
+	}
 }
 
 // synced reports whether the in-memory set can be trusted right now.

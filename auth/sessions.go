@@ -82,6 +82,32 @@ func NewSessions(rdb redis.UniversalClient, bus *cache.Bus, tokens *Tokens, cfg 
 	return &Sessions{rdb: rdb, tokens: tokens, keys: k, cfg: cfg, rev: newRevocations(rdb, bus, k, cfg.Now, cfg.Log)}
 }
 
+// Watch returns a channel that is closed when the viewer's session or
+// access token is revoked (as seen by this process), and a function to stop
+// watching. Live connections (WebSockets) end on it. While this process is
+// not synced, callers must also poll Check: a revocation may then arrive
+// only through Redis.
+func (s *Sessions) Watch(v Viewer) (<-chan struct{}, func()) {
+	return s.rev.watch(v.UserID, v.SessionID, v.TokenID)
+}
+
+// Check reports whether the viewer's session is still live and its token
+// not revoked, asking Redis (for callers that cannot trust memory, or
+// re-check a long-lived connection). Returns ErrSessionRevoked,
+// ErrTokenExpired or ErrUnavailable.
+func (s *Sessions) Check(ctx context.Context, v Viewer) error {
+	if !s.cfg.Now().Before(v.ExpiresAt.Add(s.tokens.cfg.Leeway)) {
+		return ErrTokenExpired
+	}
+	if s.rev.synced() && !s.rev.predates(v.IssuedAt) {
+		if s.rev.isRevoked(v.UserID, v.SessionID, v.TokenID) {
+			return ErrSessionRevoked
+		}
+		return nil
+	}
+	return s.checkRedis(ctx, v)
+}
+
 // Synced reports whether this process's revocation set is complete, so that
 // Authenticate answers from memory.
 func (s *Sessions) Synced() bool { return s.rev.synced() }
@@ -202,7 +228,7 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, erro
 		return Viewer{}, err
 	}
 	uid := pulid.ID(c.Subject)
-	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time}
+	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
 	if s.rev.synced() && !s.rev.predates(c.IssuedAt.Time) {
 		if s.rev.isRevoked(uid, c.SessionID, c.ID) {
 			return Viewer{}, ErrSessionRevoked
@@ -210,20 +236,29 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, erro
 		s.Touch(v)
 		return v, nil
 	}
-	var live, revoked *redis.IntCmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		live = p.Exists(ctx, s.keys.session(uid, c.SessionID))
-		revoked = p.Exists(ctx, s.keys.blacklist(uid, c.ID))
-		return nil
-	})
-	if err != nil {
-		return Viewer{}, unavailable("check session", err)
-	}
-	if live.Val() == 0 || revoked.Val() != 0 {
-		return Viewer{}, ErrSessionRevoked
+	if err := s.checkRedis(ctx, v); err != nil {
+		return Viewer{}, err
 	}
 	s.Touch(v)
 	return v, nil
+}
+
+// checkRedis checks in one round trip that the viewer's session is live and
+// its token not blacklisted.
+func (s *Sessions) checkRedis(ctx context.Context, v Viewer) error {
+	var live, revoked *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		live = p.Exists(ctx, s.keys.session(v.UserID, v.SessionID))
+		revoked = p.Exists(ctx, s.keys.blacklist(v.UserID, v.TokenID))
+		return nil
+	})
+	if err != nil {
+		return unavailable("check session", err)
+	}
+	if live.Val() == 0 || revoked.Val() != 0 {
+		return ErrSessionRevoked
+	}
+	return nil
 }
 
 // Scope says which sessions Logout ends.

@@ -13,7 +13,8 @@ type Viewer struct {
 	UserID    pulid.ID
 	SessionID string
 	TokenID   string
-	// ExpiresAt is when the access token expires.
+	// IssuedAt and ExpiresAt bound the access token's life.
+	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
 

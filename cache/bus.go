@@ -159,6 +159,17 @@ func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
 	return nil
 }
 
+// Broadcast sends an event to every process, applying it in this one at
+// once, without waiting for anyone: for notifications (live updates) that
+// nothing's correctness depends on. The payload must not contain a newline.
+func (b *Bus) Broadcast(ctx context.Context, topic, payload string) error {
+	if err := b.rdb.Publish(ctx, b.channel, "m - "+b.id+" "+topic+" "+payload).Err(); err != nil {
+		return fmt.Errorf("bus broadcast: %w", err)
+	}
+	b.apply(topic, payload)
+	return nil
+}
+
 func (b *Bus) apply(topic, payload string) {
 	b.mu.RLock()
 	fn := b.handlers[topic]
@@ -185,6 +196,9 @@ func (b *Bus) receive(msg string) {
 			return // applied when published
 		}
 		b.apply(topic, payload)
+		if nonce == "-" {
+			return // a broadcast: nobody waits
+		}
 		select {
 		case b.acks <- "a " + nonce + " " + b.id:
 		default:

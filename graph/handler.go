@@ -33,6 +33,8 @@ type Options struct {
 	DebugCost bool
 	// PersistedQueries, if set, enables automatic persisted queries.
 	PersistedQueries graphql.Cache[string]
+	// WebSocket limits live connections (subscriptions).
+	WebSocket WebSocketOptions
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for every operation, GET
@@ -40,8 +42,9 @@ type Options struct {
 // the abuse limits and the API rate limit, the error presenter and panic
 // recovery, and per-operation dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
-	es := NewSchema(d)
-	srv := handler.New(es)
+	r := newResolver(d, o.WebSocket)
+	srv := handler.New(r.schema())
+	srv.AddTransport(r.websocketTransport(o.WebSocket)) // only for Upgrade requests
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -186,6 +189,9 @@ func withResponseStatus(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &responseStatus{}
 		ctx := context.WithValue(r.Context(), responseStatusKey{}, st)
+		if r.Header.Get("Upgrade") != "" {
+			ctx = context.WithValue(ctx, liveConnKey{}, &liveConn{})
+		}
 		next.ServeHTTP(&statusWriter{ResponseWriter: w, st: st}, r.WithContext(ctx))
 	})
 }
@@ -229,6 +235,7 @@ type loadersExtension struct{ d Deps }
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationInterceptor
+	graphql.ResponseInterceptor
 } = loadersExtension{}
 
 func (loadersExtension) ExtensionName() string                   { return "Loaders" }
@@ -238,6 +245,18 @@ func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.O
 	l := cache.NewLoaders(e.d.Ent, e.d.Tiers)
 	ctx = cache.WithLoaders(ctx, l)
 	prefetchRootLookups(ctx, l)
+	return next(ctx)
+}
+
+// InterceptResponse gives each event of a subscription fresh loaders: a
+// subscription lives for hours, and what its loaders cached for one event
+// must not be served with the next.
+func (e loadersExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if graphql.HasOperationContext(ctx) {
+		if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Subscription {
+			ctx = cache.WithLoaders(ctx, cache.NewLoaders(e.d.Ent, e.d.Tiers))
+		}
+	}
 	return next(ctx)
 }
 

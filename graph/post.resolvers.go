@@ -30,7 +30,11 @@ func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePos
 			Save(ctx)
 		return err
 	})
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	r.events.publish(ctx, newPostEvent("created", p))
+	return p, nil
 }
 
 func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input model.UpdatePostInput) (*ent.Post, error) {
@@ -50,7 +54,11 @@ func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input mo
 		p, err = upd.Save(ctx)
 		return err
 	})
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	r.events.publish(ctx, newPostEvent("updated", p))
+	return p, nil
 }
 
 func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.ID, error) {
@@ -64,6 +72,7 @@ func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.I
 	if err != nil {
 		return "", err
 	}
+	r.events.publish(ctx, postEvent{Kind: "deleted", ID: id})
 	return id, nil
 }
 
@@ -90,6 +99,35 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	return conn, err
 }
 
+func (r *subscriptionResolver) PostCreated(ctx context.Context) (<-chan *ent.Post, error) {
+	done, err := r.startSubscription(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, r.events.subscribe(ctx, "created", ""), postEvent.post, done), nil
+}
+
+func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-chan *ent.Post, error) {
+	done, err := r.startSubscription(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, r.events.subscribe(ctx, "updated", id), postEvent.post, done), nil
+}
+
+func (r *subscriptionResolver) PostDeleted(ctx context.Context) (<-chan pulid.ID, error) {
+	done, err := r.startSubscription(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return stream(ctx, r.events.subscribe(ctx, "deleted", ""), func(e postEvent) pulid.ID { return e.ID }, done), nil
+}
+
 func (r *Resolver) Post() PostResolver { return &postResolver{r} }
 
-type postResolver struct{ *Resolver }
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
+type (
+	postResolver         struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+)

@@ -27,7 +27,9 @@ type Deps struct {
 	Limiter *auth.Limiter
 	// Tiers are the shared caches in front of the database.
 	Tiers *cache.Tiers
-	Log   *slog.Logger
+	// Bus carries post events to every instance (subscriptions).
+	Bus *cache.Bus
+	Log *slog.Logger
 }
 
 // Resolver is the resolver root and the dependency-injection point of the
@@ -38,12 +40,23 @@ type Resolver struct {
 	passwords *auth.Passwords
 	limiter   *auth.Limiter
 	tiers     *cache.Tiers
+	events    *events
+	sockets   sockets
+	ws        WebSocketOptions
 	log       *slog.Logger
 }
 
 // NewSchema returns the executable schema with its resolvers and directives.
 func NewSchema(d Deps) graphql.ExecutableSchema {
-	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter, tiers: d.Tiers, log: d.logger()}
+	return newResolver(d, DefaultWebSocketOptions).schema()
+}
+
+func newResolver(d Deps, ws WebSocketOptions) *Resolver {
+	return &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
+		tiers: d.Tiers, events: newEvents(d.Bus, d.logger()), ws: ws, log: d.logger()}
+}
+
+func (r *Resolver) schema() graphql.ExecutableSchema {
 	cfg := Config{
 		Resolvers: r,
 		Directives: DirectiveRoot{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -105,6 +106,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	tiersCfg.Prefix, tiersCfg.Log = cfg.RedisPrefix, log.With(slog.String("stream", "error"))
 	gql := graph.NewHandler(graph.Deps{
 		Tiers:     cache.NewTiers(a.rdb, a.db.Client, bus, tiersCfg),
+		Bus:       bus,
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
@@ -116,6 +118,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
 		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, log),
+		WebSocket:        a.websocketOptions(),
 	})
 	a.handler = a.routes(gql)
 	return a, nil
@@ -214,4 +217,20 @@ func (a *app) ready(ctx context.Context) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
+}
+
+// websocketOptions are the configured limits, with the browser origins
+// allowed to open sockets: those of APP_CORS_ORIGINS, or in development
+// without a list any localhost origin (as CORS).
+func (a *app) websocketOptions() graph.WebSocketOptions {
+	o := a.cfg.WebSocket
+	for _, origin := range a.cfg.CORSOrigins {
+		if u, err := url.Parse(origin); err == nil && u.Host != "" {
+			o.OriginPatterns = append(o.OriginPatterns, u.Host)
+		}
+	}
+	if len(a.cfg.CORSOrigins) == 0 && !a.cfg.Production() {
+		o.OriginPatterns = []string{"localhost:*", "127.0.0.1:*", "[::1]:*"}
+	}
+	return o
 }

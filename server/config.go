@@ -52,6 +52,7 @@ type Config struct {
 	Introspection   bool
 	Limits          graph.Limits
 	Cache           cache.TierConfig
+	WebSocket       graph.WebSocketOptions
 	DebugCost       bool
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
@@ -147,6 +148,10 @@ func settings() []setting {
 		{"APP_CACHE_USER_TTL", "cache-user-ttl", "1h", "user records in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.UserTTL })},
 		{"APP_CACHE_PAGE_TTL", "cache-page-ttl", "5m", "pages of post lists and their totals in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.PageTTL })},
 		{"APP_CACHE_RESPONSE_TTL", "cache-response-ttl", "1m", "whole responses of cacheable queries in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.ResponseTTL })},
+		{"APP_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", strconv.Itoa(graph.DefaultWebSocketOptions.MaxConnectionsPerUser), "open WebSockets per user and instance (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxConnectionsPerUser })},
+		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions.MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
+		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", graph.DefaultWebSocketOptions.IdleTimeout.String(), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
+		{"APP_WS_PING_INTERVAL", "ws-ping-interval", graph.DefaultWebSocketOptions.PingInterval.String(), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},

@@ -71,6 +71,15 @@ type Session struct {
 	Current bool `json:"current"`
 }
 
+// Live updates over WebSocket at /query, with the graphql-transport-ws
+// subprotocol or the legacy graphql-ws one. Authenticate in connection_init:
+// {"Authorization": "Bearer <accessToken>"}. The server closes the socket with
+// code 4403 when that session ends (logout, revocation) and 4401 when the access
+// token expires: reconnect with a fresh token. Events reach subscribers on every
+// server instance.
+type Subscription struct {
+}
+
 // Changes to the caller's own account. Omitted fields stay as they are.
 type UpdateMeInput struct {
 	// A new display name, 1 to 100 characters.

@@ -1,0 +1,280 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	coderws "github.com/coder/websocket"
+
+	"github.com/authql/authql/auth"
+	"github.com/authql/authql/ent/schema/pulid"
+)
+
+// WebSocketOptions limit live connections.
+type WebSocketOptions struct {
+	// MaxConnectionsPerUser bounds one user's open sockets (per instance).
+	MaxConnectionsPerUser int
+	// MaxSubscriptions bounds the subscriptions of one socket.
+	MaxSubscriptions int
+	// IdleTimeout closes a socket that has had no subscription this long.
+	IdleTimeout time.Duration
+	// PingInterval is the keep-alive cadence (graphql-ws "ka" messages;
+	// graphql-transport-ws ping/pong, which also drops dead peers).
+	PingInterval time.Duration
+	// OriginPatterns are the browser origins allowed to open a socket
+	// (host patterns, e.g. "app.example.com", "localhost:*"); same-origin
+	// is always allowed.
+	OriginPatterns []string
+}
+
+// DefaultWebSocketOptions are the production defaults.
+var DefaultWebSocketOptions = WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second}
+
+// WebSocket close codes (graphql-transport-ws and RFC 6455 application
+// range). Clients reconnect with a fresh token on 4401 and sign in again
+// on 4403.
+const (
+	closeUnauthorized    = 4401 // the access token expired
+	closeForbidden       = 4403 // no valid token, or the session ended
+	closeIdle            = 4408 // no subscription for IdleTimeout
+	closeTooManyRequests = 4429 // too many sockets for this user
+)
+
+// liveConn is one socket: the viewer behind it and how it will end.
+type liveConn struct {
+	conn   transport.WebsocketConn
+	mu     sync.Mutex
+	code   int
+	reason string
+	subs   atomic.Int32
+	idle   atomic.Int64 // UnixNano since when it has had no subscription; 0 while it has
+}
+
+// end records why the socket closes; the first reason wins.
+func (c *liveConn) end(code int, reason string) {
+	c.mu.Lock()
+	if c.code == 0 {
+		c.code, c.reason = code, reason
+	}
+	c.mu.Unlock()
+}
+
+type liveConnKey struct{}
+
+func liveConnFrom(ctx context.Context) *liveConn {
+	c, _ := ctx.Value(liveConnKey{}).(*liveConn)
+	return c
+}
+
+// wsImpl accepts sockets through coder/websocket and remembers each one in
+// the request's context, so the init function can later close it with the
+// protocol's code rather than gqlgen's "normal closure".
+type wsImpl struct {
+	inner transport.CoderWebsocketImplementation
+}
+
+func (w wsImpl) Accept(rw http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	conn, err := w.inner.Accept(rw, r, o)
+	if err != nil {
+		return nil, err
+	}
+	lc := liveConnFrom(r.Context())
+	if lc == nil {
+		return conn, nil
+	}
+	lc.conn = conn
+	return &closingConn{WebsocketConn: conn, lc: lc}, nil
+}
+
+// closingConn substitutes the recorded close code and reason when gqlgen
+// closes the socket because its context ended.
+type closingConn struct {
+	transport.WebsocketConn
+	lc *liveConn
+}
+
+func (c *closingConn) WriteClose(code int, msg string) error {
+	c.lc.mu.Lock()
+	if c.lc.code != 0 && code == transport.WebsocketCloseNormalClosure {
+		code, msg = c.lc.code, c.lc.reason
+	}
+	c.lc.mu.Unlock()
+	return c.WebsocketConn.WriteClose(code, msg)
+}
+
+func (c *closingConn) SetReadLimit(n int64) {
+	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
+		l.SetReadLimit(n)
+	}
+}
+
+func (c *closingConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// sockets counts live sockets per user on this instance.
+type sockets struct {
+	mu     sync.Mutex
+	byUser map[pulid.ID]int
+}
+
+func (s *sockets) acquire(user pulid.ID, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byUser == nil {
+		s.byUser = map[pulid.ID]int{}
+	}
+	if max > 0 && s.byUser[user] >= max {
+		return false
+	}
+	s.byUser[user]++
+	return true
+}
+
+func (s *sockets) release(user pulid.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byUser[user]--; s.byUser[user] <= 0 {
+		delete(s.byUser, user)
+	}
+}
+
+// websocketTransport is the subscription transport: both subprotocols, the
+// access token in connection_init, and sockets that end with their session.
+func (r *Resolver) websocketTransport(o WebSocketOptions) transport.Websocket {
+	return transport.Websocket{
+		Implementation: wsImpl{transport.CoderWebsocketImplementation{
+			AcceptOptions: coderws.AcceptOptions{OriginPatterns: o.OriginPatterns},
+		}},
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: o.PingInterval,
+		PingPongInterval:      o.PingInterval,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			return r.initSocket(ctx, p, o)
+		},
+	}
+}
+
+// initSocket authenticates connection_init and starts the watch that ends
+// the socket with its session.
+func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o WebSocketOptions) (context.Context, *transport.InitPayload, error) {
+	token := initToken(p)
+	if token == "" {
+		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry Authorization: Bearer <access token>")
+	}
+	v, err := r.sessions.Authenticate(ctx, token)
+	if err != nil {
+		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, err
+	}
+	if !r.sockets.acquire(v.UserID, o.MaxConnectionsPerUser) {
+		return transport.WithWebsocketCloseCode(ctx, closeTooManyRequests), nil, errors.New("too many open connections for this user")
+	}
+	lc := liveConnFrom(ctx)
+	if lc == nil {
+		lc = &liveConn{}
+	}
+	lc.idle.Store(time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(auth.NewContext(ctx, v))
+	ctx = context.WithValue(ctx, liveConnKey{}, lc)
+	go func() {
+		defer r.sockets.release(v.UserID)
+		r.watchSocket(ctx, cancel, v, lc, o)
+	}()
+	return ctx, nil, nil
+}
+
+// watchSocket ends the socket when the session is revoked (from memory,
+// at once), when the access token expires, or after IdleTimeout without a
+// subscription. While this process is not synced it re-checks the session
+// in Redis every half second, so a revocation it could have missed still
+// closes the socket within a second.
+func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v auth.Viewer, lc *liveConn, o WebSocketOptions) {
+	defer cancel()
+	revoked, stop := r.sessions.Watch(v)
+	defer stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastCheck := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-revoked:
+			lc.end(closeForbidden, "session ended")
+			return
+		case <-tick.C:
+		}
+		if !r.sessions.Tokens().Now().Before(v.ExpiresAt) {
+			lc.end(closeUnauthorized, "access token expired")
+			return
+		}
+		if since := lc.idle.Load(); since != 0 && o.IdleTimeout > 0 && time.Since(time.Unix(0, since)) > o.IdleTimeout {
+			lc.end(closeIdle, "idle")
+			return
+		}
+		if !r.sessions.Synced() && time.Since(lastCheck) >= 500*time.Millisecond {
+			lastCheck = time.Now()
+			switch err := r.sessions.Check(ctx, v); {
+			case errors.Is(err, auth.ErrUnavailable):
+				// Redis is down: nothing can be checked; keep the socket
+				// until it answers again (new sockets are refused meanwhile).
+				r.log.WarnContext(ctx, "cannot check a live connection's session", slog.Any("error", err))
+			case err != nil:
+				lc.end(closeForbidden, "session ended")
+				return
+			}
+		}
+	}
+}
+
+// initToken reads the access token from connection_init: Authorization
+// ("Bearer <token>", any case), or authToken / accessToken / token.
+func initToken(p transport.InitPayload) string {
+	for k, v := range p {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(k) {
+		case "authorization":
+			if t, present := auth.BearerToken(s); present {
+				return t
+			}
+		case "authtoken", "accesstoken", "token":
+			return s
+		}
+	}
+	return ""
+}
+
+// errTooManySubscriptions is refused to a socket at its limit.
+var errTooManySubscriptions = errors.New("too many subscriptions on this connection")
+
+// startSubscription counts a subscription against its socket's limit; the
+// returned function ends it.
+func (r *Resolver) startSubscription(ctx context.Context) (func(), error) {
+	lc := liveConnFrom(ctx)
+	if lc == nil {
+		return func() {}, nil
+	}
+	if int(lc.subs.Add(1)) > r.ws.MaxSubscriptions && r.ws.MaxSubscriptions > 0 {
+		lc.subs.Add(-1)
+		return nil, errTooManySubscriptions
+	}
+	lc.idle.Store(0)
+	return func() {
+		if lc.subs.Add(-1) == 0 {
+			lc.idle.Store(time.Now().UnixNano())
+		}
+	}, nil
+}
