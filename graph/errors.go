@@ -31,6 +31,9 @@ const (
 	// JSON, wrong content type); CodePayloadTooLarge a body over the limit.
 	CodeBadRequest      = "BAD_REQUEST"
 	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	// CodeLimitExceeded is a limit of a connection (subscriptions per
+	// socket), not of time: end something before starting more.
+	CodeLimitExceeded = "LIMIT_EXCEEDED"
 )
 
 // inputError is a client mistake in an argument, naming the field.
@@ -106,6 +109,10 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = ve.Name + " " + errors.Unwrap(ve).Error()
 			setCode(gqlErr, CodeBadUserInput)
 			gqlErr.Extensions["field"] = ve.Name
+			return gqlErr
+		case errors.Is(cause, errTooManySubscriptions):
+			gqlErr.Message = cause.Error()
+			setCode(gqlErr, CodeLimitExceeded)
 			return gqlErr
 		case errors.Is(cause, cache.ErrBadCursor):
 			gqlErr.Message = "cursor is not one of this list's"
