@@ -108,14 +108,14 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
-		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, log.With(slog.String("stream", "auth"))),
+		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, log.With(slog.String("stream", "auth")), nil),
 		Log:       log.With(slog.String("stream", "error")),
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
 		Suggestions:      !cfg.Production(),
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
-		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, log),
+		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, log, nil),
 	})
 	a.handler = a.routes(gql)
 	return a, nil
