@@ -22,6 +22,7 @@ import (
 type app struct {
 	cfg      Config
 	log      *slog.Logger
+	logs     streams
 	db       *entdb.DB
 	rdb      redis.UniversalClient
 	sessions *auth.Sessions
@@ -31,6 +32,14 @@ type app struct {
 	// balancer stops sending new requests before connections are drained.
 	draining atomic.Bool
 	closers  []func()
+}
+
+// streams are the loggers of the log streams (see log.go).
+type streams struct{ auth, api, err, perf *slog.Logger }
+
+func newStreams(log *slog.Logger) streams {
+	with := func(name string) *slog.Logger { return log.With(slog.String("stream", name)) }
+	return streams{auth: with(streamAuth), api: with(streamAPI), err: with(streamError), perf: with(streamPerf)}
 }
 
 // deps lets tests inject what the environment would otherwise decide.
@@ -43,7 +52,7 @@ type deps struct {
 // newApp opens the database (migrating it) and Redis, and builds the
 // handler. Each embedded default is announced once, with how to replace it.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, logs: newStreams(log)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -91,7 +100,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		RefreshTTL:  cfg.RefreshTTL,
 		ReuseGrace:  cfg.RefreshGrace,
 		Now:         d.now,
-		Log:         log.With(slog.String("stream", "auth")),
+		Log:         a.logs.auth,
 	})
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
@@ -102,20 +111,21 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	a.closers = append(a.closers, func() { stopBG(); <-bgDone })
 
 	tiersCfg := cfg.Cache
-	tiersCfg.Prefix, tiersCfg.Log = cfg.RedisPrefix, log.With(slog.String("stream", "error"))
+	tiersCfg.Prefix, tiersCfg.Log = cfg.RedisPrefix, a.logs.err
 	gql := graph.NewHandler(graph.Deps{
 		Tiers:     cache.NewTiers(a.rdb, a.db.Client, bus, tiersCfg),
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
-		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, log.With(slog.String("stream", "auth")), nil),
-		Log:       log.With(slog.String("stream", "error")),
+		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, nil),
+		Log:       a.logs.err,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
 		Suggestions:      !cfg.Production(),
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
-		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, log, nil),
+		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, nil),
+		Observe:          a.observeOperation,
 	})
 	a.handler = a.routes(gql)
 	return a, nil

@@ -28,11 +28,12 @@ import (
 //	GET  /readyz              the database and Redis answer, and we are not draining
 //
 // Middleware, outermost first: panic recovery, request id, security
-// headers, CORS, then on /query the body limit and caller identification.
+// headers, CORS, then on /query the operation log, the body limit and
+// caller identification.
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	px := proxies{a.cfg.TrustedProxies}
-	api := withCost(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(gql)))
+	api := withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(gql))))
 	mux.Handle("/query", api)
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
