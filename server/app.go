@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/auth"
@@ -23,6 +24,8 @@ type app struct {
 	cfg      Config
 	log      *slog.Logger
 	logs     streams
+	metrics  *metrics
+	registry *prometheus.Registry
 	db       *entdb.DB
 	rdb      redis.UniversalClient
 	sessions *auth.Sessions
@@ -52,7 +55,7 @@ type deps struct {
 // newApp opens the database (migrating it) and Redis, and builds the
 // handler. Each embedded default is announced once, with how to replace it.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log, logs: newStreams(log)}
+	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -60,6 +63,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	}()
 	if d.now == nil {
 		d.now = time.Now
+	}
+	if a.metrics, err = newMetrics(a.registry); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 
 	dsn := cfg.DatabaseURL
@@ -94,6 +100,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	// every instance through it.
 	bus := cache.NewBus(a.rdb, cfg.RedisPrefix, log)
 	a.bus = bus
+	if err := watch(a.registry, a.rdb, a.db.SQL, bus); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	a.sessions = auth.NewSessions(a.rdb, bus, tokens, auth.SessionConfig{
 		Prefix:      cfg.RedisPrefix,
 		IdleTimeout: cfg.SessionIdle,
@@ -101,6 +110,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		ReuseGrace:  cfg.RefreshGrace,
 		Now:         d.now,
 		Log:         a.logs.auth,
+		Observer:    a.metrics,
 	})
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
@@ -111,20 +121,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	a.closers = append(a.closers, func() { stopBG(); <-bgDone })
 
 	tiersCfg := cfg.Cache
-	tiersCfg.Prefix, tiersCfg.Log = cfg.RedisPrefix, a.logs.err
+	tiersCfg.Prefix, tiersCfg.Log, tiersCfg.Observer = cfg.RedisPrefix, a.logs.err, a.metrics
 	gql := graph.NewHandler(graph.Deps{
 		Tiers:     cache.NewTiers(a.rdb, a.db.Client, bus, tiersCfg),
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
-		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, nil),
+		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, a.metrics),
 		Log:       a.logs.err,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
 		Suggestions:      !cfg.Production(),
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
-		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, nil),
+		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
 		Observe:          a.observeOperation,
 	})
 	a.handler = a.routes(gql)

@@ -62,6 +62,9 @@ type Config struct {
 	// SlowThreshold is the duration from which an operation is logged to
 	// the perf stream; 0: never.
 	SlowThreshold time.Duration
+	// MetricsAddr, if set, serves /metrics on its own listener (and not on
+	// Addr).
+	MetricsAddr string
 
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
@@ -165,6 +168,7 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
+		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }
 

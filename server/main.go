@@ -64,6 +64,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer a.serveMetrics(mln)()
+	}
 	return a.serve(ctx, ln)
 }
 

@@ -12,10 +12,11 @@ import (
 )
 
 // observeOperation is called by the GraphQL handler with every operation
-// once its response is ready: it logs it to the api stream
+// once its response is ready: it counts it, and logs it to the api stream
 // (and to perf if slow). Over plain HTTP the line waits for the end of the
 // request (see logOperations), so it can carry the HTTP status.
 func (a *app) observeOperation(ctx context.Context, op graph.Operation) {
+	a.metrics.operation(op)
 	if rec, ok := ctx.Value(opRecordKey{}).(*opRecord); ok && rec.op.CompareAndSwap(nil, &op) {
 		return
 	}
