@@ -97,14 +97,19 @@ type Limiter struct {
 	keys   keys
 	limits RateLimits
 	log    *slog.Logger
+	obs    Observer
 }
 
 // NewLimiter returns a limiter over rdb; prefix is the Redis key prefix.
-func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, log *slog.Logger) *Limiter {
+// Refusals are logged to log and counted by obs (either may be nil).
+func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, log *slog.Logger, obs Observer) *Limiter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Limiter{rl: redis_rate.NewLimiter(rdb), keys: keys{prefix}, limits: limits, log: log}
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	return &Limiter{rl: redis_rate.NewLimiter(rdb), keys: keys{prefix}, limits: limits, log: log, obs: obs}
 }
 
 // Login charges one login attempt (successful or not) to the account and
@@ -144,6 +149,7 @@ func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) er
 	if res.Allowed < n {
 		l.log.WarnContext(ctx, "rate limited", slog.String("event", "rate_limited"), slog.String("scope", scope),
 			slog.Duration("retry_after", res.RetryAfter))
+		l.obs.RateLimited(scope)
 		return &RateLimitError{Scope: scope, RetryAfter: res.RetryAfter}
 	}
 	return nil

@@ -30,6 +30,9 @@ type SessionConfig struct {
 	ReuseGrace time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Observer counts tokens issued and verified and reuse detections;
+	// nil: none.
+	Observer Observer
 }
 
 // Meta describes the client that starts a session.
@@ -77,6 +80,9 @@ func NewSessions(rdb redis.UniversalClient, bus *cache.Bus, tokens *Tokens, cfg 
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
 	}
 	k := keys{cfg.Prefix}
 	return &Sessions{rdb: rdb, tokens: tokens, keys: k, cfg: cfg, rev: newRevocations(rdb, bus, k, cfg.Now, cfg.Log)}
@@ -149,6 +155,7 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta) (Pair,
 	}
 	s.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "session started",
 		slog.String("event", "login"), slog.String("user_id", string(userID)), slog.String("session_id", sid))
+	s.cfg.Observer.TokenIssued()
 	return Pair{UserID: userID, SessionID: sid, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
@@ -188,6 +195,7 @@ func (s *Sessions) Refresh(ctx context.Context, raw string) (Pair, error) {
 	switch res[0] {
 	case "ok":
 		log.InfoContext(ctx, "refresh token rotated", slog.String("event", "refresh"))
+		s.cfg.Observer.TokenIssued()
 		return pair, nil
 	case "grace":
 		prev, err := openIssued(parent, res[1])
@@ -199,6 +207,7 @@ func (s *Sessions) Refresh(ctx context.Context, raw string) (Pair, error) {
 			ExpiresAt: time.Unix(prev.ExpiresAt, 0)}, nil
 	case "reuse":
 		log.WarnContext(ctx, "refresh token reuse detected: session revoked", slog.String("event", "reuse_detected"))
+		s.cfg.Observer.ReuseDetected()
 		if err := s.rev.publish(ctx, s.sessionRevocation(uid, sid)); err != nil {
 			log.ErrorContext(ctx, "publish revocation of a stolen session", slog.Any("error", err))
 		}
@@ -223,6 +232,12 @@ func (s *Sessions) Refresh(ctx context.Context, raw string) (Pair, error) {
 // ErrUnavailable if Redis had to be asked and could not be (the token is
 // then not accepted).
 func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, error) {
+	v, err := s.authenticate(ctx, token)
+	s.cfg.Observer.TokenVerified(verifyResult(err))
+	return v, err
+}
+
+func (s *Sessions) authenticate(ctx context.Context, token string) (Viewer, error) {
 	c, err := s.tokens.Verify(token)
 	if err != nil {
 		return Viewer{}, err
@@ -316,6 +331,7 @@ func (s *Sessions) Reissue(ctx context.Context, v Viewer) (Pair, error) {
 	}
 	s.cfg.Log.InfoContext(ctx, "session tokens reissued", slog.String("event", "reissue"),
 		slog.String("user_id", string(v.UserID)), slog.String("session_id", v.SessionID))
+	s.cfg.Observer.TokenIssued()
 	return Pair{UserID: v.UserID, SessionID: v.SessionID, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 

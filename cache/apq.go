@@ -20,20 +20,33 @@ type PersistedQueries struct {
 	local *lru.LRU[string]
 	ttl   time.Duration
 	log   *slog.Logger
+	obs   Observer
 }
 
 var _ graphql.Cache[string] = (*PersistedQueries)(nil)
 
-// NewPersistedQueries returns the store; queries live ttl in Redis.
-func NewPersistedQueries(rdb redis.UniversalClient, prefix string, ttl time.Duration, log *slog.Logger) *PersistedQueries {
+// NewPersistedQueries returns the store; queries live ttl in Redis. Its
+// hits and misses are reported to obs as the "apq" tier (log and obs may be
+// nil).
+func NewPersistedQueries(rdb redis.UniversalClient, prefix string, ttl time.Duration, log *slog.Logger, obs Observer) *PersistedQueries {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &PersistedQueries{rdb: rdb, k: keys{prefix}, local: lru.New[string](1000), ttl: ttl, log: log}
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	return &PersistedQueries{rdb: rdb, k: keys{prefix}, local: lru.New[string](1000), ttl: ttl, log: log, obs: obs}
 }
 
-// Get implements graphql.Cache.
+// Get implements graphql.Cache. gqlgen asks only when a request sends a
+// hash without its query, so a miss is a client told to send the query.
 func (q *PersistedQueries) Get(ctx context.Context, hash string) (string, bool) {
+	s, ok := q.get(ctx, hash)
+	q.obs.Access(TierAPQ, ok)
+	return s, ok
+}
+
+func (q *PersistedQueries) get(ctx context.Context, hash string) (string, bool) {
 	if s, ok := q.local.Get(ctx, hash); ok {
 		return s, true
 	}

@@ -149,6 +149,7 @@ func (t *Tiers) lookup(ctx context.Context, reqs []PostPage) (gen int64, found [
 	res, err := readPages.Run(ctx, t.rdb, []string{t.k.postsGen()}, args...).Slice()
 	if err != nil {
 		t.log.WarnContext(ctx, "post cache unavailable; reading the database", slog.Any("error", err))
+		t.observePages(reqs, found)
 		return 0, found, false
 	}
 	gen = parseGen(fmt.Sprint(res[0]))
@@ -165,7 +166,18 @@ func (t *Tiers) lookup(ctx context.Context, reqs []PostPage) (gen int64, found [
 			}
 		}
 	}
+	t.observePages(reqs, found)
 	return gen, found, true
+}
+
+// observePages reports the hits and misses of a page lookup.
+func (t *Tiers) observePages(reqs []PostPage, found []pageLookup) {
+	for i, r := range reqs {
+		t.obs.Access(TierPage, found[i].page != nil)
+		if r.TotalCount {
+			t.obs.Access(TierCount, found[i].count != nil)
+		}
+	}
 }
 
 // store writes pages and counts built from the database under the

@@ -38,12 +38,14 @@ func (t *Tiers) Response(ctx context.Context, hash string) ResponseEntry {
 	res, err := readResponse.Run(ctx, t.rdb, []string{t.k.usersGen(), t.k.postsGen()}, t.k.responsePrefix(), hash).Slice()
 	if err != nil {
 		t.log.WarnContext(ctx, "response cache unavailable", slog.Any("error", err))
+		t.obs.Access(TierResponse, false)
 		return ResponseEntry{}
 	}
 	e := ResponseEntry{usersGen: parseGen(fmt.Sprint(res[0])), postsGen: parseGen(fmt.Sprint(res[1])), ok: true}
 	if s, ok := res[2].(string); ok {
 		e.Data = []byte(s)
 	}
+	t.obs.Access(TierResponse, e.Data != nil)
 	return e
 }
 

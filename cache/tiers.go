@@ -27,6 +27,8 @@ type TierConfig struct {
 	PageTTL     time.Duration
 	ResponseTTL time.Duration
 	Log         *slog.Logger
+	// Observer counts hits and misses per tier; nil: none.
+	Observer Observer
 }
 
 // DefaultTierConfig is the design's TTLs.
@@ -51,6 +53,7 @@ type Tiers struct {
 	k      keys
 	cfg    TierConfig
 	log    *slog.Logger
+	obs    Observer
 
 	// local holds user records in this process, in front of Redis. It is
 	// used only while the bus is synced: every user write is announced on
@@ -73,7 +76,11 @@ func NewTiers(rdb redis.UniversalClient, client *ent.Client, bus *Bus, cfg TierC
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log, bus: bus}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	t := &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log, obs: obs, bus: bus}
 	if bus != nil && cfg.UserTTL > 0 {
 		t.local, _ = lru.New[string, cachedUser](10_000) // errors only for a size ≤ 0
 		bus.Handle(userTopic, func(payload string) {
@@ -141,7 +148,9 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 	var remote []int // positions not found locally
 	for i, id := range ids {
 		if local {
-			if c, ok := t.local.Get(string(id)); ok {
+			c, ok := t.local.Get(string(id))
+			t.obs.Access(TierUserLocal, ok)
+			if ok {
 				out[i] = c.entity()
 				continue
 			}
@@ -171,6 +180,9 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		t.log.WarnContext(ctx, "user cache unavailable; reading the database", slog.Any("error", err))
+		for range remote {
+			t.obs.Access(TierUserRedis, false)
+		}
 		return t.usersFromDB(ctx, ids, out, nil)
 	}
 	missing := map[pulid.ID]string{} // id → generation read
@@ -178,9 +190,11 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 		id := ids[i]
 		var c cachedUser
 		if b, err := vals[i].Bytes(); err == nil && json.Unmarshal(b, &c) == nil && c.ID == id {
+			t.obs.Access(TierUserRedis, true)
 			out[i] = c.entity()
 			continue
 		}
+		t.obs.Access(TierUserRedis, false)
 		missing[id] = gens[i].Val()
 	}
 	if len(missing) == 0 {

@@ -35,6 +35,9 @@ type Options struct {
 	PersistedQueries graphql.Cache[string]
 	// WebSocket limits live connections (subscriptions).
 	WebSocket WebSocketOptions
+	// Observe, if set, is called with every operation once its response
+	// is ready (logs and metrics).
+	Observe func(context.Context, Operation)
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for every operation, GET
@@ -69,6 +72,11 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(extension.AutomaticPersistedQuery{Cache: o.PersistedQueries})
 	}
 	srv.Use(loadersExtension{d})
+	// Observe wraps every other response interceptor, so it sees every
+	// response, cached or refused.
+	if o.Observe != nil {
+		srv.Use(observeExtension{o.Observe})
+	}
 	// Cost wraps the response cache, so a hit reports its (small) cost.
 	if o.DebugCost {
 		srv.Use(costExtension{})

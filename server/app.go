@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/auth"
@@ -23,6 +24,9 @@ import (
 type app struct {
 	cfg      Config
 	log      *slog.Logger
+	logs     streams
+	metrics  *metrics
+	registry *prometheus.Registry
 	db       *entdb.DB
 	rdb      redis.UniversalClient
 	sessions *auth.Sessions
@@ -32,6 +36,14 @@ type app struct {
 	// balancer stops sending new requests before connections are drained.
 	draining atomic.Bool
 	closers  []func()
+}
+
+// streams are the loggers of the log streams (see log.go).
+type streams struct{ auth, api, err, perf *slog.Logger }
+
+func newStreams(log *slog.Logger) streams {
+	with := func(name string) *slog.Logger { return log.With(slog.String("stream", name)) }
+	return streams{auth: with(streamAuth), api: with(streamAPI), err: with(streamError), perf: with(streamPerf)}
 }
 
 // deps lets tests inject what the environment would otherwise decide.
@@ -44,7 +56,7 @@ type deps struct {
 // newApp opens the database (migrating it) and Redis, and builds the
 // handler. Each embedded default is announced once, with how to replace it.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -52,6 +64,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	}()
 	if d.now == nil {
 		d.now = time.Now
+	}
+	if a.metrics, err = newMetrics(a.registry); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 
 	dsn := cfg.DatabaseURL
@@ -86,13 +101,17 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	// every instance through it.
 	bus := cache.NewBus(a.rdb, cfg.RedisPrefix, log)
 	a.bus = bus
+	if err := watch(a.registry, a.rdb, a.db.SQL, bus); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	a.sessions = auth.NewSessions(a.rdb, bus, tokens, auth.SessionConfig{
 		Prefix:      cfg.RedisPrefix,
 		IdleTimeout: cfg.SessionIdle,
 		RefreshTTL:  cfg.RefreshTTL,
 		ReuseGrace:  cfg.RefreshGrace,
 		Now:         d.now,
-		Log:         log.With(slog.String("stream", "auth")),
+		Log:         a.logs.auth,
+		Observer:    a.metrics,
 	})
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
@@ -103,22 +122,23 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	a.closers = append(a.closers, func() { stopBG(); <-bgDone })
 
 	tiersCfg := cfg.Cache
-	tiersCfg.Prefix, tiersCfg.Log = cfg.RedisPrefix, log.With(slog.String("stream", "error"))
+	tiersCfg.Prefix, tiersCfg.Log, tiersCfg.Observer = cfg.RedisPrefix, a.logs.err, a.metrics
 	gql := graph.NewHandler(graph.Deps{
 		Tiers:     cache.NewTiers(a.rdb, a.db.Client, bus, tiersCfg),
 		Bus:       bus,
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
-		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, log.With(slog.String("stream", "auth"))),
-		Log:       log.With(slog.String("stream", "error")),
+		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, a.metrics),
+		Log:       a.logs.err,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
 		Suggestions:      !cfg.Production(),
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
-		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, log),
+		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
 		WebSocket:        a.websocketOptions(),
+		Observe:          a.observeOperation,
 	})
 	a.handler = a.routes(gql)
 	return a, nil

@@ -59,6 +59,14 @@ type Config struct {
 	ShutdownGrace   time.Duration
 	LogLevel        string
 	LogFormat       string // text or json
+	// LogDir, if set, gets one file per log stream instead of stderr.
+	LogDir string
+	// SlowThreshold is the duration from which an operation is logged to
+	// the perf stream; 0: never.
+	SlowThreshold time.Duration
+	// MetricsAddr, if set, serves /metrics on its own listener (and not on
+	// Addr).
+	MetricsAddr string
 
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
@@ -165,6 +173,9 @@ func settings() []setting {
 		{"APP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"APP_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
+		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
+		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
+		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }
 
@@ -269,6 +280,9 @@ func (c Config) validate() []error {
 	}
 	if c.AccessTTL <= 0 || c.RefreshTTL <= 0 || c.SessionIdle <= 0 {
 		errs = append(errs, errors.New("token and session lifetimes must be positive"))
+	}
+	if c.SlowThreshold < 0 {
+		errs = append(errs, errors.New("APP_SLOW_THRESHOLD: must not be negative"))
 	}
 	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 		errs = append(errs, errors.New("APP_REFRESH_REUSE_GRACE: must be between 0 and 1m"))

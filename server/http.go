@@ -26,13 +26,15 @@ import (
 //	GET  /.well-known/jwks.json  public keys that verify access tokens (Ed25519 only)
 //	GET  /healthz             the process is alive
 //	GET  /readyz              the database and Redis answer, and we are not draining
+//	GET  /metrics             Prometheus metrics (unless APP_METRICS_ADDR serves them apart)
 //
-// Middleware, outermost first: panic recovery, request id, security
-// headers, CORS, then on /query the body limit and caller identification.
+// Middleware, outermost first: metrics, panic recovery, request id,
+// security headers, CORS, then on /query the operation log, the body limit
+// and caller identification.
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	px := proxies{a.cfg.TrustedProxies}
-	api := withCost(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(gql)))
+	api := withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(gql))))
 	mux.Handle("/query", api)
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
@@ -57,6 +59,9 @@ func (a *app) routes(gql http.Handler) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if a.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
+	}
 	var h http.Handler = mux
 	h = a.cors().Handler(h)
 	h = securityHeaders(h)
@@ -65,6 +70,7 @@ func (a *app) routes(gql http.Handler) http.Handler {
 	}
 	h = withRequestID(h)
 	h = a.recoverHTTP(h)
+	h = a.metrics.instrument(mux, h)
 	return h
 }
 

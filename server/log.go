@@ -3,29 +3,145 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 )
 
+// The log streams (DESIGN.md: auth, API, error and performance logs). A
+// record belongs to a stream by its "stream" attribute, usually attached
+// with Logger.With; records without one are the application's own
+// (start-up, shutdown, background work).
+const (
+	streamAuth  = "auth"  // sign-ins, refreshes, reuse detections, logouts, revocations, rate limits
+	streamAPI   = "api"   // one line per GraphQL operation
+	streamError = "error" // internal errors, with the request id
+	streamPerf  = "perf"  // operations slower than APP_SLOW_THRESHOLD
+)
+
 // newLogger returns the process logger: JSON in production, text in
 // development. Every record logged with a request's context carries its
-// request id.
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
+// request id. With cfg.LogDir, each stream goes to its own file there
+// (auth.log, api.log, error.log, perf.log, and app.log for the rest)
+// instead of w. The returned func closes the files.
+func newLogger(cfg Config, w io.Writer) (*slog.Logger, func(), error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	} else {
-		h = slog.NewTextHandler(w, opts)
+	format := func(w io.Writer) slog.Handler {
+		if cfg.LogFormat == "json" {
+			return slog.NewJSONHandler(w, opts)
+		}
+		return slog.NewTextHandler(w, opts)
 	}
-	return slog.New(requestIDHandler{h})
+	if cfg.LogDir == "" {
+		return slog.New(requestIDHandler{format(w)}), func() {}, nil
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o750); err != nil {
+		return nil, nil, fmt.Errorf("create log directory: %w", err)
+	}
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	open := func(name string) (slog.Handler, error) {
+		// O_APPEND: several processes may share a directory, and logrotate's
+		// copytruncate keeps working.
+		f, err := os.OpenFile(filepath.Join(cfg.LogDir, name+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("open log file: %w", err)
+		}
+		files = append(files, f)
+		return format(f), nil
+	}
+	r := &streamRouter{streams: map[string]slog.Handler{}}
+	var err error
+	for _, name := range []string{streamAuth, streamAPI, streamError, streamPerf} {
+		if r.streams[name], err = open(name); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+	}
+	if r.app, err = open("app"); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return slog.New(requestIDHandler{r}), closeAll, nil
+}
+
+// streamRouter sends each record to the handler of its stream, or to app.
+// The stream is known as soon as a logger gets a "stream" attribute
+// (Logger.With), and from then on the stream's own handler is used; a
+// record may also carry the attribute itself. Attributes and groups added
+// before the stream was known are replayed on the chosen handler.
+type streamRouter struct {
+	streams map[string]slog.Handler
+	app     slog.Handler
+	pending []func(slog.Handler) slog.Handler
+	// grouped: a group is open, so a "stream" attribute from now on is
+	// nested, not the record's stream.
+	grouped bool
+}
+
+func (r *streamRouter) Enabled(ctx context.Context, l slog.Level) bool {
+	return r.app.Enabled(ctx, l) // every stream has the same level
+}
+
+func (r *streamRouter) Handle(ctx context.Context, rec slog.Record) error {
+	h := r.app
+	if !r.grouped {
+		rec.Attrs(func(a slog.Attr) bool {
+			if a.Key != "stream" {
+				return true
+			}
+			if s, ok := r.streams[a.Value.Resolve().String()]; ok {
+				h = s
+			}
+			return false
+		})
+	}
+	return r.replay(h).Handle(ctx, rec)
+}
+
+func (r *streamRouter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if !r.grouped {
+		for _, a := range attrs {
+			if a.Key != "stream" {
+				continue
+			}
+			if s, ok := r.streams[a.Value.Resolve().String()]; ok {
+				return r.replay(s).WithAttrs(attrs)
+			}
+		}
+	}
+	return r.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(attrs) }, false)
+}
+
+func (r *streamRouter) WithGroup(name string) slog.Handler {
+	return r.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) }, true)
+}
+
+func (r *streamRouter) with(f func(slog.Handler) slog.Handler, group bool) *streamRouter {
+	c := *r
+	c.pending = append(r.pending[:len(r.pending):len(r.pending)], f)
+	c.grouped = r.grouped || group
+	return &c
+}
+
+func (r *streamRouter) replay(h slog.Handler) slog.Handler {
+	for _, f := range r.pending {
+		h = f(h)
+	}
+	return h
 }
 
 type requestIDKey struct{}

@@ -1,0 +1,71 @@
+package auth
+
+import "errors"
+
+// Observer is told about the events operators count: tokens issued and
+// verified, refresh-token theft, rate-limit refusals. The server implements
+// it with Prometheus; this package does not know about metrics. Methods are
+// called on request paths, from many goroutines, and must not block.
+type Observer interface {
+	// TokenIssued is called for every access token handed out (login,
+	// sign-up, refresh, password change); not for a pair returned again
+	// within the refresh reuse grace window.
+	TokenIssued()
+	// TokenVerified is called once per authenticated request with one of
+	// the Verify* results.
+	TokenVerified(result string)
+	// ReuseDetected is called when a rotated refresh token is presented
+	// after the grace window and its session is revoked.
+	ReuseDetected()
+	// RateLimited is called when a request is refused by a limit; scope is
+	// "login", "register" or "api".
+	RateLimited(scope string)
+}
+
+// The results TokenVerified reports.
+const (
+	VerifyOK          = "ok"
+	VerifyExpired     = "expired"
+	VerifyInvalid     = "invalid"
+	VerifyRevoked     = "revoked"
+	VerifyUnavailable = "unavailable" // Redis had to be asked and could not be
+)
+
+// VerifyResults lists every result TokenVerified reports.
+var VerifyResults = []string{VerifyOK, VerifyExpired, VerifyInvalid, VerifyRevoked, VerifyUnavailable}
+
+// RateLimitScopes lists every scope RateLimited reports.
+var RateLimitScopes = []string{"login", "register", "api"}
+
+// NopObserver ignores every event; it is the default.
+type NopObserver struct{}
+
+var _ Observer = NopObserver{}
+
+// TokenIssued implements Observer.
+func (NopObserver) TokenIssued() {}
+
+// TokenVerified implements Observer.
+func (NopObserver) TokenVerified(string) {}
+
+// ReuseDetected implements Observer.
+func (NopObserver) ReuseDetected() {}
+
+// RateLimited implements Observer.
+func (NopObserver) RateLimited(string) {}
+
+// verifyResult names the outcome of Authenticate for TokenVerified.
+func verifyResult(err error) string {
+	switch {
+	case err == nil:
+		return VerifyOK
+	case errors.Is(err, ErrTokenExpired):
+		return VerifyExpired
+	case errors.Is(err, ErrSessionRevoked):
+		return VerifyRevoked
+	case errors.Is(err, ErrUnavailable):
+		return VerifyUnavailable
+	default:
+		return VerifyInvalid
+	}
+}

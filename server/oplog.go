@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/authql/authql/cache"
+	"github.com/authql/authql/graph"
+)
+
+// observeOperation is called by the GraphQL handler with every operation
+// once its response is ready: it counts it, and logs it to the api stream
+// (and to perf if slow). Over plain HTTP the line waits for the end of the
+// request (see logOperations), so it can carry the HTTP status.
+func (a *app) observeOperation(ctx context.Context, op graph.Operation) {
+	a.metrics.operation(op)
+	if rec, ok := ctx.Value(opRecordKey{}).(*opRecord); ok && rec.op.CompareAndSwap(nil, &op) {
+		return
+	}
+	a.logOperation(ctx, op, 0)
+}
+
+// opRecord holds the operation of one HTTP request until it ends.
+type opRecord struct {
+	op atomic.Pointer[graph.Operation]
+}
+
+type opRecordKey struct{}
+
+// logOperations logs the operation of each GraphQL request once the
+// request has ended, with the status it was answered with. A WebSocket
+// carries many operations and has no status of its own: each is logged
+// when its response is ready.
+func (a *app) logOperations(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := &opRecord{}
+		ctx := context.WithValue(r.Context(), opRecordKey{}, rec)
+		sw := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		if op := rec.op.Load(); op != nil {
+			a.logOperation(ctx, *op, sw.code())
+		}
+	})
+}
+
+// logOperation writes the api line of an operation and, if it was slow,
+// the perf line with what it cost. Neither holds variables, tokens or
+// anything else from the request body but the operation's name.
+func (a *app) logOperation(ctx context.Context, op graph.Operation, status int) {
+	name := op.Name
+	if name == "" {
+		name = "anonymous"
+	}
+	attrs := []slog.Attr{
+		slog.String("operation", name),
+		slog.String("type", opType(op)),
+		slog.Float64("duration_ms", ms(op.Duration)),
+		slog.String("outcome", op.Outcome()),
+	}
+	if status != 0 {
+		attrs = append(attrs, slog.Int("status", status))
+	}
+	if op.UserID != "" {
+		attrs = append(attrs, slog.String("user_id", string(op.UserID)))
+	}
+	a.logs.api.LogAttrs(ctx, slog.LevelInfo, "graphql operation", attrs...)
+
+	if a.cfg.SlowThreshold <= 0 || op.Duration < a.cfg.SlowThreshold {
+		return
+	}
+	attrs = []slog.Attr{
+		slog.String("operation", name),
+		slog.String("type", opType(op)),
+		slog.Float64("duration_ms", ms(op.Duration)),
+		slog.Float64("threshold_ms", ms(a.cfg.SlowThreshold)),
+		slog.Int("complexity", op.Complexity),
+	}
+	if c := cache.CostFrom(ctx); c != nil {
+		attrs = append(attrs,
+			slog.Int64("sql_statements", c.SQL.Load()),
+			slog.Int64("redis_round_trips", c.Redis.Load()),
+			slog.Int64("auth_redis_round_trips", c.AuthRedis.Load()))
+	}
+	a.logs.perf.LogAttrs(ctx, slog.LevelWarn, "slow operation", attrs...)
+}
+
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// opType is the type label of an operation: "unknown" if it never parsed.
+func opType(op graph.Operation) string {
+	if op.Type == "" {
+		return "unknown"
+	}
+	return op.Type
+}
+
+// statusRecorder remembers the status code of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 { // 1xx are informational, not the answer
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer
+// (flushing, hijacking for WebSockets).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// code is the status sent; a handler that wrote nothing sent 200.
+func (w *statusRecorder) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
