@@ -159,6 +159,13 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta) (Pair,
 	return Pair{UserID: userID, SessionID: sid, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
+// LoginFailed records a failed sign-in in the auth log: the account is
+// named by a hash of its e-mail, never the address or the password.
+func (s *Sessions) LoginFailed(ctx context.Context, email, reason string) {
+	s.cfg.Log.LogAttrs(ctx, slog.LevelWarn, "login failed", slog.String("event", "login_failed"),
+		slog.String("account", hashKey(email)), slog.String("reason", reason))
+}
+
 // Refresh rotates a refresh token: it retires the presented token and
 // returns a new pair, atomically. The same token presented again within
 // ReuseGrace returns the very pair already issued for it (never a second

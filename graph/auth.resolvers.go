@@ -27,10 +27,12 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	switch {
 	case ent.IsNotFound(err):
 		r.passwords.VerifyNone(input.Password) // same time as a wrong password
+		r.sessions.LoginFailed(ctx, email, "unknown_account")
 		return nil, auth.ErrInvalidCredentials
 	case err != nil:
 		return nil, err
 	case !r.passwords.Verify(u.PasswordHash, input.Password):
+		r.sessions.LoginFailed(ctx, email, "wrong_password")
 		return nil, auth.ErrInvalidCredentials
 	}
 	pair, err := r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx))
