@@ -11,18 +11,19 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/graph"
+	"github.com/authql/authql/server/playground"
 )
 
 // routes is the whole HTTP surface in one place:
 //
 //	POST /query, GET /query   GraphQL (GET: queries only)
 //	GET  /                    the playground (development by default)
+//	GET  /playground/...      its scripts, styles and icon (embedded, hashed names)
 //	GET  /.well-known/jwks.json  public keys that verify access tokens (Ed25519 only)
 //	GET  /healthz             the process is alive
 //	GET  /readyz              the database and Redis answer, and we are not draining
@@ -37,7 +38,8 @@ func (a *app) routes(gql http.Handler) http.Handler {
 	api := withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(gql))))
 	mux.Handle("/query", api)
 	if a.cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("authql", "/query"))
+		mux.Handle("GET /{$}", playground.Page("/query"))
+		mux.Handle("GET "+playground.AssetPrefix, playground.Assets())
 	}
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
@@ -104,17 +106,15 @@ func isLocalOrigin(origin string) bool {
 }
 
 // securityHeaders marks every response as what it is. API responses are
-// JSON, never to be sniffed as HTML or framed; the playground page sets
-// its own policy.
+// JSON, never to be sniffed as HTML or framed. The playground's handlers
+// replace the CSP with the page's own (playground.CSP).
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
-		if r.URL.Path != "/" {
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		}
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
 }
