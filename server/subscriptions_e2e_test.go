@@ -255,6 +255,7 @@ func TestWebSocketLimits(t *testing.T) {
 	}
 	c1.subscribe("1", `subscription { postCreated { id } }`, nil)
 	c1.subscribe("2", `subscription { postDeleted }`, nil)
+	time.Sleep(100 * time.Millisecond) // subscribe messages run concurrently: let 1 and 2 take their places
 	c1.subscribe("3", `subscription { postDeleted }`, nil)
 	m, err := c1.read(2 * time.Second)
 	if err != nil || m.ID != "3" || !strings.Contains(string(m.Payload), `"code":"LIMIT_EXCEEDED"`) {
