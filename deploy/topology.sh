@@ -12,8 +12,10 @@
 #
 # Through nginx it registers, logs in and posts; checks that a logout sent
 # to A is refused by B at once; rotates a refresh token and checks that the
-# old one is refused; then writes posts in a loop, kills B with SIGKILL
-# halfway, and checks in PostgreSQL that every acknowledged write exists.
+# old one is refused; then writes posts in a loop twice: once sending A a
+# SIGTERM halfway (it turns not-ready, drains and exits; it is restarted),
+# once killing B with SIGKILL halfway; after each, it checks in PostgreSQL
+# that every acknowledged write exists, and none twice.
 # Everything it started is stopped at exit; it prints PASS or FAIL and
 # exits non-zero on failure. KEEP=1 keeps the temp dir (logs) afterwards.
 set -euo pipefail
@@ -158,7 +160,7 @@ start_instance() { # NAME ADDR
   env -i PATH="$PATH" HOME="$WORK" \
     APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
     DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
-    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false \
+    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false APP_SHUTDOWN_GRACE=1s \
     "$WORK/server" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   disown $! # tracked in PIDS; no job notice when B is killed on purpose
@@ -266,60 +268,76 @@ REFRESH3=$(jfield data.refresh.refreshToken <<<"$R")
 
 # --- writes while an instance dies -----------------------------------------
 
-step "write load through nginx: $LOAD_WRITERS writers for ${LOAD_SECONDS}s, instance B killed (SIGKILL) at ${KILL_AT}s"
 R=$(gql "$FRONT" "" "mutation(\$in: RegisterInput!) { register(input: \$in) { $AUTH } }" \
   "{\"in\": {\"email\": \"bob-$RUN@example.com\", \"password\": \"$PW\", \"name\": \"Bob\"}}")
 BOB_ACCESS=$(jfield data.register.accessToken <<<"$R")
 [ -n "$BOB_ACCESS" ] || die "register the load user: $R"
-mkdir -p "$WORK/load"
 
-# writer ID END_MS: createPost until END_MS. One line per request:
+# writer PHASE ID END_MS: createPost until END_MS. One line per request:
 # request id, start and end (ms), HTTP status (000: no answer); the body
-# goes to load/<request id>.json.
+# goes to PHASE/<request id>.json.
 writer() {
   local n=0 rid t0 code
-  while [ "$(now_ms)" -lt "$2" ]; do
+  while [ "$(now_ms)" -lt "$3" ]; do
     n=$((n + 1))
-    rid="load-$RUN-w$1-$n"
+    rid="load-$RUN-$1-w$2-$n"
     t0=$(now_ms)
-    code=$(curl -s -m 10 -o "$WORK/load/$rid.json" -w '%{http_code}' \
+    code=$(curl -s -m 10 -o "$WORK/$1/$rid.json" -w '%{http_code}' \
       -H 'Content-Type: application/json' -H "Authorization: Bearer $BOB_ACCESS" -H "X-Request-ID: $rid" \
       --data-binary "{\"query\": \"mutation(\$in: CreatePostInput!) { createPost(input: \$in) { id title } }\", \"variables\": {\"in\": {\"title\": \"$rid\", \"content\": \"load\"}}}" \
       "http://$FRONT/query") || true
-    echo "$rid $t0 $(now_ms) ${code:-000}" >>"$WORK/load/w$1.log"
+    echo "$rid $t0 $(now_ms) ${code:-000}" >>"$WORK/$1/w$2.log"
   done
 }
-LOAD_START=$(now_ms)
-LOAD_END=$((LOAD_START + LOAD_SECONDS * 1000))
-WRITERS=()
-for w in $(seq "$LOAD_WRITERS"); do
-  writer "$w" "$LOAD_END" &
-  WRITERS+=($!)
-done
-sleep "$KILL_AT"
-KILLED_AT=$(now_ms)
-kill -9 "$PID_B"
-echo "killed instance B (pid $PID_B) at +$((KILLED_AT - LOAD_START))ms"
-wait "${WRITERS[@]}"
 
-R=$(gql "$FRONT" "$BOB_ACCESS" '{ me { posts(first: 1) { totalCount } } }')
-[ -n "$(jfield data.me.posts.totalCount <<<"$R")" ] && pass "nginx still answers after the kill" || fail "query after the kill: $R"
-wait_ready "$FRONT" 2 && pass "/readyz through nginx is 200 with one instance" || fail "/readyz through nginx is not 200 after the kill"
+# write_load PHASE SIGNAL VICTIM VICTIM_PID VICTIM_PORT SURVIVOR_PORT:
+# writers through nginx for LOAD_SECONDS; at KILL_AT the victim gets SIGNAL.
+# Then every request is classified, and every acknowledged write is looked
+# up in PostgreSQL.
+write_load() {
+  local phase=$1 sig=$2 victim=$3 vpid=$4 vport=$5 sport=$6
+  step "write load through nginx ($phase): $LOAD_WRITERS writers for ${LOAD_SECONDS}s, instance $victim gets SIG$sig at ${KILL_AT}s"
+  mkdir -p "$WORK/$phase"
+  local start end signalled writers=()
+  start=$(now_ms)
+  end=$((start + LOAD_SECONDS * 1000))
+  for w in $(seq "$LOAD_WRITERS"); do
+    writer "$phase" "$w" "$end" &
+    writers+=($!)
+  done
+  sleep "$KILL_AT"
+  signalled=$(now_ms)
+  kill -"$sig" "$vpid"
+  echo "SIG$sig to instance $victim (pid $vpid) at +$((signalled - start))ms"
+  wait "${writers[@]}"
+  if [ "$sig" = TERM ]; then
+    for _ in $(seq 100); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$vpid" 2>/dev/null; then fail "instance $victim still running 10s after SIGTERM"; else pass "instance $victim drained and exited after SIGTERM"; fi
+    if grep -q 'not ready, still serving' "$WORK/$(echo "$victim" | tr AB ab).log"; then
+      pass "instance $victim turned not-ready before draining"
+    else
+      fail "instance $victim did not announce its grace period"
+    fi
+  fi
 
-# Classify every request: acknowledged (200 with an id and no error) or
-# failed (the client saw the failure). acked.tsv holds id and title.
-python3 - "$WORK" "$KILLED_AT" "$NG/access.log" "$RUN" >"$WORK/load.summary" <<'EOF'
+  R=$(gql "$FRONT" "$BOB_ACCESS" '{ me { posts(first: 1) { totalCount } } }')
+  [ -n "$(jfield data.me.posts.totalCount <<<"$R")" ] && pass "nginx still answers after SIG$sig" || fail "query after SIG$sig: $R"
+  wait_ready "$FRONT" 2 && pass "/readyz through nginx is 200 with one instance" || fail "/readyz through nginx is not 200 after SIG$sig"
+
+  # Classify every request: acknowledged (200 with an id and no error) or
+  # failed (the client saw the failure). acked.tsv holds id and title.
+  python3 - "$WORK/$phase" "$signalled" "$NG/access.log" "$RUN-$phase" "$vport" "$sport" >"$WORK/$phase/summary" <<'PY'
 import glob, json, os, sys
-work, killed, access_log, run = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+work, killed, access_log, run, vport, sport = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 reqs = []
-for path in glob.glob(os.path.join(work, "load", "w*.log")):
+for path in glob.glob(os.path.join(work, "w*.log")):
     for line in open(path):
         rid, t0, t1, code = line.split()
         reqs.append((rid, int(t0), int(t1), code))
 acked, failed = [], []
 for rid, t0, t1, code in reqs:
     try:
-        body = json.load(open(os.path.join(work, "load", rid + ".json")))
+        body = json.load(open(os.path.join(work, rid + ".json")))
     except (OSError, ValueError):
         body = {}
     post = ((body or {}).get("data") or {}).get("createPost") or {}
@@ -335,8 +353,8 @@ with open(os.path.join(work, "acked.tsv"), "w") as f:
 with open(os.path.join(work, "failed.txt"), "w") as f:
     for rid, *_ in failed:
         f.write(rid + "\n")
-# Which instance nginx picked, from its log: "A, B" means B was tried first
-# and the request went on to A.
+# Which instance nginx picked, from its log: "X, Y" means X was tried first
+# and the request went on to Y.
 upstream = {}
 for line in open(access_log):
     if "rid=load-%s-" % run in line:
@@ -357,41 +375,57 @@ print("failed_kinds=%s" % (", ".join("%d x %s" % (n, k) for k, n in sorted(kinds
 print("failed_window_ms=%s" % (",".join(str(f[1] - killed) for f in failed) or "-"))
 print("late_failures=%d" % len(late_failures))
 print("before_kill=%d" % len(before))
-print("before_kill_a=%d" % by(before, "18081"))
-print("before_kill_b=%d" % by(before, "18082"))
+print("before_kill_survivor=%d" % by(before, sport))
+print("before_kill_victim=%d" % by(before, vport))
 print("acked_after_kill=%d" % after_ok)
-print("retried_on_a=%d" % retried)
-EOF
-summary() { sed -n "s/^$1=//p" "$WORK/load.summary"; }
-echo "$(summary requests) requests: $(summary acked) acknowledged, $(summary failed) failed ($(summary failed_kinds))"
-echo "before the kill: $(summary before_kill) requests (nginx sent $(summary before_kill_a) to A, $(summary before_kill_b) to B)"
-echo "failed requests started at (ms from the kill): $(summary failed_window_ms)"
-echo "POSTs nginx moved to A after B refused the connection (never sent to B): $(summary retried_on_a)"
-[ "$(summary before_kill_b)" -gt 0 ] && pass "both instances took writes before the kill" || fail "instance B took no writes before the kill"
-[ "$(summary acked_after_kill)" -gt 0 ] && pass "$(summary acked_after_kill) writes acknowledged after the kill" || fail "no write acknowledged after the kill"
-check "no request started 1s or more after the kill failed" "$(summary late_failures)" 0
+print("retried=%d" % retried)
+PY
+  summary() { sed -n "s/^$1=//p" "$WORK/$phase/summary"; }
+  echo "$(summary requests) requests: $(summary acked) acknowledged, $(summary failed) failed ($(summary failed_kinds))"
+  echo "before SIG$sig: $(summary before_kill) requests (nginx sent $(summary before_kill_survivor) to the survivor, $(summary before_kill_victim) to $victim)"
+  echo "failed requests started at (ms from the signal): $(summary failed_window_ms)"
+  echo "POSTs nginx moved on after an instance refused the connection (never sent to it): $(summary retried)"
+  [ "$(summary before_kill_victim)" -gt 0 ] && pass "both instances took writes before SIG$sig" || fail "instance $victim took no writes before SIG$sig"
+  [ "$(summary acked_after_kill)" -gt 0 ] && pass "$(summary acked_after_kill) writes acknowledged after SIG$sig" || fail "no write acknowledged after SIG$sig"
+  check "no request started 1s or more after SIG$sig failed" "$(summary late_failures)" 0
 
-step "every acknowledged write is in PostgreSQL"
-# Into a table, then one query each: missing, duplicated (a POST run twice
-# by a retry), and failed-but-applied (allowed: the client saw a failure).
-{
-  echo "CREATE TEMP TABLE acked (id text, title text);"
-  echo "COPY acked FROM STDIN;"
-  cat "$WORK/acked.tsv"
-  printf '\\.\n'
-  echo "CREATE TEMP TABLE failed (title text);"
-  echo "COPY failed FROM STDIN;"
-  cat "$WORK/failed.txt"
-  printf '\\.\n'
-  echo "SELECT 'missing=' || count(*) FROM acked a LEFT JOIN posts p ON p.id = a.id AND p.title = a.title WHERE p.id IS NULL;"
-  echo "SELECT 'duplicated=' || count(*) FROM (SELECT title FROM posts WHERE title LIKE 'load-$RUN-%' GROUP BY title HAVING count(*) > 1) d;"
-  echo "SELECT 'failed_applied=' || count(*) FROM posts p JOIN failed f ON f.title = p.title;"
-  echo "SELECT 'stored=' || count(*) FROM posts WHERE title LIKE 'load-$RUN-%';"
-} | psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 >"$WORK/verify.txt"
-verify() { sed -n "s/^$1=//p" "$WORK/verify.txt"; }
-echo "stored load posts: $(verify stored); acknowledged: $(summary acked); failed but applied: $(verify failed_applied)"
-check "acknowledged writes missing from PostgreSQL" "$(verify missing)" 0
-check "posts written twice (a POST retried after it reached an instance)" "$(verify duplicated)" 0
+  step "every acknowledged write of the $phase phase is in PostgreSQL"
+  # Into a table, then one query each: missing, duplicated (a POST run twice
+  # by a retry), and failed-but-applied (allowed: the client saw a failure).
+  {
+    echo "CREATE TEMP TABLE acked (id text, title text);"
+    echo "COPY acked FROM STDIN;"
+    cat "$WORK/$phase/acked.tsv"
+    printf '\\.\n'
+    echo "CREATE TEMP TABLE failed (title text);"
+    echo "COPY failed FROM STDIN;"
+    cat "$WORK/$phase/failed.txt"
+    printf '\\.\n'
+    echo "SELECT 'missing=' || count(*) FROM acked a LEFT JOIN posts p ON p.id = a.id AND p.title = a.title WHERE p.id IS NULL;"
+    echo "SELECT 'duplicated=' || count(*) FROM (SELECT title FROM posts WHERE title LIKE 'load-$RUN-$phase-%' GROUP BY title HAVING count(*) > 1) d;"
+    echo "SELECT 'failed_applied=' || count(*) FROM posts p JOIN failed f ON f.title = p.title;"
+    echo "SELECT 'stored=' || count(*) FROM posts WHERE title LIKE 'load-$RUN-$phase-%';"
+  } | psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 >"$WORK/$phase/verify.txt"
+  verify() { sed -n "s/^$1=//p" "$WORK/$phase/verify.txt"; }
+  echo "stored load posts: $(verify stored); acknowledged: $(summary acked); failed but applied: $(verify failed_applied)"
+  check "acknowledged writes missing from PostgreSQL" "$(verify missing)" 0
+  check "posts written twice (a POST retried after it reached an instance)" "$(verify duplicated)" 0
+  SUMMARY+=("$phase: $(summary requests) createPost requests, instance $victim got SIG$sig at ${KILL_AT}s of ${LOAD_SECONDS}s; failed: $(summary failed) ($(summary failed_kinds)); acknowledged: $(summary acked), lost: $(verify missing), duplicated: $(verify duplicated)")
+}
+SUMMARY=()
+
+# --- a graceful stop, then a crash, under write load --------------------------
+
+# SIGTERM: A turns not-ready for its grace period while still serving, then
+# drains in-flight requests and exits; nginx sends new requests to B.
+write_load graceful TERM A "$PID_A" 18081 18082
+step "instance A again"
+start_instance a "$INST_A"
+PID_A=${PIDS[-1]}
+wait_ready "$INST_A" 30 || die "instance A did not come back (see its log)"
+
+# SIGKILL: B dies mid-request; what it acknowledged must survive.
+write_load crash KILL B "$PID_B" 18082 18081
 
 step "the old refresh token after the grace window"
 wait_ms=$((ROTATED_AT + REUSE_GRACE_S * 1000 + 500 - $(now_ms)))
@@ -407,9 +441,7 @@ check "and its access token too" "$(jfield errors.0.extensions.code <<<"$R")" UN
 
 step "summary"
 echo "topology: nginx $FRONT -> A $INST_A + B $INST_B (production) -> Redis Cluster $REDIS_ADDRS + PostgreSQL $DB"
-echo "write load: $(summary requests) createPost requests through nginx, B killed at ${KILL_AT}s of ${LOAD_SECONDS}s"
-echo "  failed while B died: $(summary failed) ($(summary failed_kinds)); nginx kept answering: $(summary acked_after_kill) acknowledged after the kill"
-echo "  acknowledged: $(summary acked), verified in PostgreSQL: $(($(summary acked) - $(verify missing))), lost: $(verify missing), duplicated: $(verify duplicated)"
+printf '  %s\n' "${SUMMARY[@]}"
 echo "checks: $CHECKS, failed: ${#FAILURES[@]}, time: $(($(date +%s) - START_TS))s"
 if [ "${#FAILURES[@]}" -gt 0 ]; then
   printf '  - %s\n' "${FAILURES[@]}"
