@@ -1,6 +1,7 @@
 // Package cachetest gives tests a Redis: the real one named by REDIS_URL
-// (or the cluster named by APP_REDIS_CLUSTER_ADDRS) when set, otherwise an
-// in-process miniredis. Each test gets its own key prefix, so tests run in
+// (or the cluster named by APP_REDIS_CLUSTER_ADDRS, or the master that the
+// Sentinels of APP_REDIS_SENTINEL_ADDRS name APP_REDIS_MASTER_NAME) when
+// set, otherwise an in-process miniredis. Each test gets its own key prefix, so tests run in
 // parallel against one shared Redis without FLUSHDB, and its keys are
 // deleted when it ends.
 package cachetest
@@ -38,6 +39,9 @@ func External() (cache.Config, bool) {
 	}
 	if a := os.Getenv("APP_REDIS_CLUSTER_ADDRS"); a != "" {
 		return cache.Config{ClusterAddrs: strings.Split(a, ",")}, true
+	}
+	if a := os.Getenv("APP_REDIS_SENTINEL_ADDRS"); a != "" {
+		return cache.Config{SentinelAddrs: strings.Split(a, ","), MasterName: os.Getenv("APP_REDIS_MASTER_NAME")}, true
 	}
 	return cache.Config{}, false
 }
