@@ -423,6 +423,15 @@ step "instance A again"
 start_instance a "$INST_A"
 PID_A=${PIDS[-1]}
 wait_ready "$INST_A" 30 || die "instance A did not come back (see its log)"
+# nginx keeps an instance it saw fail out of rotation for fail_timeout
+# (10s): wait until it sends A requests again before the next phase.
+back=0
+for i in $(seq 150); do
+  curl -s -o /dev/null -H "X-Request-ID: back-$RUN-$i" "http://$FRONT/readyz" || true
+  if grep "rid=back-$RUN-$i " "$NG/access.log" | grep -q "upstream=$INST_A"; then back=1; break; fi
+  sleep 0.1
+done
+[ "$back" = 1 ] && pass "nginx routes to instance A again" || fail "nginx did not route to instance A within 15s"
 
 # SIGKILL: B dies mid-request; what it acknowledged must survive.
 write_load crash KILL B "$PID_B" 18082 18081
