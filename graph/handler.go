@@ -276,6 +276,16 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Query {
 		return
 	}
+	// Cheap test first: most operations have no two lookups at the root.
+	n := 0
+	for _, sel := range oc.Operation.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok && (f.Name == "node" || f.Name == "user" || f.Name == "post") {
+			n++
+		}
+	}
+	if n < 2 {
+		return
+	}
 	var users, posts []pulid.ID
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Query"}) {
 		if f.Name != "node" && f.Name != "user" && f.Name != "post" {
