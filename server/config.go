@@ -158,8 +158,8 @@ func settings() []setting {
 		{"APP_CACHE_RESPONSE_TTL", "cache-response-ttl", "1m", "whole responses of cacheable queries in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.ResponseTTL })},
 		{"APP_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", strconv.Itoa(graph.DefaultWebSocketOptions.MaxConnectionsPerUser), "open WebSockets per user and instance (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxConnectionsPerUser })},
 		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions.MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
-		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", graph.DefaultWebSocketOptions.IdleTimeout.String(), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
-		{"APP_WS_PING_INTERVAL", "ws-ping-interval", graph.DefaultWebSocketOptions.PingInterval.String(), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions.IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
+		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions.PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},
@@ -345,7 +345,19 @@ func rate(field func(*Config) *auth.Rate) func(*Config, string) error {
 	}
 }
 
-func rateString(r auth.Rate) string { return strconv.Itoa(r.N) + "/" + r.Period.String() }
+func rateString(r auth.Rate) string { return strconv.Itoa(r.N) + "/" + shortDuration(r.Period) }
+
+// shortDuration prints 15m, 1h and 1h30m rather than 15m0s, 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 func integer(field func(*Config) *int) func(*Config, string) error {
 	return func(c *Config, v string) error {
