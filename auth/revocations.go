@@ -35,7 +35,7 @@ type revocations struct {
 	log    *slog.Logger
 
 	mu      sync.RWMutex
-	revoked map[string]time.Time // "s:<uid>:<sid>" or "t:<uid>:<jti>" → when it stops mattering
+	revoked map[revKey]time.Time // → when it stops mattering
 
 	// epochKey holds when Redis last started empty (UnixMilli). A Redis
 	// that restarts without persistence, or is flushed, loses the log and
@@ -49,7 +49,7 @@ type revocations struct {
 	// watchers are notified (their channel closed) when an entry with their
 	// key arrives: live connections that must end with their session.
 	watchMu  sync.Mutex
-	watchers map[string]map[*watcher]struct{}
+	watchers map[revKey]map[*watcher]struct{}
 }
 
 type watcher struct {
@@ -70,13 +70,16 @@ type revocation struct {
 	until time.Time
 }
 
-// key names the entry in memory. It includes the user, so a revocation can
-// only ever match that user's tokens.
-func (r revocation) key() string { return revocationKey(r.kind, r.user, r.id) }
-
-func revocationKey(kind byte, user pulid.ID, id string) string {
-	return string(kind) + ":" + string(user) + ":" + id
+// revKey names an entry in memory. It includes the user, so a revocation
+// can only ever match that user's tokens. (A struct, not a joined string:
+// looking one up allocates nothing on the request path.)
+type revKey struct {
+	kind byte
+	user pulid.ID
+	id   string
 }
+
+func (r revocation) key() revKey { return revKey{r.kind, r.user, r.id} }
 
 func (r revocation) encode() string {
 	return fmt.Sprintf("%c %s %s %d", r.kind, r.user, r.id, r.until.UnixMilli())
@@ -96,7 +99,7 @@ func decodeRevocation(s string) (revocation, error) {
 
 func newRevocations(rdb redis.UniversalClient, bus *cache.Bus, k keys, now func() time.Time, log *slog.Logger) *revocations {
 	rv := &revocations{rdb: rdb, bus: bus, logKey: k.revocationLog(), epochKey: k.revocationEpoch(),
-		now: now, log: log, revoked: map[string]time.Time{}}
+		now: now, log: log, revoked: map[revKey]time.Time{}}
 	bus.Handle(revocationTopic, func(payload string) {
 		for _, e := range strings.Split(payload, ",") {
 			r, err := decodeRevocation(e)
@@ -166,10 +169,10 @@ func (rv *revocations) apply(rs ...revocation) {
 // token arrives, and a function to stop watching.
 func (rv *revocations) watch(user pulid.ID, sid, jti string) (<-chan struct{}, func()) {
 	w := &watcher{ch: make(chan struct{})}
-	keys := []string{revocationKey('s', user, sid), revocationKey('t', user, jti)}
+	keys := []revKey{{'s', user, sid}, {'t', user, jti}}
 	rv.watchMu.Lock()
 	if rv.watchers == nil {
-		rv.watchers = map[string]map[*watcher]struct{}{}
+		rv.watchers = map[revKey]map[*watcher]struct{}{}
 	}
 	for _, k := range keys {
 		if rv.watchers[k] == nil {
@@ -198,7 +201,7 @@ func (rv *revocations) isRevoked(user pulid.ID, sid, jti string) bool {
 	now := rv.now()
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
-	for _, k := range [2]string{revocationKey('s', user, sid), revocationKey('t', user, jti)} {
+	for _, k := range [2]revKey{{'s', user, sid}, {'t', user, jti}} {
 		if until, ok := rv.revoked[k]; ok && now.Before(until) {
 			return true
 		}

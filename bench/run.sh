@@ -68,6 +68,10 @@ median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 compare() {
   local a=$1 b=$2; shift 2
   local pa=$1 ta=$2 qa=$3 pb=$4 tb=$5 qb=$6
+  # Warm-up, discarded: a fresh process's first seconds (heap growth,
+  # connection pools, caches) are not what either side is measured on.
+  BENCH_TOKEN=$ta BENCH_QUERY=$qa wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/post.lua "http://127.0.0.1:$pa/query" >/dev/null 2>&1
+  BENCH_TOKEN=$tb BENCH_QUERY=$qb wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/post.lua "http://127.0.0.1:$pb/query" >/dev/null 2>&1
   for round in 1 2 3; do load "$a#$round" "$pa" "$ta" "$qa"; load "$b#$round" "$pb" "$tb" "$qb"; done
   for n in "$a" "$b"; do
     RPS[$n]=$(median3 "${RPS[$n#1]}" "${RPS[$n#2]}" "${RPS[$n#3]}")

@@ -166,22 +166,28 @@ func setComplexity(c *ComplexityRoot) {
 // operation before anything runs (resolvers check again).
 func checkPageSizes(op *ast.OperationDefinition, doc *ast.QueryDocument, vars map[string]any) *gqlerror.Error {
 	seen := map[string]bool{}
-	var walk func(ast.SelectionSet, ast.Path) *gqlerror.Error
-	walk = func(set ast.SelectionSet, path ast.Path) *gqlerror.Error {
+	var walk func(ast.SelectionSet, func() ast.Path) *gqlerror.Error
+	walk = func(set ast.SelectionSet, path func() ast.Path) *gqlerror.Error {
 		for _, sel := range set {
 			switch sel := sel.(type) {
 			case *ast.Field:
-				p := append(path[:len(path):len(path)], ast.PathName(sel.Alias))
-				args := sel.ArgumentMap(vars)
-				for _, name := range []string{"first", "last"} {
-					if v, ok := asInt(args[name]); ok && (v < 0 || v > MaxPageSize) {
-						err := gqlerror.ErrorPathf(p, "%s must be between 0 and %d", name, MaxPageSize)
-						err.Extensions = map[string]any{"code": CodeBadUserInput, "field": name}
-						return err
+				// Paths are built only for an error: this runs on every request.
+				here := func() ast.Path { p := path(); return append(p[:len(p):len(p)], ast.PathName(sel.Alias)) }
+				for _, a := range sel.Arguments {
+					if a.Name != "first" && a.Name != "last" {
+						continue
+					}
+					v, err := a.Value.Value(vars)
+					if n, ok := asInt(v); err == nil && ok && (n < 0 || n > MaxPageSize) {
+						e := gqlerror.ErrorPathf(here(), "%s must be between 0 and %d", a.Name, MaxPageSize)
+						e.Extensions = map[string]any{"code": CodeBadUserInput, "field": a.Name}
+						return e
 					}
 				}
-				if err := walk(sel.SelectionSet, p); err != nil {
-					return err
+				if len(sel.SelectionSet) > 0 {
+					if err := walk(sel.SelectionSet, here); err != nil {
+						return err
+					}
 				}
 			case *ast.InlineFragment:
 				if err := walk(sel.SelectionSet, path); err != nil {
@@ -201,7 +207,7 @@ func checkPageSizes(op *ast.OperationDefinition, doc *ast.QueryDocument, vars ma
 		}
 		return nil
 	}
-	return walk(op.SelectionSet, nil)
+	return walk(op.SelectionSet, func() ast.Path { return nil })
 }
 
 // asInt reads an Int argument, whether it came from a literal or a

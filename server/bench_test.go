@@ -98,7 +98,7 @@ func (s *benchServer) run(b *testing.B, token, query string) {
 // BenchmarkAuth compares an authenticated query with an anonymous one on
 // the same server: authentication from memory costs a signature check.
 func BenchmarkAuth(b *testing.B) {
-	s := newBenchServer(b, 0, 0, map[string]string{"APP_CACHE_RESPONSE_TTL": "0"})
+	s := newBenchServer(b, 0, 0, map[string]string{"APP_CACHE_RESPONSE_TTL": "0", "APP_DEBUG_COST": "false"})
 	b.Run("typename_anonymous", func(b *testing.B) { s.run(b, "", `{ __typename }`) })
 	b.Run("me_authenticated", func(b *testing.B) { s.run(b, s.token, `{ me { id email } }`) })
 }

@@ -98,9 +98,20 @@ func (id *ID) UnmarshalGQL(v any) error {
 	return nil
 }
 
-// MarshalGQL implements graphql.Marshaler.
+// MarshalGQL implements graphql.Marshaler. An ID of letters and digits
+// (every ID we make) needs no escaping; anything else is quoted.
 func (id ID) MarshalGQL(w io.Writer) {
-	_, _ = io.WriteString(w, strconv.Quote(string(id)))
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
+			_, _ = io.WriteString(w, strconv.Quote(string(id)))
+			return
+		}
+	}
+	b := make([]byte, 0, len(id)+2)
+	b = append(b, '"')
+	b = append(b, id...)
+	b = append(b, '"')
+	_, _ = w.Write(b)
 }
 
 // Scan implements sql.Scanner.
