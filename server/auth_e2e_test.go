@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authql/authql/cache/cachetest"
 )
 
 func TestAuthFlow(t *testing.T) {
@@ -220,7 +222,8 @@ func TestBadRefreshTokens(t *testing.T) {
 // new pair (RFC 9700 grace), never two different live children.
 func TestConcurrentRefreshSamePair(t *testing.T) {
 	t.Parallel()
-	s := newTestEnv(t).start(t)
+	e := newTestEnv(t)
+	s := e.start(t)
 	tok := s.register(t, "fay@example.com", "plum-tree-42", "Fay")
 	const n = 20
 	var (
@@ -250,6 +253,17 @@ func TestConcurrentRefreshSamePair(t *testing.T) {
 	var child string
 	for p := range pairs {
 		child = strings.Split(p, " ")[1]
+	}
+	// Redis holds exactly one live (unused) refresh token for the session:
+	// the child. The parent is marked used.
+	live := 0
+	for _, k := range cachetest.Keys(t, e.redis.Client, e.redis.Prefix+"refresh:{"+tok.UserID+"}:*") {
+		if n, err := e.redis.Client.HExists(t.Context(), k, "used").Result(); err == nil && !n {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Errorf("%d live refresh tokens in Redis after the race, want exactly 1", live)
 	}
 	// The one child works; the session is alive.
 	s.refresh(t, child).mustOK(t)

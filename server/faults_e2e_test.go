@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -313,4 +315,40 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged during the load, all stored", len(acked))
 	_ = cachetest.External
+}
+
+// Instances starting at the same moment on a fresh database migrate one
+// after another (PostgreSQL: an advisory lock), and all come up.
+func TestInstancesStartTogether(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	cfg := e.config(t)
+	apps := make([]*app, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range apps {
+		rdb := cachetest.Open(t, e.redis.Config)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			apps[i], errs[i] = newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), deps{now: e.clock.Now, rdb: rdb})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+		t.Cleanup(apps[i].Close)
+	}
+	var token string
+	for i, a := range apps {
+		ts := httptest.NewServer(a.handler)
+		t.Cleanup(ts.Close)
+		s := &testServer{Server: ts, app: a, logs: &syncBuffer{}}
+		if i == 0 {
+			token = s.register(t, "ann@example.com", "plum-tree-42", "Ann").Access
+		}
+		s.do(t, token, `{ me { id } }`, nil).mustOK(t)
+	}
 }

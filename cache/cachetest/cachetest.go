@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -73,6 +74,36 @@ func Open(tb testing.TB, cfg cache.Config) redis.UniversalClient {
 	}
 	tb.Cleanup(func() { _ = rdb.Close() })
 	return rdb
+}
+
+// Keys returns the keys matching pattern (a SCAN pattern), from every
+// master of a cluster.
+func Keys(tb testing.TB, rdb redis.UniversalClient, pattern string) []string {
+	tb.Helper()
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(context.Background(), scan)
+	case *redis.Client:
+		err = scan(context.Background(), c)
+	}
+	if err != nil {
+		tb.Fatalf("scan %s: %v", pattern, err)
+	}
+	return keys
 }
 
 // deletePrefix removes the test's keys from every master.
