@@ -34,14 +34,11 @@ func promoteAdmin(ctx context.Context, args []string, getenv func(string) string
 	if dsn == "" {
 		dsn = DefaultSQLitePath
 	}
-	db, err := entdb.Open(ctx, dsn, entdb.Pool{}, nil)
+	db, err := entdb.OpenMigrated(ctx, dsn, entdb.Pool{}, nil)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	n, err := db.Client.User.Update().
 		Where(user.Email(auth.NormalizeEmail(email))).
 		SetRole(user.RoleADMIN).

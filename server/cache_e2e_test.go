@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/entdb/entdbtest"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -23,38 +23,12 @@ func costOf(t *testing.T, r gqlResponse, name string) float64 {
 }
 
 // seed writes users, each with posts, straight into the database (the
-// reads under test do not care how rows got there). It returns the user ids.
+// reads under test do not care how rows got there).
 func seed(t testing.TB, client *ent.Client, users, postsEach int) []pulid.ID {
 	t.Helper()
-	ctx := t.Context()
-	ids := make([]pulid.ID, 0, users)
-	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
-	for i := 0; i < users; i += 500 {
-		var ub []*ent.UserCreate
-		for j := i; j < min(users, i+500); j++ {
-			ub = append(ub, client.User.Create().SetEmail(fmt.Sprintf("seed%d@example.com", j)).
-				SetName(fmt.Sprintf("Author %d", j)).SetPasswordHash("x"))
-		}
-		us, err := client.User.CreateBulk(ub...).Save(ctx)
-		if err != nil {
-			t.Fatalf("seed users: %v", err)
-		}
-		for _, u := range us {
-			ids = append(ids, u.ID)
-		}
-	}
-	n := 0
-	for i := 0; i < users*postsEach; i += 1000 {
-		var pb []*ent.PostCreate
-		for j := i; j < min(users*postsEach, i+1000); j++ {
-			at := base.Add(time.Duration(n) * time.Millisecond)
-			n++
-			pb = append(pb, client.Post.Create().SetTitle(fmt.Sprintf("post %d", j)).SetContent("body").
-				SetAuthorID(ids[j%users]).SetCreatedAt(at).SetUpdatedAt(at))
-		}
-		if err := client.Post.CreateBulk(pb...).Exec(ctx); err != nil {
-			t.Fatalf("seed posts: %v", err)
-		}
+	ids, err := entdbtest.Seed(t.Context(), client, users, users*postsEach)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ids
 }

@@ -165,6 +165,19 @@ func redactURL(s string) string {
 // instances starting at the same moment migrate one after another.
 const migrationLock = 0x617574686d6967 // "authmig"
 
+// OpenMigrated opens the database and brings its schema up to date.
+func OpenMigrated(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver) (*DB, error) {
+	db, err := Open(ctx, dsn, pool, wrap)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 // migrateMu serialises migrations within a process: ent's migrator mutates
 // the package-level table descriptions of ent/migrate while it runs, so two
 // clients migrating at once (two server instances in one test binary) would

@@ -53,13 +53,10 @@ func DSN(tb testing.TB) string {
 // Open returns a migrated database for tb, closed when tb ends.
 func Open(tb testing.TB) *entdb.DB {
 	tb.Helper()
-	db, err := entdb.Open(context.Background(), DSN(tb), entdb.Pool{}, nil)
+	db, err := entdb.OpenMigrated(context.Background(), DSN(tb), entdb.Pool{}, nil)
 	if err != nil {
 		tb.Fatalf("open database: %v", err)
 	}
 	tb.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
 	return db
 }
