@@ -20,7 +20,7 @@ const touchEvery = time.Minute
 // refresh (an access token lives 15 minutes, the idle timeout is 30), so a
 // last-used time up to a minute stale changes nothing.
 type toucher struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	written map[touchKey]time.Time // when each session's last-used was last written
 	due     map[touchKey]time.Time // sessions to write, with their use time
 }
@@ -35,6 +35,14 @@ func (s *Sessions) Touch(v Viewer) {
 	now := s.cfg.Now()
 	k := touchKey{v.UserID, v.SessionID}
 	t := &s.touch
+	// Fast path, shared lock: most requests come within a minute of the
+	// last write of their session.
+	t.mu.RLock()
+	last, ok := t.written[k]
+	t.mu.RUnlock()
+	if ok && now.Sub(last) < touchEvery {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.written == nil {

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/ent"
@@ -60,7 +59,7 @@ type Tiers struct {
 	// the bus, and the writer waits until every instance has dropped its
 	// copy, so a local hit is as fresh as Redis.
 	bus   *Bus
-	local *lru.Cache[string, cachedUser]
+	local *Local[pulid.ID, *ent.User]
 	// epoch moves on every eviction; a record read from Redis or the
 	// database is kept locally only if no eviction happened meanwhile.
 	epoch atomic.Uint64
@@ -82,11 +81,11 @@ func NewTiers(rdb redis.UniversalClient, client *ent.Client, bus *Bus, cfg TierC
 	}
 	t := &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log, obs: obs, bus: bus}
 	if bus != nil && cfg.UserTTL > 0 {
-		t.local, _ = lru.New[string, cachedUser](10_000) // errors only for a size ≤ 0
+		t.local = NewLocal[pulid.ID, *ent.User](10_000)
 		bus.Handle(userTopic, func(payload string) {
 			t.epoch.Add(1)
 			for _, id := range strings.Split(payload, ",") {
-				t.local.Remove(id)
+				t.local.Remove(pulid.ID(id))
 			}
 		})
 		bus.OnSync(func(context.Context) error {
@@ -148,10 +147,11 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 	var remote []int // positions not found locally
 	for i, id := range ids {
 		if local {
-			c, ok := t.local.Get(string(id))
+			// Shared between requests: callers only read users.
+			u, ok := t.local.Get(id)
 			t.obs.Access(TierUserLocal, ok)
 			if ok {
-				out[i] = c.entity()
+				out[i] = u
 				continue
 			}
 		}
@@ -164,7 +164,7 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 		if local && t.epoch.Load() == epoch {
 			for _, i := range remote {
 				if out[i] != nil {
-					t.local.Add(string(ids[i]), toCachedUser(out[i]))
+					t.local.Add(ids[i], out[i])
 				}
 			}
 		}
