@@ -92,10 +92,13 @@ func (s *Sessions) flushTouches(ctx context.Context) {
 }
 
 // Run does the background work of the session store until ctx ends:
-// writing last-used times. Call it once per process.
+// writing last-used times every second, and every minute forgetting
+// revocations that no longer matter. Call it once per process.
 func (s *Sessions) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -103,6 +106,8 @@ func (s *Sessions) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.flushTouches(ctx)
+		case <-prune.C:
+			s.rev.prune()
 		}
 	}
 }

@@ -3,15 +3,13 @@ package graph
 import (
 	"fmt"
 
-	"entgo.io/contrib/entgql"
-
-	"github.com/authql/authql/ent"
+	"github.com/authql/authql/cache"
 )
 
 // Page size limits. Every list is capped, so no query can ask the database
 // for an unbounded number of rows.
 const (
-	DefaultPageSize = 20
+	DefaultPageSize = cache.DefaultPageSize
 	MaxPageSize     = 100
 )
 
@@ -36,6 +34,3 @@ func pageArgs(first, last *int) (*int, *int, error) {
 	}
 	return first, last, nil
 }
-
-// newestFirst is the default order of post lists.
-var newestFirst = &ent.PostOrder{Direction: entgql.OrderDirectionDesc, Field: ent.PostOrderFieldCreatedAt}

@@ -148,8 +148,10 @@ func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) error
 	return nil
 }
 
-// writeUser is writePosts for a user's record.
-func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, fn func(tx *ent.Client) error) error {
+// writeUser is writePosts for a user's record (*id is read after fn ran,
+// so fn may create the user). A new user is in nobody's in-process cache:
+// only an existing one's change is announced to every instance.
+func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, created bool, fn func(tx *ent.Client) error) error {
 	err := withTx(ctx, r.client, func(tx *ent.Client) error {
 		if err := fn(tx); err != nil {
 			return err
@@ -159,7 +161,11 @@ func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, fn func(tx *ent.
 	if err != nil {
 		return err
 	}
-	if err := r.tiers.UsersWritten(ctx, *id); err != nil {
+	after := r.tiers.UsersWritten
+	if created {
+		after = r.tiers.InvalidateUsers
+	}
+	if err := after(ctx, *id); err != nil {
 		r.log.ErrorContext(ctx, "invalidate user cache after commit", slog.Any("error", err))
 	}
 	return nil

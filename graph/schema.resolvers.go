@@ -31,7 +31,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 	)
 	hash := r.passwords.Hash(input.Password)
 	var id pulid.ID
-	err := r.writeUser(ctx, &id, func(tx *ent.Client) error {
+	err := r.writeUser(ctx, &id, true, func(tx *ent.Client) error {
 		var err error
 		u, err = tx.User.Create().
 			SetEmail(email).
