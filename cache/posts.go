@@ -83,8 +83,9 @@ func (p PostPage) hash() string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// cachedPost is the cached form of a post.
-type cachedPost struct {
+// PostRecord is the compact wire form of a post: how the page tier stores
+// it in Redis and how post events carry it between instances.
+type PostRecord struct {
 	ID        pulid.ID  `json:"id"`
 	Title     string    `json:"t"`
 	Content   string    `json:"c"`
@@ -93,13 +94,19 @@ type cachedPost struct {
 	UpdatedAt time.Time `json:"ua"`
 }
 
-func (c cachedPost) entity() *ent.Post {
+// NewPostRecord is the wire form of p.
+func NewPostRecord(p *ent.Post) PostRecord {
+	return PostRecord{ID: p.ID, Title: p.Title, Content: p.Content, AuthorID: p.AuthorID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+// Post is the post c carries.
+func (c PostRecord) Post() *ent.Post {
 	return &ent.Post{ID: c.ID, Title: c.Title, Content: c.Content, AuthorID: c.AuthorID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 // cachedPage is one page as stored: its posts and where it sits.
 type cachedPage struct {
-	Posts   []cachedPost `json:"p"`
+	Posts   []PostRecord `json:"p"`
 	HasNext bool         `json:"n"`
 	HasPrev bool         `json:"v"`
 }
@@ -294,7 +301,7 @@ func connection(r PostPage, p *cachedPage, count *int) *ent.PostConnection {
 		if field == ent.PostOrderFieldUpdatedAt {
 			v = cp.UpdatedAt
 		}
-		conn.Edges[i] = &ent.PostEdge{Node: cp.entity(), Cursor: ent.Cursor{ID: cp.ID, Value: v}}
+		conn.Edges[i] = &ent.PostEdge{Node: cp.Post(), Cursor: ent.Cursor{ID: cp.ID, Value: v}}
 	}
 	conn.PageInfo.HasNextPage, conn.PageInfo.HasPreviousPage = p.HasNext, p.HasPrev
 	if n := len(conn.Edges); n > 0 {
@@ -488,10 +495,10 @@ func (t *Tiers) queryCounts(ctx context.Context, reqs []PostPage, idx []int) (ma
 	return out, nil
 }
 
-func toCachedPosts(ps []*ent.Post) []cachedPost {
-	out := make([]cachedPost, len(ps))
+func toCachedPosts(ps []*ent.Post) []PostRecord {
+	out := make([]PostRecord, len(ps))
 	for i, p := range ps {
-		out[i] = cachedPost{ID: p.ID, Title: p.Title, Content: p.Content, AuthorID: p.AuthorID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		out[i] = NewPostRecord(p)
 	}
 	return out
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
@@ -18,22 +17,12 @@ const postTopic = "post"
 // postEvent is a post that was created, updated or deleted, as it travels
 // between instances.
 type postEvent struct {
-	Kind      string    `json:"k"` // created, updated, deleted
-	ID        pulid.ID  `json:"id"`
-	Title     string    `json:"t,omitempty"`
-	Content   string    `json:"c,omitempty"`
-	AuthorID  pulid.ID  `json:"a,omitempty"`
-	CreatedAt time.Time `json:"ca"`
-	UpdatedAt time.Time `json:"ua"`
+	Kind             string `json:"k"` // created, updated, deleted
+	cache.PostRecord        // only the ID for deleted
 }
 
 func newPostEvent(kind string, p *ent.Post) postEvent {
-	return postEvent{Kind: kind, ID: p.ID, Title: p.Title, Content: p.Content, AuthorID: p.AuthorID,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
-}
-
-func (e postEvent) post() *ent.Post {
-	return &ent.Post{ID: e.ID, Title: e.Title, Content: e.Content, AuthorID: e.AuthorID, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+	return postEvent{Kind: kind, PostRecord: cache.NewPostRecord(p)}
 }
 
 // events fans post events out to this process's subscribers. Events come

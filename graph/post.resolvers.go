@@ -72,7 +72,7 @@ func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.I
 	if err != nil {
 		return "", err
 	}
-	r.events.publish(ctx, postEvent{Kind: "deleted", ID: id})
+	r.events.publish(ctx, postEvent{Kind: "deleted", PostRecord: cache.PostRecord{ID: id}})
 	return id, nil
 }
 
@@ -104,7 +104,7 @@ func (r *subscriptionResolver) PostCreated(ctx context.Context) (<-chan *ent.Pos
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "created", ""), postEvent.post, done), nil
+	return stream(ctx, r.events.subscribe(ctx, "created", ""), postEvent.Post, done), nil
 }
 
 func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-chan *ent.Post, error) {
@@ -112,7 +112,7 @@ func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "updated", id), postEvent.post, done), nil
+	return stream(ctx, r.events.subscribe(ctx, "updated", id), postEvent.Post, done), nil
 }
 
 func (r *subscriptionResolver) PostDeleted(ctx context.Context) (<-chan pulid.ID, error) {
