@@ -12,15 +12,17 @@ import (
 	"github.com/authql/authql/cache/cachetest"
 )
 
-// waitSynced waits until the instance trusts its revocation set.
-func waitSynced(t *testing.T, s *testServer) {
+// waitSynced waits until every instance trusts its revocation set.
+func waitSynced(t *testing.T, servers ...*testServer) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for !s.app.sessions.Synced() {
-		if time.Now().After(deadline) {
-			t.Fatal("revocations never synced")
+	for _, s := range servers {
+		for !s.app.sessions.Synced() {
+			if time.Now().After(deadline) {
+				t.Fatal("revocations never synced")
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -37,8 +39,7 @@ func TestRevocationReachesOtherInstanceFromMemory(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	a, b := e.start(t), e.start(t)
-	waitSynced(t, a)
-	waitSynced(t, b)
+	waitSynced(t, a, b)
 	tok := a.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	r := b.do(t, tok.Access, `{ me { id } }`, nil).mustOK(t)
 	if got := authCostOf(r); got != 0 {
@@ -67,8 +68,7 @@ func TestRevocationFallbackWhenSubscriptionCut(t *testing.T) {
 	a := e.start(t)
 	proxy := newTCPProxy(t, e.redis.Config.URL)
 	b := e.startWithRedis(t, cache.Config{URL: proxy.url})
-	waitSynced(t, a)
-	waitSynced(t, b)
+	waitSynced(t, a, b)
 	ann := a.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	bob := a.register(t, "bob@example.com", "plum-tree-42", "Bob")
 	b.do(t, ann.Access, `{ me { id } }`, nil).mustOK(t)

@@ -138,8 +138,7 @@ func TestSubscriptionsFanOutAcrossInstances(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	a, b := e.start(t), e.start(t)
-	waitSynced(t, a)
-	waitSynced(t, b)
+	waitSynced(t, a, b)
 	tok := b.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	for _, legacy := range []bool{false, true} {
 		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
@@ -199,8 +198,7 @@ func TestSubscriptionSocketEndsWithSession(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	a, b := e.start(t), e.start(t)
-	waitSynced(t, a)
-	waitSynced(t, b)
+	waitSynced(t, a, b)
 	tok := b.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	c, ack, err := dialWS(t, a, tok.Access, false)
 	if err != nil || ack.Type != "connection_ack" {
