@@ -20,10 +20,15 @@ func MarshalString(s string) graphql.Marshaler {
 const hex = "0123456789abcdef"
 
 // writeString is encoding/json's string encoder with HTML escaping, without
-// its reflection and allocation: every response is mostly strings.
+// its reflection and allocation: every response is mostly strings. It
+// writes runs of plain characters and constant escapes straight to w
+// (gqlgen's response buffer is an io.StringWriter), so it allocates nothing.
 func writeString(w io.Writer, s string) {
-	buf := make([]byte, 0, len(s)+2)
-	buf = append(buf, '"')
+	sw, ok := w.(io.StringWriter)
+	if !ok {
+		sw = stringWriter{w}
+	}
+	_, _ = sw.WriteString(`"`)
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
@@ -31,48 +36,57 @@ func writeString(w io.Writer, s string) {
 				i++
 				continue
 			}
-			buf = append(buf, s[start:i]...)
+			_, _ = sw.WriteString(s[start:i])
 			switch b {
-			case '"', '\\':
-				buf = append(buf, '\\', b)
+			case '"':
+				_, _ = sw.WriteString(`\"`)
+			case '\\':
+				_, _ = sw.WriteString(`\\`)
 			case '\n':
-				buf = append(buf, '\\', 'n')
+				_, _ = sw.WriteString(`\n`)
 			case '\r':
-				buf = append(buf, '\\', 'r')
+				_, _ = sw.WriteString(`\r`)
 			case '\t':
-				buf = append(buf, '\\', 't')
+				_, _ = sw.WriteString(`\t`)
 			case '\b':
-				buf = append(buf, '\\', 'b')
+				_, _ = sw.WriteString(`\b`)
 			case '\f':
-				buf = append(buf, '\\', 'f')
+				_, _ = sw.WriteString(`\f`)
 			default: // control characters and <, >, &
-				buf = append(buf, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
+				_, _ = sw.WriteString(`\u00`)
+				_, _ = sw.WriteString(hex[b>>4 : b>>4+1])
+				_, _ = sw.WriteString(hex[b&0xf : b&0xf+1])
 			}
 			i++
 			start = i
 			continue
 		}
 		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
+		var esc string
+		switch {
+		case c == utf8.RuneError && size == 1:
+			esc = `\ufffd`
+		case c == '\u2028':
+			esc = `\u2028`
+		case c == '\u2029':
+			esc = `\u2029`
+		default:
 			i += size
-			start = i
 			continue
 		}
-		if c == '\u2028' || c == '\u2029' {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\', 'u', '2', '0', '2', hex[c&0xf])
-			i += size
-			start = i
-			continue
-		}
+		_, _ = sw.WriteString(s[start:i])
+		_, _ = sw.WriteString(esc)
 		i += size
+		start = i
 	}
-	buf = append(buf, s[start:]...)
-	buf = append(buf, '"')
-	_, _ = w.Write(buf)
+	_, _ = sw.WriteString(s[start:])
+	_, _ = sw.WriteString(`"`)
 }
+
+// stringWriter lets a writer without WriteString take strings.
+type stringWriter struct{ io.Writer }
+
+func (w stringWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
 
 // UnmarshalString accepts only strings (no coercion of numbers or booleans).
 func UnmarshalString(v any) (string, error) {

@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 )
@@ -21,5 +22,26 @@ func FuzzMarshalString(f *testing.F) {
 		if got.String() != string(want) {
 			t.Fatalf("MarshalString(%q)=%s, want %s", s, got.String(), want)
 		}
+		var plain bytes.Buffer // through a writer without WriteString
+		MarshalString(s).MarshalGQL(writerOnly{&plain})
+		if plain.String() != string(want) {
+			t.Fatalf("MarshalString(%q) to an io.Writer=%s, want %s", s, plain.String(), want)
+		}
 	})
+}
+
+type writerOnly struct{ w io.Writer }
+
+func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
+
+// Writing a string into the response buffer allocates nothing, escapes or
+// not: a response is mostly strings.
+func TestWriteStringAllocations(t *testing.T) {
+	var buf bytes.Buffer
+	for _, s := range []string{"someone@example.com", "<b>\"quoted\"</b>\n\u2028 \xff"} {
+		buf.Grow(1024)
+		if n := testing.AllocsPerRun(100, func() { buf.Reset(); writeString(&buf, s) }); n != 0 {
+			t.Errorf("writeString(%q): %v allocations, want 0", s, n)
+		}
+	}
 }

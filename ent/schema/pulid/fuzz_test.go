@@ -1,6 +1,8 @@
 package pulid
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -63,4 +65,30 @@ func FuzzUnmarshalGQL(f *testing.F) {
 			t.Errorf("id from ID=%q, want %q", got, want)
 		}
 	})
+}
+
+// FuzzMarshalGQL checks that an ID is written as the JSON string
+// encoding/json writes, whatever it holds, and that a well-formed ID is
+// written without allocating.
+func FuzzMarshalGQL(f *testing.F) {
+	for _, s := range []string{goodID, "", "a\"b", "\x00\xff<>&", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got bytes.Buffer
+		ID(s).MarshalGQL(&got)
+		want, _ := json.Marshal(s)
+		if got.String() != string(want) {
+			t.Fatalf("MarshalGQL(%q)=%s, want %s", s, got.String(), want)
+		}
+	})
+}
+
+func TestMarshalGQLAllocations(t *testing.T) {
+	var buf bytes.Buffer
+	buf.Grow(1024)
+	id := ID(goodID)
+	if n := testing.AllocsPerRun(100, func() { buf.Reset(); id.MarshalGQL(&buf) }); n != 0 {
+		t.Errorf("MarshalGQL: %v allocations, want 0", n)
+	}
 }

@@ -11,9 +11,9 @@ package pulid
 import (
 	"crypto/rand"
 	"database/sql/driver"
+	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -103,15 +103,16 @@ func (id *ID) UnmarshalGQL(v any) error {
 func (id ID) MarshalGQL(w io.Writer) {
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z') {
-			_, _ = io.WriteString(w, strconv.Quote(string(id)))
+			b, _ := json.Marshal(string(id)) // never fails for a string
+			_, _ = w.Write(b)
 			return
 		}
 	}
-	b := make([]byte, 0, len(id)+2)
-	b = append(b, '"')
-	b = append(b, id...)
-	b = append(b, '"')
-	_, _ = w.Write(b)
+	// Three writes rather than one built slice: gqlgen's response buffer
+	// takes strings without allocating.
+	_, _ = io.WriteString(w, `"`)
+	_, _ = io.WriteString(w, string(id))
+	_, _ = io.WriteString(w, `"`)
 }
 
 // Scan implements sql.Scanner.
