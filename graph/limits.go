@@ -163,51 +163,93 @@ func setComplexity(c *ComplexityRoot) {
 }
 
 // checkPageSizes refuses page sizes over MaxPageSize anywhere in the
-// operation before anything runs (resolvers check again).
+// operation before anything runs (resolvers check again). It runs on every
+// request, so it allocates nothing unless it finds one (or walks a fragment
+// spread).
 func checkPageSizes(op *ast.OperationDefinition, doc *ast.QueryDocument, vars map[string]any) *gqlerror.Error {
-	seen := map[string]bool{}
-	var walk func(ast.SelectionSet, func() ast.Path) *gqlerror.Error
-	walk = func(set ast.SelectionSet, path func() ast.Path) *gqlerror.Error {
-		for _, sel := range set {
-			switch sel := sel.(type) {
-			case *ast.Field:
-				// Paths are built only for an error: this runs on every request.
-				here := func() ast.Path { p := path(); return append(p[:len(p):len(p)], ast.PathName(sel.Alias)) }
-				for _, a := range sel.Arguments {
-					if a.Name != "first" && a.Name != "last" {
-						continue
-					}
-					v, err := a.Value.Value(vars)
-					if n, ok := asInt(v); err == nil && ok && (n < 0 || n > MaxPageSize) {
-						e := gqlerror.ErrorPathf(here(), "%s must be between 0 and %d", a.Name, MaxPageSize)
-						e.Extensions = map[string]any{"code": CodeBadUserInput, "field": a.Name}
-						return e
-					}
-				}
-				if len(sel.SelectionSet) > 0 {
-					if err := walk(sel.SelectionSet, here); err != nil {
-						return err
-					}
-				}
-			case *ast.InlineFragment:
-				if err := walk(sel.SelectionSet, path); err != nil {
-					return err
-				}
-			case *ast.FragmentSpread:
-				if seen[sel.Name] {
+	w := pageSizeWalker{doc: doc, vars: vars}
+	f, a := w.find(op.SelectionSet)
+	if f == nil {
+		return nil
+	}
+	path, _ := fieldPath(op.SelectionSet, doc, f, nil, map[string]bool{})
+	e := gqlerror.ErrorPathf(path, "%s must be between 0 and %d", a, MaxPageSize)
+	e.Extensions = map[string]any{"code": CodeBadUserInput, "field": a}
+	return e
+}
+
+type pageSizeWalker struct {
+	doc  *ast.QueryDocument
+	vars map[string]any
+	seen map[string]bool // fragments walked
+}
+
+// find returns the first field with a page size out of range, and which
+// argument it is.
+func (w *pageSizeWalker) find(set ast.SelectionSet) (*ast.Field, string) {
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			for _, a := range sel.Arguments {
+				if a.Name != "first" && a.Name != "last" {
 					continue
 				}
-				seen[sel.Name] = true
-				if f := doc.Fragments.ForName(sel.Name); f != nil {
-					if err := walk(f.SelectionSet, path); err != nil {
-						return err
-					}
+				v, err := a.Value.Value(w.vars)
+				if n, ok := asInt(v); err == nil && ok && (n < 0 || n > MaxPageSize) {
+					return sel, a.Name
+				}
+			}
+			if f, a := w.find(sel.SelectionSet); f != nil {
+				return f, a
+			}
+		case *ast.InlineFragment:
+			if f, a := w.find(sel.SelectionSet); f != nil {
+				return f, a
+			}
+		case *ast.FragmentSpread:
+			if w.seen[sel.Name] {
+				continue
+			}
+			if w.seen == nil {
+				w.seen = map[string]bool{}
+			}
+			w.seen[sel.Name] = true
+			if frag := w.doc.Fragments.ForName(sel.Name); frag != nil {
+				if f, a := w.find(frag.SelectionSet); f != nil {
+					return f, a
 				}
 			}
 		}
-		return nil
 	}
-	return walk(op.SelectionSet, func() ast.Path { return nil })
+	return nil, ""
+}
+
+// fieldPath is the response path of target within set, found again only
+// for an error message.
+func fieldPath(set ast.SelectionSet, doc *ast.QueryDocument, target *ast.Field, above ast.Path, seen map[string]bool) (ast.Path, bool) {
+	for _, sel := range set {
+		var path ast.Path
+		var ok bool
+		switch sel := sel.(type) {
+		case *ast.Field:
+			here := append(above[:len(above):len(above)], ast.PathName(sel.Alias))
+			if sel == target {
+				return here, true
+			}
+			path, ok = fieldPath(sel.SelectionSet, doc, target, here, seen)
+		case *ast.InlineFragment:
+			path, ok = fieldPath(sel.SelectionSet, doc, target, above, seen)
+		case *ast.FragmentSpread:
+			if frag := doc.Fragments.ForName(sel.Name); frag != nil && !seen[sel.Name] {
+				seen[sel.Name] = true
+				path, ok = fieldPath(frag.SelectionSet, doc, target, above, seen)
+			}
+		}
+		if ok {
+			return path, true
+		}
+	}
+	return nil, false
 }
 
 // asInt reads an Int argument, whether it came from a literal or a
