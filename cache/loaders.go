@@ -162,14 +162,14 @@ func (l *Loaders) PrefetchUserPosts(ctx context.Context, keys []PostPageKey) {
 // for the viewer, whom a request asks for on its own. The result primes
 // the User loader.
 func (l *Loaders) UserNow(ctx context.Context, id pulid.ID) (*ent.User, error) {
-	us, errs := l.tiers.Users(ctx, []pulid.ID{id})
-	if errs != nil {
-		return nil, errs[0]
+	u, err := l.tiers.User(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	if l.user.built.Load() { // don't build a loader only to prime it
-		l.User().Prime(id, us[0])
+		l.User().Prime(id, u)
 	}
-	return us[0], nil
+	return u, nil
 }
 
 // PostPageKey is a PostPage in comparable form, for the UserPosts loader.

@@ -134,6 +134,22 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
 
+// User is Users for one user; it allocates nothing when the in-process
+// tier has the user (the viewer, on most requests).
+func (t *Tiers) User(ctx context.Context, id pulid.ID) (*ent.User, error) {
+	if t.cfg.UserTTL > 0 && t.useLocal() {
+		if u, ok := t.local.Get(id); ok {
+			t.obs.Access(TierUserLocal, true)
+			return u, nil
+		}
+	}
+	us, errs := t.Users(ctx, []pulid.ID{id})
+	if errs != nil {
+		return nil, errs[0]
+	}
+	return us[0], nil
+}
+
 // Users loads users by ID: cached records first (one pipelined round trip),
 // the rest in one query, written back for the next request. A missing user
 // loads as nil.

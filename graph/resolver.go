@@ -58,7 +58,10 @@ func newResolver(d Deps, ws WebSocketOptions) *Resolver {
 
 func (r *Resolver) schema() graphql.ExecutableSchema {
 	cfg := Config{
-		Resolvers: r,
+		Resolvers: resolverRoot{
+			Resolver: r,
+			mutation: r.Mutation(), post: r.Post(), query: r.Query(), subscription: r.Subscription(), user: r.User(),
+		},
 		Directives: DirectiveRoot{
 			Auth:    auth.AuthDirective,
 			HasRole: auth.HasRoleDirective(r.roleOf),
@@ -67,6 +70,24 @@ func (r *Resolver) schema() graphql.ExecutableSchema {
 	setComplexity(&cfg.Complexity)
 	return NewExecutableSchema(cfg)
 }
+
+// resolverRoot hands the executor the same resolvers on every call: the
+// generated accessors allocate one each time a field is resolved (a feed
+// resolves Post.author a hundred times).
+type resolverRoot struct {
+	*Resolver
+	mutation     MutationResolver
+	post         PostResolver
+	query        QueryResolver
+	subscription SubscriptionResolver
+	user         UserResolver
+}
+
+func (r resolverRoot) Mutation() MutationResolver         { return r.mutation }
+func (r resolverRoot) Post() PostResolver                 { return r.post }
+func (r resolverRoot) Query() QueryResolver               { return r.query }
+func (r resolverRoot) Subscription() SubscriptionResolver { return r.subscription }
+func (r resolverRoot) User() UserResolver                 { return r.user }
 
 // loaders returns the request's dataloaders. Operations get theirs from the
 // loaders extension; anything else (a test calling a resolver directly) gets
