@@ -131,6 +131,9 @@ func (l *Limiter) Register(ctx context.Context, ip string) error {
 // API charges an operation's complexity to the user's budget, or to the
 // client address's when there is no user.
 func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) error {
+	if l.limits.API.N == 0 {
+		return nil // off: not even a key to build
+	}
 	key := l.keys.rateLimit(user)
 	if user == "" {
 		key = l.keys.rateLimitIP(ip)

@@ -37,6 +37,12 @@ type metrics struct {
 	rateLimited  *prometheus.CounterVec
 	cache        *prometheus.CounterVec
 	names        opNames
+
+	// The series counted on every request, looked up once: a labelled
+	// lookup hashes its label values each time.
+	verifiedBy map[string]prometheus.Counter    // by result
+	cacheBy    map[string][2]prometheus.Counter // by tier: miss, hit
+	responseOK prometheus.Counter
 }
 
 var (
@@ -89,17 +95,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"tier", "result"}),
 		names: opNames{max: maxOperationNames},
 	}
+	m.verifiedBy = map[string]prometheus.Counter{}
 	for _, r := range auth.VerifyResults {
-		m.verified.WithLabelValues(r)
+		m.verifiedBy[r] = m.verified.WithLabelValues(r)
 	}
 	for _, s := range auth.RateLimitScopes {
 		m.rateLimited.WithLabelValues(s)
 	}
+	m.cacheBy = map[string][2]prometheus.Counter{}
 	for _, t := range cache.TierNames {
-		m.cache.WithLabelValues(t, "hit")
-		m.cache.WithLabelValues(t, "miss")
+		m.cacheBy[t] = [2]prometheus.Counter{m.cache.WithLabelValues(t, "miss"), m.cache.WithLabelValues(t, "hit")}
 	}
-	m.responses.WithLabelValues("OK")
+	m.responseOK = m.responses.WithLabelValues("OK")
 	return m, registerAll(reg,
 		m.httpDuration, m.httpInFlight, m.opDuration, m.responses,
 		m.issued, m.verified, m.reuse, m.rateLimited, m.cache,
@@ -135,7 +142,13 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 func (m *metrics) TokenIssued() { m.issued.Inc() }
 
 // TokenVerified implements auth.Observer.
-func (m *metrics) TokenVerified(result string) { m.verified.WithLabelValues(result).Inc() }
+func (m *metrics) TokenVerified(result string) {
+	if c, ok := m.verifiedBy[result]; ok {
+		c.Inc()
+		return
+	}
+	m.verified.WithLabelValues(result).Inc()
+}
 
 // ReuseDetected implements auth.Observer.
 func (m *metrics) ReuseDetected() { m.reuse.Inc() }
@@ -145,6 +158,10 @@ func (m *metrics) RateLimited(scope string) { m.rateLimited.WithLabelValues(scop
 
 // Access implements cache.Observer.
 func (m *metrics) Access(tier string, hit bool) {
+	if cs, ok := m.cacheBy[tier]; ok {
+		cs[boolIndex(hit)].Inc()
+		return
+	}
 	result := "miss"
 	if hit {
 		result = "hit"
@@ -156,7 +173,7 @@ func (m *metrics) Access(tier string, hit bool) {
 func (m *metrics) operation(op graph.Operation) {
 	m.opDuration.WithLabelValues(m.names.label(op.Name), opType(op)).Observe(op.Duration.Seconds())
 	if len(op.Codes) == 0 {
-		m.responses.WithLabelValues("OK").Inc()
+		m.responseOK.Inc()
 	}
 	for _, c := range op.Codes {
 		m.responses.WithLabelValues(c).Inc()
@@ -314,6 +331,13 @@ func (c *redisCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func boolIndex(b bool) int {
 	if b {
 		return 1
 	}
