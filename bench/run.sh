@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmarks with wrk on loopback, side by side in one run:
 #
-#   1. authenticated { me { id email } } vs anonymous { __typename }
+#   1. authenticated { me { id email } } vs anonymous { __typename } (and
+#      authenticated { __typename }: the cost of authentication alone)
 #   2. the feed posts(first: 100) { ... author { name } } over 100 authors:
 #      SQL statements and Redis round trips cold and warm (extensions.cost)
 #   3. posts(first: 20) with 1,000 and with 100,000 posts, without caches
@@ -11,8 +12,8 @@
 # Servers run in production mode (no cost accounting) against the real Redis
 # at $REDIS_URL (default redis://127.0.0.1:6379/0) and SQLite files; rate
 # limits are off (one client is the whole load). Comparisons alternate the
-# two sides for three rounds and compare medians: on a shared 2-core machine
-# one run's noise exceeds the gaps being measured.
+# sides for BENCH_ROUNDS rounds (default 5) and compare medians: on a shared
+# 2-core machine one run's noise exceeds the gaps being measured.
 #
 # Needs wrk (apt-get install wrk). Usage: bash bench/run.sh [seconds per run]
 set -euo pipefail
@@ -63,20 +64,32 @@ load() { # NAME PORT TOKEN QUERY: runs wrk, records requests/s and p99 (ms)
   P99[$1]=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' <<<"$out")
   printf '  %-28s %10s req/s   p99 %8s ms\n' "$1" "${RPS[$1]}" "${P99[$1]}"
 }
-median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-# compare A B: three alternating rounds; sets RPS/P99 of A and B to medians
+ROUNDS=${BENCH_ROUNDS:-5}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+# compare NAME PORT TOKEN QUERY [NAME PORT TOKEN QUERY]...: alternates the
+# sides for $ROUNDS rounds; sets each side's RPS/P99 to its median, and
+# ROUNDS_OF[B/A] to the per-round ratios of the second side to the first.
+declare -A ROUNDS_OF
 compare() {
-  local a=$1 b=$2; shift 2
-  local pa=$1 ta=$2 qa=$3 pb=$4 tb=$5 qb=$6
+  local names=() ports=() tokens=() queries=()
+  while [ $# -gt 0 ]; do names+=("$1"); ports+=("$2"); tokens+=("$3"); queries+=("$4"); shift 4; done
+  local i n round
   # Warm-up, discarded: a fresh process's first seconds (heap growth,
-  # connection pools, caches) are not what either side is measured on.
-  BENCH_TOKEN=$ta BENCH_QUERY=$qa wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/post.lua "http://127.0.0.1:$pa/query" >/dev/null 2>&1
-  BENCH_TOKEN=$tb BENCH_QUERY=$qb wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/post.lua "http://127.0.0.1:$pb/query" >/dev/null 2>&1
-  for round in 1 2 3; do load "$a#$round" "$pa" "$ta" "$qa"; load "$b#$round" "$pb" "$tb" "$qb"; done
-  for n in "$a" "$b"; do
-    RPS[$n]=$(median3 "${RPS[$n#1]}" "${RPS[$n#2]}" "${RPS[$n#3]}")
-    P99[$n]=$(median3 "${P99[$n#1]}" "${P99[$n#2]}" "${P99[$n#3]}")
+  # connection pools, caches) are not what any side is measured on.
+  for i in "${!names[@]}"; do
+    BENCH_TOKEN=${tokens[$i]} BENCH_QUERY=${queries[$i]} wrk -t"$THREADS" -c"$CONNS" -d3s -s bench/post.lua "http://127.0.0.1:${ports[$i]}/query" >/dev/null 2>&1
   done
+  local ratios=()
+  for round in $(seq "$ROUNDS"); do
+    for i in "${!names[@]}"; do load "${names[$i]}#$round" "${ports[$i]}" "${tokens[$i]}" "${queries[$i]}"; done
+    ratios+=("$(ratio "${RPS[${names[1]}#$round]}" "${RPS[${names[0]}#$round]}")")
+  done
+  for n in "${names[@]}"; do
+    local r=() p=()
+    for round in $(seq "$ROUNDS"); do r+=("${RPS[$n#$round]}"); p+=("${P99[$n#$round]}"); done
+    RPS[$n]=$(median "${r[@]}"); P99[$n]=$(median "${p[@]}")
+  done
+  ROUNDS_OF[${names[1]}/${names[0]}]="${ratios[*]}"
 }
 ratio() { python3 -c "print('%.0f%%' % (100*float('$1')/float('$2')))"; }
 
@@ -99,7 +112,7 @@ done
 
 echo; echo "== 1, 4: one server, all cache tiers on"
 start main 18191 "$DB1K"; T=$(token 18191); sleep 1
-compare typename me 18191 "" '{ __typename }' 18191 "$T" "$ME"
+compare typename 18191 "" '{ __typename }' me 18191 "$T" "$ME" typename_authenticated 18191 "$T" '{ __typename }'
 load feed 18191 "$T" "$FEED"
 load page_cached 18191 "$T" "$PAGE"
 RSS_MAIN=$(rss main)
@@ -115,17 +128,18 @@ echo; echo "== 3: posts(first: 20) on 1,000 vs 100,000 posts, two servers side b
 NOCACHE=(APP_CACHE_RESPONSE_TTL=0 APP_CACHE_PAGE_TTL=0 APP_CACHE_USER_TTL=0)
 start p1k 18193 "$DB1K" "${NOCACHE[@]}"; start p100k 18194 "$DB100K" "${NOCACHE[@]}"
 T1=$(token 18193); T2=$(token 18194); sleep 1
-compare page_1k_uncached page_100k_uncached 18193 "$T1" "$PAGE" 18194 "$T2" "$PAGE"
+compare page_1k_uncached 18193 "$T1" "$PAGE" page_100k_uncached 18194 "$T2" "$PAGE"
 RSS_100K=$(rss p100k)
 stop p1k; stop p100k
 start c1k 18195 "$DB1K"; start c100k 18196 "$DB100K"
 T1=$(token 18195); T2=$(token 18196); sleep 1
-compare page_1k_cached page_100k_cached 18195 "$T1" "$PAGE" 18196 "$T2" "$PAGE"
+compare page_1k_cached 18195 "$T1" "$PAGE" page_100k_cached 18196 "$T2" "$PAGE"
 stop c1k; stop c100k
 
 echo
-echo "== summary (medians of 3 alternating rounds)"
-echo "target 1: me / __typename = ${RPS[me]} / ${RPS[typename]} req/s = $(ratio "${RPS[me]}" "${RPS[typename]}") (want >= 90%)"
+echo "== summary (medians of $ROUNDS alternating rounds)"
+echo "target 1: me / __typename = ${RPS[me]} / ${RPS[typename]} req/s = $(ratio "${RPS[me]}" "${RPS[typename]}") (want >= 90%; rounds: ${ROUNDS_OF[me/typename]})"
+echo "          authenticated / anonymous __typename = ${RPS[typename_authenticated]} / ${RPS[typename]} req/s = $(ratio "${RPS[typename_authenticated]}" "${RPS[typename]}")"
 echo "target 2: see the feed costs above (want <= 2 SQL cold, 0 warm, auth_redis=0)"
 echo "target 3: posts(first: 20) 100k / 1k = $(ratio "${RPS[page_100k_uncached]}" "${RPS[page_1k_uncached]}") without caches (${RPS[page_100k_uncached]} / ${RPS[page_1k_uncached]} req/s), $(ratio "${RPS[page_100k_cached]}" "${RPS[page_1k_cached]}") with them (want >= 90%)"
 echo "target 4: p99 at $CONNS connections: __typename ${P99[typename]} ms, me ${P99[me]} ms, feed ${P99[feed]} ms (no response tier ${P99[feed_no_response_tier]} ms), posts(first: 20) ${P99[page_1k_uncached]} ms uncached / ${P99[page_1k_cached]} ms cached; peak RSS $RSS_MAIN (100k posts, uncached: $RSS_100K)"
