@@ -34,8 +34,11 @@ type revocations struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	mu      sync.RWMutex
-	revoked map[revKey]time.Time // → when it stops mattering
+	// revoked maps a revKey to when it stops mattering (time.Time). It is
+	// read on every authenticated request, without a lock; mu serializes
+	// the writers.
+	mu      sync.Mutex
+	revoked sync.Map
 
 	// epochKey holds when Redis last started empty (UnixMilli). A Redis
 	// that restarts without persistence, or is flushed, loses the log and
@@ -99,7 +102,7 @@ func decodeRevocation(s string) (revocation, error) {
 
 func newRevocations(rdb redis.UniversalClient, bus *cache.Bus, k keys, now func() time.Time, log *slog.Logger) *revocations {
 	rv := &revocations{rdb: rdb, bus: bus, logKey: k.revocationLog(), epochKey: k.revocationEpoch(),
-		now: now, log: log, revoked: map[revKey]time.Time{}}
+		now: now, log: log}
 	bus.Handle(revocationTopic, func(payload string) {
 		for _, e := range strings.Split(payload, ",") {
 			r, err := decodeRevocation(e)
@@ -151,8 +154,8 @@ func (rv *revocations) publish(ctx context.Context, rs ...revocation) error {
 func (rv *revocations) apply(rs ...revocation) {
 	rv.mu.Lock()
 	for _, r := range rs {
-		if cur, ok := rv.revoked[r.key()]; !ok || r.until.After(cur) {
-			rv.revoked[r.key()] = r.until
+		if cur, ok := rv.revoked.Load(r.key()); !ok || r.until.After(cur.(time.Time)) {
+			rv.revoked.Store(r.key(), r.until)
 		}
 	}
 	rv.mu.Unlock()
@@ -199,10 +202,8 @@ func (rv *revocations) synced() bool { return rv.bus.Synced() }
 // isRevoked answers from memory; only meaningful when synced.
 func (rv *revocations) isRevoked(user pulid.ID, sid, jti string) bool {
 	now := rv.now()
-	rv.mu.RLock()
-	defer rv.mu.RUnlock()
 	for _, k := range [2]revKey{{'s', user, sid}, {'t', user, jti}} {
-		if until, ok := rv.revoked[k]; ok && now.Before(until) {
+		if until, ok := rv.revoked.Load(k); ok && now.Before(until.(time.Time)) {
 			return true
 		}
 	}
@@ -255,10 +256,11 @@ func (rv *revocations) replay(ctx context.Context) error {
 func (rv *revocations) prune() {
 	now := rv.now()
 	rv.mu.Lock()
-	for k, until := range rv.revoked {
-		if !now.Before(until) {
-			delete(rv.revoked, k)
+	rv.revoked.Range(func(k, until any) bool {
+		if !now.Before(until.(time.Time)) {
+			rv.revoked.Delete(k)
 		}
-	}
+		return true
+	})
 	rv.mu.Unlock()
 }

@@ -20,8 +20,11 @@ const touchEvery = time.Minute
 // refresh (an access token lives 15 minutes, the idle timeout is 30), so a
 // last-used time up to a minute stale changes nothing.
 type toucher struct {
-	mu      sync.RWMutex
-	written map[touchKey]time.Time // when each session's last-used was last written
+	// written maps a touchKey to when that session's last-used time was
+	// last written (time.Time). Every authenticated request reads it,
+	// without a lock; mu serializes the writers and guards due.
+	written sync.Map
+	mu      sync.Mutex
 	due     map[touchKey]time.Time // sessions to write, with their use time
 }
 
@@ -35,23 +38,20 @@ func (s *Sessions) Touch(v Viewer) {
 	now := s.cfg.Now()
 	k := touchKey{v.UserID, v.SessionID}
 	t := &s.touch
-	// Fast path, shared lock: most requests come within a minute of the
-	// last write of their session.
-	t.mu.RLock()
-	last, ok := t.written[k]
-	t.mu.RUnlock()
-	if ok && now.Sub(last) < touchEvery {
+	// Fast path, no lock: most requests come within a minute of the last
+	// write of their session.
+	if last, ok := t.written.Load(k); ok && now.Sub(last.(time.Time)) < touchEvery {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.written == nil {
-		t.written, t.due = map[touchKey]time.Time{}, map[touchKey]time.Time{}
-	}
-	if last, ok := t.written[k]; ok && now.Sub(last) < touchEvery {
+	if last, ok := t.written.Load(k); ok && now.Sub(last.(time.Time)) < touchEvery {
 		return
 	}
-	t.written[k] = now
+	if t.due == nil {
+		t.due = map[touchKey]time.Time{}
+	}
+	t.written.Store(k, now)
 	t.due[k] = now
 }
 
@@ -63,11 +63,12 @@ func (s *Sessions) flushTouches(ctx context.Context) {
 	due := t.due
 	t.due = map[touchKey]time.Time{}
 	now := s.cfg.Now()
-	for k, at := range t.written {
-		if now.Sub(at) > s.cfg.IdleTimeout {
-			delete(t.written, k)
+	t.written.Range(func(k, at any) bool {
+		if now.Sub(at.(time.Time)) > s.cfg.IdleTimeout {
+			t.written.Delete(k)
 		}
-	}
+		return true
+	})
 	t.mu.Unlock()
 	if len(due) == 0 {
 		return
@@ -85,7 +86,7 @@ func (s *Sessions) flushTouches(ctx context.Context) {
 		s.cfg.Log.WarnContext(ctx, "record session use", slog.Any("error", err), slog.Int("sessions", len(due)))
 		t.mu.Lock()
 		for k := range due {
-			delete(t.written, k)
+			t.written.Delete(k)
 		}
 		t.mu.Unlock()
 	}

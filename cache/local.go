@@ -3,63 +3,72 @@ package cache
 import "sync"
 
 // Local is a bounded in-process map for read-mostly caches on the request
-// path (verified tokens, user records): reads share a read lock, so
-// concurrent requests do not queue behind each other as they would on an
-// LRU, whose every read moves an entry. When full, it forgets an arbitrary
-// eighth of its entries: what it holds is always correct (the callers
-// evict what a write invalidates), only sometimes gone.
+// path (verified tokens, user records). Reads take no lock (a sync.Map), so
+// concurrent requests neither queue behind each other, as on an LRU whose
+// every read moves an entry, nor contend on a read lock's counter; writes,
+// which are rare, are serialized. When full, it forgets an arbitrary eighth
+// of its entries: what it holds is always correct (the callers evict what
+// a write invalidates), only sometimes gone.
 type Local[K comparable, V any] struct {
-	mu  sync.RWMutex
-	m   map[K]V
+	m   sync.Map   // K → V
+	mu  sync.Mutex // serializes writes; guards n
+	n   int
 	max int
 }
 
 // NewLocal returns a Local holding at most max entries.
 func NewLocal[K comparable, V any](max int) *Local[K, V] {
-	return &Local[K, V]{m: make(map[K]V), max: max}
+	return &Local[K, V]{max: max}
 }
 
 // Get returns the value of k, if present.
 func (l *Local[K, V]) Get(k K) (V, bool) {
-	l.mu.RLock()
-	v, ok := l.m[k]
-	l.mu.RUnlock()
-	return v, ok
+	v, ok := l.m.Load(k)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return v.(V), true
 }
 
 // Add sets the value of k.
 func (l *Local[K, V]) Add(k K, v V) {
 	l.mu.Lock()
-	if _, ok := l.m[k]; !ok && len(l.m) >= l.max {
+	defer l.mu.Unlock()
+	if _, ok := l.m.Load(k); !ok && l.n >= l.max {
 		drop := max(1, l.max/8)
-		for old := range l.m {
-			delete(l.m, old)
-			if drop--; drop == 0 {
-				break
-			}
-		}
+		l.m.Range(func(old, _ any) bool {
+			l.m.Delete(old)
+			l.n--
+			drop--
+			return drop > 0
+		})
 	}
-	l.m[k] = v
-	l.mu.Unlock()
+	if _, loaded := l.m.Swap(k, v); !loaded {
+		l.n++
+	}
 }
 
 // Remove forgets k.
 func (l *Local[K, V]) Remove(k K) {
 	l.mu.Lock()
-	delete(l.m, k)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if _, loaded := l.m.LoadAndDelete(k); loaded {
+		l.n--
+	}
 }
 
 // Purge forgets everything.
 func (l *Local[K, V]) Purge() {
 	l.mu.Lock()
-	clear(l.m)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.m.Clear()
+	l.n = 0
 }
 
 // Len is the number of entries.
 func (l *Local[K, V]) Len() int {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return len(l.m)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
 }
