@@ -41,6 +41,13 @@ func (k keys) count(gen int64, list string) string {
 	return k.countPrefix() + strconv.FormatInt(gen, 10) + ":" + list
 }
 
+// userCount is the size of the users list under users generation gen.
+func (k keys) userCount(gen int64) string {
+	return k.userCountPrefix() + strconv.FormatInt(gen, 10)
+}
+
+func (k keys) userCountPrefix() string { return k.countPrefix() + "users:" }
+
 func (k keys) response(ugen, pgen int64, hash string) string {
 	return k.responsePrefix() + strconv.FormatInt(ugen, 10) + ":" + strconv.FormatInt(pgen, 10) + ":" + hash
 }

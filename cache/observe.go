@@ -16,7 +16,7 @@ const (
 	TierUserLocal = "user_local" // user records in this process
 	TierUserRedis = "user_redis" // user records in Redis
 	TierPage      = "page"       // pages of post lists
-	TierCount     = "count"      // totals of post lists
+	TierCount     = "count"      // totals of the post and user lists
 	TierResponse  = "response"   // whole responses
 	TierAPQ       = "apq"        // automatic persisted queries
 )

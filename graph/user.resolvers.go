@@ -46,7 +46,7 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	conn, err := r.client.User.Query().Paginate(ctx, after, first, before, last)
+	conn, err := r.usersPage(ctx, first, after, last, before)
 	if err == nil {
 		r.prefetchUserPosts(ctx, conn)
 	}

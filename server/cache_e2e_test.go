@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/authql/authql/ent"
@@ -272,3 +273,109 @@ func promote(t *testing.T, e *testEnv, email string) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// The admin users list pages by keyset, oldest first, both ways; it counts
+// the table only for totalCount (never for pageInfo), and once per user
+// write, not once per page.
+func TestUsersListPagesWithoutRecounting(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
+	a, b := e.start(t), e.start(t)
+	seed(t, a.app.db.Client, 24, 1)
+	admin := a.register(t, "admin@example.com", "plum-tree-42", "Admin")
+	promote(t, e, "admin@example.com")
+	const total = 25
+
+	const page = `query($first: Int, $after: Cursor, $last: Int, $before: Cursor) {
+		users(first: $first, after: $after, last: $last, before: $before) {
+			edges { cursor node { id } }
+			pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+		}
+	}`
+	type pageOf struct {
+		ids                  []string
+		hasNext, hasPrevious bool
+		start, end           string
+	}
+	get := func(vars map[string]any) pageOf {
+		t.Helper()
+		r := a.do(t, admin.Access, page, vars).mustOK(t)
+		var p pageOf
+		for _, e := range r.get("users.edges").([]any) {
+			p.ids = append(p.ids, e.(map[string]any)["node"].(map[string]any)["id"].(string))
+		}
+		p.hasNext, p.hasPrevious = r.get("users.pageInfo.hasNextPage") == true, r.get("users.pageInfo.hasPreviousPage") == true
+		p.start, _ = r.get("users.pageInfo.startCursor").(string)
+		p.end, _ = r.get("users.pageInfo.endCursor").(string)
+		return p
+	}
+
+	// Forwards: every user once, in ID (creation) order.
+	var all []string
+	vars := map[string]any{"first": 10}
+	for i := 0; ; i++ {
+		p := get(vars)
+		all = append(all, p.ids...)
+		if got, want := p.hasPrevious, i > 0; got != want {
+			t.Errorf("page %d: hasPreviousPage=%v, want %v", i, got, want)
+		}
+		if !p.hasNext {
+			break
+		}
+		if i > 3 {
+			t.Fatal("pagination does not end")
+		}
+		vars = map[string]any{"first": 10, "after": p.end}
+	}
+	if len(all) != total || !slices.IsSorted(all) || len(slices.Compact(slices.Clone(all))) != total {
+		t.Fatalf("forwards: %d users %v, want %d distinct in ID order", len(all), all, total)
+	}
+	// Backwards from the end, then before the first page seen.
+	p := get(map[string]any{"last": 10})
+	if !slices.Equal(p.ids, all[total-10:]) || !p.hasPrevious || p.hasNext {
+		t.Errorf("last 10: %v (previous %v, next %v), want %v with a previous page only", p.ids, p.hasPrevious, p.hasNext, all[total-10:])
+	}
+	p = get(map[string]any{"last": 10, "before": p.start})
+	if !slices.Equal(p.ids, all[total-20:total-10]) || !p.hasPrevious || !p.hasNext {
+		t.Errorf("10 before those: %v, want %v with pages either side", p.ids, all[total-20:total-10])
+	}
+	if p := get(map[string]any{"first": 0}); len(p.ids) != 0 || p.hasNext {
+		t.Errorf("first 0: %v, hasNextPage %v", p.ids, p.hasNext)
+	}
+
+	// What it costs: pageInfo is no COUNT; totalCount is one, then cached.
+	const info = `{ users(first: 5) { pageInfo { hasNextPage } } }`
+	const counted = `{ users(first: 5) { totalCount pageInfo { hasNextPage } } }`
+	base := costOf(t, a.do(t, admin.Access, info, nil).mustOK(t), "sqlStatements") // the page, and the admin's role
+	r := a.do(t, admin.Access, counted, nil).mustOK(t)
+	if got, want := costOf(t, r, "sqlStatements"), base+1; got != want {
+		t.Errorf("totalCount cold: %v SQL statements, want %v", got, want)
+	}
+	if got := r.get("users.totalCount"); got != float64(total) {
+		t.Errorf("totalCount=%v, want %d", got, total)
+	}
+	for _, s := range []*testServer{a, b, a} {
+		r := s.do(t, admin.Access, counted, nil).mustOK(t)
+		if got := costOf(t, r, "sqlStatements"); got != base {
+			t.Errorf("totalCount warm: %v SQL statements, want %v (no COUNT)", got, base)
+		}
+	}
+	// A sign-up on B: the next count on A includes it.
+	b.register(t, "new@example.com", "plum-tree-42", "New")
+	r = a.do(t, admin.Access, counted, nil).mustOK(t)
+	if got := r.get("users.totalCount"); got != float64(total+1) {
+		t.Errorf("totalCount after a sign-up on another instance: %v, want %d", got, total+1)
+	}
+
+	// Cursors that are not this list's are bad input.
+	posts := a.do(t, admin.Access, `{ posts(first: 1) { pageInfo { endCursor } } }`, nil)
+	for name, c := range map[string]any{"a post's cursor": posts.get("posts.pageInfo.endCursor"), "not a cursor": "bm90IGEgY3Vyc29y"} {
+		if c == nil {
+			t.Fatalf("%s: none", name)
+		}
+		if got, want := a.do(t, admin.Access, page, map[string]any{"first": 5, "after": c}).code(t), "BAD_USER_INPUT"; got != want {
+			t.Errorf("%s: code=%q, want %q", name, got, want)
+		}
+	}
+}
