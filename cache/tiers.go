@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -219,6 +220,11 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 	return t.usersFromDB(ctx, ids, out, missing)
 }
 
+// UserColumns are the columns of a user record that requests read: all but
+// the password hash, which only the password checks load (by themselves),
+// so lists and cache misses do not carry it out of the database.
+var UserColumns = slices.DeleteFunc(slices.Clone(user.Columns), func(c string) bool { return c == user.FieldPasswordHash })
+
 // usersFromDB fills the gaps of out from the database; with gens, it writes
 // what it read back to the cache.
 func (t *Tiers) usersFromDB(ctx context.Context, ids []pulid.ID, out []*ent.User, gens map[pulid.ID]string) ([]*ent.User, []error) {
@@ -228,7 +234,7 @@ func (t *Tiers) usersFromDB(ctx context.Context, ids []pulid.ID, out []*ent.User
 			need = append(need, id)
 		}
 	}
-	users, err := t.client.User.Query().Where(user.IDIn(need...)).All(ctx)
+	users, err := t.client.User.Query().Where(user.IDIn(need...)).Select(UserColumns...).All(ctx)
 	if err != nil {
 		return nil, []error{err}
 	}

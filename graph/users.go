@@ -47,7 +47,7 @@ func (r *Resolver) usersPage(ctx context.Context, first *int, after *ent.Cursor,
 	if before != nil {
 		q.Where(user.IDLT(before.ID))
 	}
-	nodes, err := q.Order(order).Limit(n + 1).All(ctx)
+	nodes, err := q.Select(cache.UserColumns...).Order(order).Limit(n + 1).All(ctx)
 	if err != nil {
 		return nil, err
 	}
