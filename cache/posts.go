@@ -397,16 +397,24 @@ func (t *Tiers) queryPage(ctx context.Context, r PostPage) (*cachedPage, error) 
 	if err != nil {
 		return nil, err
 	}
-	more := len(posts) > n
-	posts = posts[:min(n, len(posts))]
-	p := &cachedPage{Posts: toCachedPosts(posts)}
-	if backward {
-		slices.Reverse(p.Posts)
-		p.HasPrev, p.HasNext = more, r.Before != nil
-	} else {
-		p.HasNext, p.HasPrev = more, r.After != nil
-	}
+	p := &cachedPage{}
+	posts, p.HasNext, p.HasPrev = keysetPage(posts, n, backward, r.After != nil, r.Before != nil)
+	p.Posts = toCachedPosts(posts)
 	return p, nil
+}
+
+// keysetPage turns the n+1 rows a keyset query read into a page, in list
+// order (a backward read comes in reverse), and says whether rows lie past
+// either end: the extra row tells in the direction read; the other side
+// has rows if a cursor was given there, as the Relay specification allows.
+func keysetPage[T any](rows []T, n int, backward, after, before bool) (page []T, hasNext, hasPrev bool) {
+	more := len(rows) > n
+	rows = rows[:min(n, len(rows))]
+	if backward {
+		slices.Reverse(rows)
+		return rows, before, more
+	}
+	return rows, more, after
 }
 
 // queryFirstPages reads the first page of several authors' lists (same

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -220,11 +219,6 @@ func (t *Tiers) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error
 	return t.usersFromDB(ctx, ids, out, missing)
 }
 
-// UserColumns are the columns of a user record that requests read: all but
-// the password hash, which only the password checks load (by themselves),
-// so lists and cache misses do not carry it out of the database.
-var UserColumns = slices.DeleteFunc(slices.Clone(user.Columns), func(c string) bool { return c == user.FieldPasswordHash })
-
 // usersFromDB fills the gaps of out from the database; with gens, it writes
 // what it read back to the cache.
 func (t *Tiers) usersFromDB(ctx context.Context, ids []pulid.ID, out []*ent.User, gens map[pulid.ID]string) ([]*ent.User, []error) {
@@ -234,7 +228,7 @@ func (t *Tiers) usersFromDB(ctx context.Context, ids []pulid.ID, out []*ent.User
 			need = append(need, id)
 		}
 	}
-	users, err := t.client.User.Query().Where(user.IDIn(need...)).Select(UserColumns...).All(ctx)
+	users, err := t.client.User.Query().Where(user.IDIn(need...)).Select(userColumns...).All(ctx)
 	if err != nil {
 		return nil, []error{err}
 	}
@@ -273,52 +267,6 @@ redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
 return 1
-`)
-
-// UserCount is the size of the users list: cached under the users
-// generation (every user write, a sign-up included, moves it on), so the
-// table is counted once per write, not once per page. On a Redis failure
-// the database answers.
-func (t *Tiers) UserCount(ctx context.Context) (int, error) {
-	count := func() (int, error) { return t.client.User.Query().Count(ctx) }
-	if t.cfg.PageTTL <= 0 {
-		return count()
-	}
-	res, err := readUserCount.Run(ctx, t.rdb, []string{t.k.usersGen()}, t.k.userCountPrefix()).Slice()
-	if err != nil {
-		t.log.WarnContext(ctx, "count cache unavailable; counting in the database", slog.Any("error", err))
-		t.obs.Access(TierCount, false)
-		return count()
-	}
-	if s, ok := res[1].(string); ok {
-		if n, err := strconv.Atoi(s); err == nil {
-			t.obs.Access(TierCount, true)
-			return n, nil
-		}
-	}
-	t.obs.Access(TierCount, false)
-	n, err := count()
-	if err != nil {
-		return 0, err
-	}
-	// Under the generation read before counting: a write since then has
-	// moved the generation on, and this count is never read.
-	gen := parseGen(fmt.Sprint(res[0]))
-	if err := t.rdb.Set(ctx, t.k.userCount(gen), n, t.cfg.PageTTL).Err(); err != nil {
-		t.log.WarnContext(ctx, "write count cache", slog.Any("error", err))
-	}
-	return n, nil
-}
-
-// readUserCount reads the users generation and, under it, the count, in
-// one round trip.
-//
-//	KEYS[1] users generation   ARGV[1] count key prefix
-//
-// Returns {generation, count or false}.
-var readUserCount = redis.NewScript(`
-local g = redis.call('GET', KEYS[1]) or '0'
-return {g, redis.call('GET', ARGV[1] .. g) or false}
 `)
 
 // InvalidateUsers is called on every write of users: inside the write's

@@ -46,7 +46,7 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	conn, err := r.usersPage(ctx, first, after, last, before)
+	conn, err := r.tiers.UserPage(ctx, first, after, last, before, wantsField(ctx, "totalCount"))
 	if err == nil {
 		r.prefetchUserPosts(ctx, conn)
 	}
