@@ -86,6 +86,17 @@ type testServer struct {
 	*httptest.Server
 	app  *app
 	logs *syncBuffer
+	// hc, if set, replaces the httptest client (an instance that is a
+	// process of its own).
+	hc *http.Client
+}
+
+// Client is the HTTP client that reaches the instance.
+func (s *testServer) Client() *http.Client {
+	if s.hc != nil {
+		return s.hc
+	}
+	return s.Server.Client()
 }
 
 // start starts a new instance with its own database pool and Redis client.
