@@ -9,7 +9,10 @@ import "github.com/authql/authql/ent/schema/pulid"
 //
 //	<prefix>session:{<uid>}:<sid>     hash: one session (device)
 //	<prefix>sessions:{<uid>}          sorted set: the user's session ids by creation time
-//	<prefix>refresh:{<uid>}:<sha256>  hash: one refresh token, by the SHA-256 of the token
+//	<prefix>used:{<uid>}:<sid>        sorted set: the session's newest 128 rotated refresh tokens (128 bits of
+//	                                  their SHA-256), scored by when they were rotated: reuse detection
+//	<prefix>grace:{<uid>}:<sha256>    string: the pair minted for a rotated token, sealed under the token and
+//	                                  bound to the client that rotated it, for the reuse grace window only
 //	<prefix>blacklist:{<uid>}:<jti>   string: a revoked access token, until it would expire
 //	<prefix>revocations:log           sorted set: revocations still relevant, scored by when they stop mattering
 //	                                  (they travel to every process on cache.Bus, topic "rev")
@@ -38,12 +41,14 @@ func (k keys) sessions(uid pulid.ID) string {
 	return k.prefix + "sessions:{" + string(uid) + "}"
 }
 
-func (k keys) refresh(uid pulid.ID, hash string) string {
-	return k.refreshPrefix(uid) + hash
-}
+func (k keys) used(uid pulid.ID, sid string) string { return k.usedPrefix(uid) + sid }
 
-func (k keys) refreshPrefix(uid pulid.ID) string {
-	return k.prefix + "refresh:{" + string(uid) + "}:"
+// usedPrefix is the used-token set key without the session id, for the
+// script that ends a user's sessions.
+func (k keys) usedPrefix(uid pulid.ID) string { return k.prefix + "used:{" + string(uid) + "}:" }
+
+func (k keys) grace(uid pulid.ID, hash string) string {
+	return k.prefix + "grace:{" + string(uid) + "}:" + hash
 }
 
 func (k keys) blacklist(uid pulid.ID, jti string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,11 @@ type revocations struct {
 	// Redis, where their sessions no longer exist.
 	epochKey string
 	emptyAt  atomic.Int64
+
+	// server identifies the Redis last synced with (run and replication
+	// ids); replicas is how many replicas it had, for WAIT.
+	server   atomic.Value
+	replicas atomic.Int64
 
 	// watchers are notified (their channel closed) when an entry with their
 	// key arrives: live connections that must end with their session.
@@ -114,6 +120,7 @@ func newRevocations(rdb redis.UniversalClient, bus *cache.Bus, k keys, now func(
 		}
 	})
 	bus.OnSync(rv.checkEpoch)
+	bus.OnSync(rv.checkServer)
 	bus.OnSync(rv.replay)
 	return rv
 }
@@ -137,9 +144,15 @@ func (rv *revocations) publish(ctx context.Context, rs ...revocation) error {
 	// live on different nodes, so no pipeline orders them): a process that
 	// subscribes in between replays the log after its subscription is
 	// confirmed, and so sees the entry if it missed the event.
+	// With replicas, WAIT (on the same connection, hence the pipeline)
+	// until they have the entry too, so a failover does not lose it.
+	replicas := rv.replicas.Load()
 	_, err := rv.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, rv.logKey, zs...)
 		p.ZRemRangeByScore(ctx, rv.logKey, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+		if replicas > 0 {
+			p.Do(ctx, "WAIT", replicas, replicaWait.Milliseconds())
+		}
 		return nil
 	})
 	if err == nil {
@@ -222,6 +235,73 @@ func (rv *revocations) checkEpoch(ctx context.Context) error {
 	}
 	rv.emptyAt.Store(ms)
 	return nil
+}
+
+// replicaWait bounds how long a revocation waits for Redis replicas.
+const replicaWait = 100 * time.Millisecond
+
+// checkServer notices that Redis is not the server this process last synced
+// with: a restart or a failover, either of which may have lost writes (the
+// end of sessions among them). Nothing is trusted from Redis alone on that
+// account: sessions are ended in the database first, refresh asks it, and
+// every resync reloads it into memory; this says so in the log, and learns
+// how many replicas to WAIT for. A Redis that refuses INFO (some managed
+// services) is not an error.
+func (rv *revocations) checkServer(ctx context.Context) error {
+	id, replicas, err := serverIdentity(ctx, rv.rdb)
+	if err != nil {
+		rv.log.Debug("cannot identify the Redis server", slog.Any("error", err))
+		return nil
+	}
+	rv.replicas.Store(replicas)
+	if prev, _ := rv.server.Swap(id).(string); prev != "" && prev != id {
+		rv.log.Warn("Redis is not the server last synced with (restart or failover): revocations it may have lost are restored from the database",
+			slog.String("event", "redis_changed"))
+	}
+	return nil
+}
+
+// serverIdentity returns the run and replication ids of Redis (every
+// master's, for a cluster) and how many replicas a single master has (0
+// for a cluster: WAIT cannot follow a pipeline across its nodes).
+func serverIdentity(ctx context.Context, rdb redis.UniversalClient) (string, int64, error) {
+	one := func(ctx context.Context, c *redis.Client) (string, int64, error) {
+		info, err := c.Info(ctx, "server", "replication").Result()
+		if err != nil {
+			return "", 0, err
+		}
+		var runID, replID string
+		var replicas int64
+		for _, line := range strings.Split(info, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+			switch k {
+			case "run_id":
+				runID = v
+			case "master_replid":
+				replID = v
+			case "connected_slaves":
+				replicas, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		return runID + "/" + replID, replicas, nil
+	}
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return one(ctx, c)
+	case *redis.ClusterClient:
+		var mu sync.Mutex
+		var ids []string
+		err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			id, _, err := one(ctx, m)
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
+			return err
+		})
+		slices.Sort(ids)
+		return strings.Join(ids, ","), 0, err
+	}
+	return "", 0, fmt.Errorf("unknown Redis client %T", rdb)
 }
 
 // predates reports whether a token issued at iat predates a loss of

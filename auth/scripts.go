@@ -11,56 +11,59 @@ import "github.com/redis/go-redis/v9"
 // is the same on a real Redis, a cluster and the embedded server.
 
 // rotateScript consumes a refresh token and records its successor, or
-// reports why it cannot (RFC 9700 §4.14.2 refresh token rotation).
+// reports why it cannot (RFC 9700 §4.14.2 refresh token rotation). The
+// session holds the hash of its one current token; rotated tokens are
+// remembered in a capped sorted set (for reuse detection), and the pair
+// minted for each is kept, sealed and bound to the client that rotated, for
+// the grace window only.
 //
-//	KEYS[1] the presented token's refresh record   KEYS[2] the session
-//	KEYS[3] the new token's refresh record         KEYS[4] the user's session index
+//	KEYS[1] the session   KEYS[2] the session's used tokens   KEYS[3] the grace pair of the presented token
 //	ARGV[1] now (ms)          ARGV[2] reuse grace window (ms)   ARGV[3] idle timeout (ms)
-//	ARGV[4] the sealed pair   ARGV[5] new token's hash          ARGV[6] session id
-//	ARGV[7] presented hash    ARGV[8] refresh key prefix of the user
+//	ARGV[4] the sealed pair   ARGV[5] new token's hash          ARGV[6] presented hash
+//	ARGV[7] presented hash as remembered (short)                ARGV[8] the client's binding
+//	ARGV[9] the user's credentials version (database)           ARGV[10] how many used tokens to remember
 //
-// Returns {"ok"}, {"grace", sealed pair issued for this token}, {"reuse"},
-// {"expired"} or {"invalid"}.
+// Returns {"ok"}, {"grace", sealed pair issued for this token}, {"reuse"}
+// (the session can then rotate no more: its current token is cleared),
+// {"expired"}, {"stale"} (started on older credentials) or {"invalid"}.
 var rotateScript = redis.NewScript(`
-local rec = redis.call('HMGET', KEYS[1], 'sid', 'used', 'child')
-if not rec[1] or rec[1] ~= ARGV[6] then return {'invalid'} end
-local sess = redis.call('HMGET', KEYS[2], 'rt', 'last', 'abs')
+local sess = redis.call('HMGET', KEYS[1], 'rt', 'last', 'abs', 'cv')
 if not sess[1] then return {'invalid'} end
+if tonumber(sess[4] or '0') < tonumber(ARGV[9]) then return {'stale'} end
 local now = tonumber(ARGV[1])
-local function revoke()
-  redis.call('DEL', ARGV[8] .. sess[1])
-  redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[4], ARGV[6])
-end
-if rec[2] then
-  if now - tonumber(rec[2]) <= tonumber(ARGV[2]) then return {'grace', rec[3]} end
-  revoke()
-  return {'reuse'}
-end
-if sess[1] ~= ARGV[7] then
-  revoke()
+if sess[1] ~= ARGV[6] then
+  local used = redis.call('ZSCORE', KEYS[2], ARGV[7])
+  if not used then return {'invalid'} end
+  if now - tonumber(used) <= tonumber(ARGV[2]) then
+    local g = redis.call('GET', KEYS[3])
+    if g then
+      local sp = string.find(g, ' ', 1, true)
+      if sp and string.sub(g, 1, sp - 1) == ARGV[8] then return {'grace', string.sub(g, sp + 1)} end
+    end
+  end
+  redis.call('HSET', KEYS[1], 'rt', '')
   return {'reuse'}
 end
 local abs = tonumber(sess[3])
 local idle = tonumber(ARGV[3])
-if now >= abs or now - tonumber(sess[2]) >= idle then
-  revoke()
-  return {'expired'}
+if now >= abs or now - tonumber(sess[2]) >= idle then return {'expired'} end
+redis.call('ZADD', KEYS[2], now, ARGV[7])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[10]) + 1))
+redis.call('PEXPIRE', KEYS[2], abs - now)
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[3], ARGV[8] .. ' ' .. ARGV[4], 'PX', ARGV[2])
 end
-redis.call('HSET', KEYS[1], 'used', now, 'child', ARGV[4])
-redis.call('HSET', KEYS[3], 'sid', ARGV[6])
-redis.call('PEXPIRE', KEYS[3], abs - now)
-redis.call('HSET', KEYS[2], 'rt', ARGV[5], 'last', now)
-redis.call('PEXPIRE', KEYS[2], math.min(idle, abs - now))
+redis.call('HSET', KEYS[1], 'rt', ARGV[5], 'last', now)
+redis.call('PEXPIRE', KEYS[1], math.min(idle, abs - now))
 return {'ok'}
 `)
 
 // endScript ends sessions of one user: one session (ARGV[4]), or all but one
-// (ARGV[3]), or all. It deletes each session and its current refresh record,
-// and blacklists the caller's access token if KEYS[2] is given.
+// (ARGV[3]), or all. It deletes each session and its used-token set, and
+// blacklists the caller's access token if KEYS[2] is given.
 //
 //	KEYS[1] the user's session index   KEYS[2] blacklist key of the caller's token (optional)
-//	ARGV[1] session key prefix   ARGV[2] refresh key prefix
+//	ARGV[1] session key prefix   ARGV[2] used-token set prefix
 //	ARGV[3] session id to keep ('' for none)   ARGV[4] the only session to end ('' for all)
 //	ARGV[5] blacklist TTL (ms)
 //
@@ -71,10 +74,8 @@ if ARGV[4] ~= '' then sids = {ARGV[4]} else sids = redis.call('ZRANGE', KEYS[1],
 local ended = {}
 for _, sid in ipairs(sids) do
   if sid ~= ARGV[3] then
-    local k = ARGV[1] .. sid
-    local rt = redis.call('HGET', k, 'rt')
-    if rt then redis.call('DEL', ARGV[2] .. rt) end
-    if redis.call('DEL', k) == 1 then table.insert(ended, sid) end
+    redis.call('DEL', ARGV[2] .. sid)
+    if redis.call('DEL', ARGV[1] .. sid) == 1 then table.insert(ended, sid) end
     redis.call('ZREM', KEYS[1], sid)
   end
 end
@@ -82,26 +83,6 @@ if KEYS[2] and tonumber(ARGV[5]) > 0 then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
 end
 return ended
-`)
-
-// reissueScript gives a live session a new refresh token (the current one is
-// deleted, so presenting it later is simply invalid, not "reuse") and
-// blacklists the caller's access token.
-//
-//	KEYS[1] the session   KEYS[2] the new refresh record   KEYS[3] blacklist key of the caller's token
-//	ARGV[1] refresh key prefix   ARGV[2] new token's hash   ARGV[3] session id
-//	ARGV[4] now (ms)             ARGV[5] blacklist TTL (ms)
-//
-// Returns 1, or 0 if the session has ended.
-var reissueScript = redis.NewScript(`
-local sess = redis.call('HMGET', KEYS[1], 'rt', 'abs')
-if not sess[1] then return 0 end
-redis.call('DEL', ARGV[1] .. sess[1])
-redis.call('HSET', KEYS[2], 'sid', ARGV[3])
-redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(sess[2]) - tonumber(ARGV[4])))
-redis.call('HSET', KEYS[1], 'rt', ARGV[2], 'last', ARGV[4])
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
-return 1
 `)
 
 // touchScript records that a session was used: it moves last-used and the

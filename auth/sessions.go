@@ -33,6 +33,13 @@ type SessionConfig struct {
 	// Observer counts tokens issued and verified and reuse detections;
 	// nil: none.
 	Observer Observer
+	// MaxSessions caps the live sessions of one user: starting one more
+	// ends the oldest. 0: no cap.
+	MaxSessions int
+	// Ledger is the durable record of ended sessions (the database). Nil
+	// only in tests of this package: revocation is then only as durable as
+	// Redis.
+	Ledger *Ledger
 }
 
 // Meta describes the client that starts a session.
@@ -85,8 +92,32 @@ func NewSessions(rdb redis.UniversalClient, bus *cache.Bus, tokens *Tokens, cfg 
 		cfg.Observer = NopObserver{}
 	}
 	k := keys{cfg.Prefix}
-	return &Sessions{rdb: rdb, tokens: tokens, keys: k, cfg: cfg, rev: newRevocations(rdb, bus, k, cfg.Now, cfg.Log)}
+	s := &Sessions{rdb: rdb, tokens: tokens, keys: k, cfg: cfg, rev: newRevocations(rdb, bus, k, cfg.Now, cfg.Log)}
+	if cfg.Ledger != nil {
+		bus.OnSync(s.replayLedger)
+	}
+	return s
 }
+
+// replayLedger loads into memory every session the ledger ended recently
+// enough for one of its access tokens to be presented: whatever Redis lost,
+// memory is complete once synced.
+func (s *Sessions) replayLedger(ctx context.Context) error {
+	rs, err := s.cfg.Ledger.since(ctx, s.cfg.Now().Add(-s.revocationLife()))
+	if err != nil {
+		return err
+	}
+	revs := make([]revocation, len(rs))
+	for i, r := range rs {
+		revs[i] = revocation{kind: 's', user: r.UserID, id: r.ID, until: r.RevokedAt.Add(s.revocationLife())}
+	}
+	s.rev.apply(revs...)
+	return nil
+}
+
+// revocationLife is how long a session's revocation matters: until no
+// access token issued before it can be presented.
+func (s *Sessions) revocationLife() time.Duration { return s.tokens.TTL() + s.tokens.cfg.Leeway }
 
 // Watch returns a channel that is closed when the viewer's session or
 // access token is revoked (as seen by this process), and a function to stop
@@ -111,7 +142,7 @@ func (s *Sessions) Check(ctx context.Context, v Viewer) error {
 		}
 		return nil
 	}
-	return s.checkRedis(ctx, v)
+	return s.checkDurable(ctx, v)
 }
 
 // Synced reports whether this process's revocation set is complete, so that
@@ -125,38 +156,71 @@ func (s *Sessions) RefreshTTL() time.Duration { return s.cfg.RefreshTTL }
 func (s *Sessions) Tokens() *Tokens { return s.tokens }
 
 // Start creates a session for a user who has just proven who they are and
-// returns its first token pair. Returns ErrUnavailable if Redis is down.
-func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta) (Pair, error) {
-	sid := newSessionID(s.cfg.Now())
+// returns its first token pair. version is the user's credentials version
+// read with the password that was checked: if it has changed by the time
+// the session exists (the password changed meanwhile), the session is
+// discarded and ErrInvalidCredentials returned, so no session outlives the
+// credentials it was started on. Returns ErrUnavailable if Redis is down.
+func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, version int64) (Pair, error) {
+	now := s.cfg.Now()
+	sid := newSessionID(now)
 	rt := newRefreshToken(userID, sid)
 	access, claims, err := s.tokens.Issue(userID, sid)
 	if err != nil {
 		return Pair{}, err
 	}
-	now := s.cfg.Now()
 	nowMs := now.UnixMilli()
 	abs := now.Add(s.cfg.RefreshTTL)
 	sessKey := s.keys.session(userID, sid)
-	refKey := s.keys.refresh(userID, rt.hash())
 	idxKey := s.keys.sessions(userID)
+	var live *redis.IntCmd
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, sessKey,
-			"created", nowMs, "last", nowMs, "abs", abs.UnixMilli(),
+			"created", nowMs, "last", nowMs, "abs", abs.UnixMilli(), "cv", version,
 			"rt", rt.hash(), "ua", truncate(meta.UserAgent, 256), "ip", meta.IP)
 		p.PExpire(ctx, sessKey, min(s.cfg.IdleTimeout, s.cfg.RefreshTTL))
-		p.HSet(ctx, refKey, "sid", sid)
-		p.PExpire(ctx, refKey, s.cfg.RefreshTTL)
 		p.ZAdd(ctx, idxKey, redis.Z{Score: float64(nowMs), Member: sid})
 		p.PExpire(ctx, idxKey, s.cfg.RefreshTTL)
+		live = p.ZCard(ctx, idxKey)
 		return nil
 	})
 	if err != nil {
 		return Pair{}, unavailable("start session", err)
 	}
+	if err := s.confirmVersion(ctx, userID, sid, version); err != nil {
+		return Pair{}, err
+	}
 	s.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "session started",
 		slog.String("event", "login"), slog.String("user_id", string(userID)), slog.String("session_id", sid))
 	s.cfg.Observer.TokenIssued()
+	if n := int(live.Val()); s.cfg.MaxSessions > 0 && n > s.cfg.MaxSessions {
+		s.endOldest(ctx, userID, sid, n-s.cfg.MaxSessions)
+	}
 	return Pair{UserID: userID, SessionID: sid, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// confirmVersion discards a just-started session whose credentials changed
+// while it was being started. A user not yet committed (signing up, in the
+// caller's transaction) cannot have changed.
+func (s *Sessions) confirmVersion(ctx context.Context, uid pulid.ID, sid string, version int64) error {
+	if s.cfg.Ledger == nil {
+		return nil
+	}
+	cur, err := s.cfg.Ledger.version(ctx, uid)
+	switch {
+	case errors.Is(err, errUnknownUser) && version == 0:
+		return nil
+	case err == nil && cur == version:
+		return nil
+	}
+	// No token of the session was handed out: deleting it is enough.
+	if derr := s.discard(ctx, uid, sid); derr != nil {
+		s.cfg.Log.WarnContext(ctx, "discard a session started on changed credentials", slog.Any("error", derr))
+	}
+	if err != nil && !errors.Is(err, errUnknownUser) {
+		return err
+	}
+	return ErrInvalidCredentials
 }
 
 // LoginFailed records a failed sign-in in the auth log: the account is
@@ -164,70 +228,6 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta) (Pair,
 func (s *Sessions) LoginFailed(ctx context.Context, email, reason string) {
 	s.cfg.Log.LogAttrs(ctx, slog.LevelWarn, "login failed", slog.String("event", "login_failed"),
 		slog.String("account", hashKey(email)), slog.String("reason", reason))
-}
-
-// Refresh rotates a refresh token: it retires the presented token and
-// returns a new pair, atomically. The same token presented again within
-// ReuseGrace returns the very pair already issued for it (never a second
-// one), so tabs racing to refresh all keep working. Presented later, it is
-// taken as stolen: the session ends, with every token of it.
-//
-// Returns ErrInvalidRefreshToken for an unknown, expired or ended token,
-// ErrRefreshReused on theft, ErrUnavailable if Redis is down.
-func (s *Sessions) Refresh(ctx context.Context, raw string) (Pair, error) {
-	parent, err := parseRefreshToken(raw)
-	if err != nil {
-		return Pair{}, err
-	}
-	uid, sid := parent.userID, parent.sessionID
-	child := newRefreshToken(uid, sid)
-	access, claims, err := s.tokens.Issue(uid, sid)
-	if err != nil {
-		return Pair{}, err
-	}
-	pair := Pair{UserID: uid, SessionID: sid, AccessToken: access, RefreshToken: child.raw, ExpiresAt: claims.ExpiresAt.Time}
-	sealed, err := sealIssued(parent, issued{AccessToken: access, RefreshToken: child.raw, ExpiresAt: pair.ExpiresAt.Unix()})
-	if err != nil {
-		return Pair{}, fmt.Errorf("seal token pair: %w", err)
-	}
-	res, err := rotateScript.Run(ctx, s.rdb,
-		[]string{s.keys.refresh(uid, parent.hash()), s.keys.session(uid, sid), s.keys.refresh(uid, child.hash()), s.keys.sessions(uid)},
-		s.cfg.Now().UnixMilli(), s.cfg.ReuseGrace.Milliseconds(), s.cfg.IdleTimeout.Milliseconds(),
-		sealed, child.hash(), sid, parent.hash(), s.keys.refreshPrefix(uid),
-	).StringSlice()
-	if err != nil {
-		return Pair{}, unavailable("rotate refresh token", err)
-	}
-	log := s.cfg.Log.With(slog.String("user_id", string(uid)), slog.String("session_id", sid))
-	switch res[0] {
-	case "ok":
-		log.InfoContext(ctx, "refresh token rotated", slog.String("event", "refresh"))
-		s.cfg.Observer.TokenIssued()
-		return pair, nil
-	case "grace":
-		prev, err := openIssued(parent, res[1])
-		if err != nil {
-			return Pair{}, fmt.Errorf("reuse within grace window: %w", err)
-		}
-		log.InfoContext(ctx, "refresh token presented again within grace window", slog.String("event", "refresh_grace"))
-		return Pair{UserID: uid, SessionID: sid, AccessToken: prev.AccessToken, RefreshToken: prev.RefreshToken,
-			ExpiresAt: time.Unix(prev.ExpiresAt, 0)}, nil
-	case "reuse":
-		log.WarnContext(ctx, "refresh token reuse detected: session revoked", slog.String("event", "reuse_detected"))
-		s.cfg.Observer.ReuseDetected()
-		if err := s.rev.publish(ctx, s.sessionRevocation(uid, sid)); err != nil {
-			log.ErrorContext(ctx, "publish revocation of a stolen session", slog.Any("error", err))
-		}
-		return Pair{}, ErrRefreshReused
-	case "expired":
-		log.InfoContext(ctx, "session expired", slog.String("event", "session_expired"))
-		if err := s.rev.publish(ctx, s.sessionRevocation(uid, sid)); err != nil {
-			log.ErrorContext(ctx, "publish revocation of an expired session", slog.Any("error", err))
-		}
-		return Pair{}, ErrInvalidRefreshToken
-	default:
-		return Pair{}, ErrInvalidRefreshToken
-	}
 }
 
 // Authenticate verifies an access token and checks that neither its session
@@ -258,16 +258,18 @@ func (s *Sessions) authenticate(ctx context.Context, token string) (Viewer, erro
 		s.Touch(v)
 		return v, nil
 	}
-	if err := s.checkRedis(ctx, v); err != nil {
+	if err := s.checkDurable(ctx, v); err != nil {
 		return Viewer{}, err
 	}
 	s.Touch(v)
 	return v, nil
 }
 
-// checkRedis checks in one round trip that the viewer's session is live and
-// its token not blacklisted.
-func (s *Sessions) checkRedis(ctx context.Context, v Viewer) error {
+// checkDurable checks, for a caller that cannot trust memory, that the
+// viewer's session is live and its token not blacklisted in Redis (one round
+// trip), and that the ledger has not ended the session: Redis may have lost
+// the end of it.
+func (s *Sessions) checkDurable(ctx context.Context, v Viewer) error {
 	var live, revoked *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		live = p.Exists(ctx, s.keys.session(v.UserID, v.SessionID))
@@ -280,130 +282,16 @@ func (s *Sessions) checkRedis(ctx context.Context, v Viewer) error {
 	if live.Val() == 0 || revoked.Val() != 0 {
 		return ErrSessionRevoked
 	}
-	return nil
-}
-
-// Scope says which sessions Logout ends.
-type Scope int
-
-// The scopes of Logout.
-const (
-	ScopeCurrent Scope = iota // the caller's session
-	ScopeOthers               // every session of the caller but the current one
-	ScopeAll                  // every session of the caller
-)
-
-// Logout ends sessions of the viewer. When the current session ends, the
-// viewer's access token is also blacklisted until it would have expired.
-// Returns the ids of the sessions ended, or ErrUnavailable.
-func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string, error) {
-	keep, only := "", ""
-	switch scope {
-	case ScopeCurrent:
-		only = v.SessionID
-	case ScopeOthers:
-		keep = v.SessionID
-	}
-	var ttl time.Duration
-	var extra []revocation
-	if scope != ScopeOthers {
-		ttl = s.blacklistTTL(v)
-		extra = append(extra, revocation{kind: 't', user: v.UserID, id: v.TokenID, until: v.ExpiresAt.Add(s.tokens.cfg.Leeway)})
-	}
-	return s.end(ctx, v.UserID, keep, only, s.keys.blacklist(v.UserID, v.TokenID), ttl, "logout", extra...)
-}
-
-// Reissue replaces the token pair of the viewer's own session (after a
-// password change): a new refresh token replaces the current one, which
-// stops working, and the viewer's access token is blacklisted. Returns
-// ErrSessionRevoked if the session has ended, or ErrUnavailable.
-func (s *Sessions) Reissue(ctx context.Context, v Viewer) (Pair, error) {
-	rt := newRefreshToken(v.UserID, v.SessionID)
-	access, claims, err := s.tokens.Issue(v.UserID, v.SessionID)
-	if err != nil {
-		return Pair{}, err
-	}
-	if err := s.rev.publish(ctx, revocation{kind: 't', user: v.UserID, id: v.TokenID, until: v.ExpiresAt.Add(s.tokens.cfg.Leeway)}); err != nil {
-		return Pair{}, err
-	}
-	ok, err := reissueScript.Run(ctx, s.rdb,
-		[]string{s.keys.session(v.UserID, v.SessionID), s.keys.refresh(v.UserID, rt.hash()), s.keys.blacklist(v.UserID, v.TokenID)},
-		s.keys.refreshPrefix(v.UserID), rt.hash(), v.SessionID, s.cfg.Now().UnixMilli(), s.blacklistTTL(v).Milliseconds(),
-	).Int()
-	if err != nil {
-		return Pair{}, unavailable("reissue tokens", err)
-	}
-	if ok == 0 {
-		return Pair{}, ErrSessionRevoked
-	}
-	s.cfg.Log.InfoContext(ctx, "session tokens reissued", slog.String("event", "reissue"),
-		slog.String("user_id", string(v.UserID)), slog.String("session_id", v.SessionID))
-	s.cfg.Observer.TokenIssued()
-	return Pair{UserID: v.UserID, SessionID: v.SessionID, AccessToken: access, RefreshToken: rt.raw, ExpiresAt: claims.ExpiresAt.Time}, nil
-}
-
-// sessionRevocation revokes every access token of a session: none issued
-// before now outlives now + TTL (+ leeway).
-func (s *Sessions) sessionRevocation(uid pulid.ID, sid string) revocation {
-	return revocation{kind: 's', user: uid, id: sid, until: s.cfg.Now().Add(s.tokens.TTL() + s.tokens.cfg.Leeway)}
-}
-
-// blacklistTTL is how long a revoked access token must stay blacklisted:
-// until it would expire anyway, plus the verification leeway.
-func (s *Sessions) blacklistTTL(v Viewer) time.Duration {
-	return max(v.ExpiresAt.Sub(s.cfg.Now())+s.tokens.cfg.Leeway, time.Second)
-}
-
-// Revoke ends one session of a user. It reports false if the user has no
-// such live session. Returns ErrUnavailable if Redis is down.
-func (s *Sessions) Revoke(ctx context.Context, userID pulid.ID, sessionID string) (bool, error) {
-	if !validSessionID(sessionID) {
-		return false, nil
-	}
-	ended, err := s.end(ctx, userID, "", sessionID, "", 0, "revoke")
-	return len(ended) > 0, err
-}
-
-// RevokeAll ends every session of a user (password change, account lock).
-func (s *Sessions) RevokeAll(ctx context.Context, userID pulid.ID, keep string) ([]string, error) {
-	return s.end(ctx, userID, keep, "", "", 0, "revoke")
-}
-
-// end publishes the revocation of the sessions about to end (and of extra
-// entries), then ends them. Publishing first means a failure leaves
-// everything as it was; the sessions are in every process's revoked set
-// before they disappear from Redis.
-func (s *Sessions) end(ctx context.Context, uid pulid.ID, keep, only, blacklistKey string, ttl time.Duration, event string, extra ...revocation) ([]string, error) {
-	// Only sessions in the user's own index are revoked: a session id of
-	// another user names nothing here.
-	sids, err := s.rdb.ZRange(ctx, s.keys.sessions(uid), 0, -1).Result()
-	if err != nil {
-		return nil, unavailable("list sessions", err)
-	}
-	revs := extra
-	for _, sid := range sids {
-		if sid != keep && (only == "" || sid == only) {
-			revs = append(revs, s.sessionRevocation(uid, sid))
+	if s.cfg.Ledger != nil {
+		ended, err := s.cfg.Ledger.ended(ctx, v.SessionID)
+		if err != nil {
+			return err
+		}
+		if ended {
+			return ErrSessionRevoked
 		}
 	}
-	if err := s.rev.publish(ctx, revs...); err != nil {
-		return nil, err
-	}
-	keys := []string{s.keys.sessions(uid)}
-	if blacklistKey != "" && ttl > 0 {
-		keys = append(keys, blacklistKey)
-	}
-	ended, err := endScript.Run(ctx, s.rdb, keys,
-		s.keys.sessionPrefix(uid), s.keys.refreshPrefix(uid), keep, only, ttl.Milliseconds(),
-	).StringSlice()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable("end sessions", err)
-	}
-	for _, sid := range ended {
-		s.cfg.Log.InfoContext(ctx, "session ended", slog.String("event", event),
-			slog.String("user_id", string(uid)), slog.String("session_id", sid))
-	}
-	return ended, nil
+	return nil
 }
 
 // List returns the live sessions of a user, oldest first. Index entries of

@@ -93,13 +93,16 @@ func (s *Sessions) flushTouches(ctx context.Context) {
 }
 
 // Run does the background work of the session store until ctx ends:
-// writing last-used times every second, and every minute forgetting
-// revocations that no longer matter. Call it once per process.
+// writing last-used times every second, every minute forgetting
+// revocations that no longer matter, and every hour pruning the ledger of
+// sessions no token of which can exist any more. Call it once per process.
 func (s *Sessions) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()
+	ledger := time.NewTicker(time.Hour)
+	defer ledger.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -109,6 +112,18 @@ func (s *Sessions) Run(ctx context.Context) {
 			s.flushTouches(ctx)
 		case <-prune.C:
 			s.rev.prune()
+		case <-ledger.C:
+			s.pruneLedger(ctx)
 		}
+	}
+}
+
+// pruneLedger forgets sessions ended longer ago than a session lives.
+func (s *Sessions) pruneLedger(ctx context.Context) {
+	if s.cfg.Ledger == nil {
+		return
+	}
+	if _, err := s.cfg.Ledger.prune(ctx, s.cfg.Now().Add(-s.cfg.RefreshTTL)); err != nil && ctx.Err() == nil {
+		s.cfg.Log.WarnContext(ctx, "prune revocation ledger", slog.Any("error", err))
 	}
 }

@@ -28,8 +28,9 @@ func main() {
 	cfg := &gen.Config{
 		Templates: templates,
 		// Modify lets the post loader read the first page of many authors'
-		// lists in one windowed query.
-		Features: []gen.Feature{gen.FeatureModifier},
+		// lists in one windowed query; Upsert records a revocation once
+		// however often it is written.
+		Features: []gen.Feature{gen.FeatureModifier, gen.FeatureUpsert},
 	}
 	if err := entc.Generate("./schema", cfg, entc.Extensions(ex)); err != nil {
 		log.Fatalf("ent codegen: %v", err)

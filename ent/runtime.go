@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/ent/post"
+	"github.com/authql/authql/ent/revocation"
 	"github.com/authql/authql/ent/schema"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
@@ -46,6 +47,30 @@ func init() {
 	post.DefaultID = postDescID.Default.(func() pulid.ID)
 	// post.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	post.IDValidator = postDescID.Validators[0].(func(string) error)
+	revocationFields := schema.Revocation{}.Fields()
+	_ = revocationFields
+	// revocationDescUserID is the schema descriptor for user_id field.
+	revocationDescUserID := revocationFields[1].Descriptor()
+	// revocation.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	revocation.UserIDValidator = revocationDescUserID.Validators[0].(func(string) error)
+	// revocationDescID is the schema descriptor for id field.
+	revocationDescID := revocationFields[0].Descriptor()
+	// revocation.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	revocation.IDValidator = func() func(string) error {
+		validators := revocationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
@@ -89,6 +114,12 @@ func init() {
 	userDescName := userFields[2].Descriptor()
 	// user.NameValidator is a validator for the "name" field. It is called by the builders before save.
 	user.NameValidator = userDescName.Validators[0].(func(string) error)
+	// userDescCredentialsVersion is the schema descriptor for credentials_version field.
+	userDescCredentialsVersion := userFields[4].Descriptor()
+	// user.DefaultCredentialsVersion holds the default value on creation for the credentials_version field.
+	user.DefaultCredentialsVersion = userDescCredentialsVersion.Default.(int64)
+	// user.CredentialsVersionValidator is a validator for the "credentials_version" field. It is called by the builders before save.
+	user.CredentialsVersionValidator = userDescCredentialsVersion.Validators[0].(func(int64) error)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

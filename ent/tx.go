@@ -14,6 +14,8 @@ type Tx struct {
 	config
 	// Post is the client for interacting with the Post builders.
 	Post *PostClient
+	// Revocation is the client for interacting with the Revocation builders.
+	Revocation *RevocationClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -148,6 +150,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Post = NewPostClient(tx.config)
+	tx.Revocation = NewRevocationClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

@@ -93,6 +93,27 @@ func (_u *UserUpdate) SetNillableRole(v *user.Role) *UserUpdate {
 	return _u
 }
 
+// SetCredentialsVersion sets the "credentials_version" field.
+func (_u *UserUpdate) SetCredentialsVersion(v int64) *UserUpdate {
+	_u.mutation.ResetCredentialsVersion()
+	_u.mutation.SetCredentialsVersion(v)
+	return _u
+}
+
+// SetNillableCredentialsVersion sets the "credentials_version" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableCredentialsVersion(v *int64) *UserUpdate {
+	if v != nil {
+		_u.SetCredentialsVersion(*v)
+	}
+	return _u
+}
+
+// AddCredentialsVersion adds value to the "credentials_version" field.
+func (_u *UserUpdate) AddCredentialsVersion(v int64) *UserUpdate {
+	_u.mutation.AddCredentialsVersion(v)
+	return _u
+}
+
 // AddPostIDs adds the "posts" edge to the Post entity by IDs.
 func (_u *UserUpdate) AddPostIDs(ids ...pulid.ID) *UserUpdate {
 	_u.mutation.AddPostIDs(ids...)
@@ -192,6 +213,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "User.role": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CredentialsVersion(); ok {
+		if err := user.CredentialsVersionValidator(v); err != nil {
+			return &ValidationError{Name: "credentials_version", err: fmt.Errorf(`ent: validator failed for field "User.credentials_version": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -227,6 +253,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.CredentialsVersion(); ok {
+		_spec.SetField(user.FieldCredentialsVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCredentialsVersion(); ok {
+		_spec.AddField(user.FieldCredentialsVersion, field.TypeInt64, value)
 	}
 	if _u.mutation.PostsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -357,6 +389,27 @@ func (_u *UserUpdateOne) SetNillableRole(v *user.Role) *UserUpdateOne {
 	return _u
 }
 
+// SetCredentialsVersion sets the "credentials_version" field.
+func (_u *UserUpdateOne) SetCredentialsVersion(v int64) *UserUpdateOne {
+	_u.mutation.ResetCredentialsVersion()
+	_u.mutation.SetCredentialsVersion(v)
+	return _u
+}
+
+// SetNillableCredentialsVersion sets the "credentials_version" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableCredentialsVersion(v *int64) *UserUpdateOne {
+	if v != nil {
+		_u.SetCredentialsVersion(*v)
+	}
+	return _u
+}
+
+// AddCredentialsVersion adds value to the "credentials_version" field.
+func (_u *UserUpdateOne) AddCredentialsVersion(v int64) *UserUpdateOne {
+	_u.mutation.AddCredentialsVersion(v)
+	return _u
+}
+
 // AddPostIDs adds the "posts" edge to the Post entity by IDs.
 func (_u *UserUpdateOne) AddPostIDs(ids ...pulid.ID) *UserUpdateOne {
 	_u.mutation.AddPostIDs(ids...)
@@ -469,6 +522,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "User.role": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CredentialsVersion(); ok {
+		if err := user.CredentialsVersionValidator(v); err != nil {
+			return &ValidationError{Name: "credentials_version", err: fmt.Errorf(`ent: validator failed for field "User.credentials_version": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -521,6 +579,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.CredentialsVersion(); ok {
+		_spec.SetField(user.FieldCredentialsVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCredentialsVersion(); ok {
+		_spec.AddField(user.FieldCredentialsVersion, field.TypeInt64, value)
 	}
 	if _u.mutation.PostsCleared() {
 		edge := &sqlgraph.EdgeSpec{

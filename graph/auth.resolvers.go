@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/ent"
@@ -35,7 +36,7 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 		r.sessions.LoginFailed(ctx, email, "wrong_password")
 		return nil, auth.ErrInvalidCredentials
 	}
-	pair, err := r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx))
+	pair, err := r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), u.CredentialsVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func (r *mutationResolver) Refresh(ctx context.Context, refreshToken string) (*m
 	if wc, ok := auth.WebFrom(ctx); ok && refreshToken == "" {
 		refreshToken = wc.RefreshToken()
 	}
-	pair, err := r.sessions.Refresh(ctx, refreshToken)
+	pair, err := r.sessions.Refresh(ctx, refreshToken, auth.MetaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -112,21 +113,36 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 		return nil, err
 	}
 	hash := r.passwords.Hash(newPassword)
-	var pair auth.Pair
+	// The new password and the end of every session commit together (the
+	// ledger), before Redis is told: a login with the old password cannot
+	// slip in between, and no session of the old password outlives it
+	// whatever Redis loses.
+	sids, err := r.sessions.IDs(ctx, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	var version int64
 	err = withTx(ctx, r.client, func(tx *ent.Client) error {
-		if err := tx.User.UpdateOneID(v.UserID).SetPasswordHash(hash).Exec(ctx); err != nil {
+		u, err := tx.User.UpdateOneID(v.UserID).SetPasswordHash(hash).AddCredentialsVersion(1).Save(ctx)
+		if err != nil {
 			return err
 		}
-		// Other devices are signed out before the new password is committed:
-		// if Redis fails, the password stays as it was.
-		if _, err := r.sessions.RevokeAll(ctx, v.UserID, v.SessionID); err != nil {
-			return err
-		}
-		pair, err = r.sessions.Reissue(ctx, v)
-		return err
+		version = u.CredentialsVersion
+		return r.sessions.Ledger().Record(ctx, tx, v.UserID, sids, r.sessions.Tokens().Now())
 	})
 	if err != nil {
 		return nil, err
+	}
+	// Committed. Every session ends everywhere, the caller's too (a copy of
+	// its access token must not live on), and the caller gets a new one.
+	if err := r.sessions.EndAll(ctx, v.UserID, "password_changed", sids); err != nil {
+		r.log.ErrorContext(ctx, "end sessions after a password change", slog.Any("error", err))
+		return nil, auth.ErrSessionRevoked // the password changed: sign in with it
+	}
+	pair, err := r.sessions.Start(ctx, v.UserID, auth.MetaFrom(ctx), version)
+	if err != nil {
+		r.log.ErrorContext(ctx, "start a session after a password change", slog.Any("error", err))
+		return nil, auth.ErrSessionRevoked
 	}
 	return r.payload(ctx, pair, me), nil
 }

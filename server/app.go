@@ -112,6 +112,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Now:         d.now,
 		Log:         a.logs.auth,
 		Observer:    a.metrics,
+		MaxSessions: cfg.MaxSessions,
+		Ledger:      auth.NewLedger(a.db.Client),
 	})
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})

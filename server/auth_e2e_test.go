@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -254,16 +256,24 @@ func TestConcurrentRefreshSamePair(t *testing.T) {
 	for p := range pairs {
 		child = strings.Split(p, " ")[1]
 	}
-	// Redis holds exactly one live (unused) refresh token for the session:
-	// the child. The parent is marked used.
-	live := 0
-	for _, k := range cachetest.Keys(t, e.redis.Client, e.redis.Prefix+"refresh:{"+tok.UserID+"}:*") {
-		if n, err := e.redis.Client.HExists(t.Context(), k, "used").Result(); err == nil && !n {
-			live++
-		}
+	// Redis holds exactly one live refresh token for the session, the
+	// child: the session's current token. The parent is remembered as used.
+	sess := cachetest.Keys(t, e.redis.Client, e.redis.Prefix+"session:{"+tok.UserID+"}:*")
+	if len(sess) != 1 {
+		t.Fatalf("%d sessions in Redis, want 1", len(sess))
 	}
-	if live != 1 {
-		t.Errorf("%d live refresh tokens in Redis after the race, want exactly 1", live)
+	if got, want := e.redis.Client.HGet(t.Context(), sess[0], "rt").Val(), sha256Hex(child); got != want {
+		t.Errorf("the session's live refresh token is %q, want the child's %q", got, want)
+	}
+	used := cachetest.Keys(t, e.redis.Client, e.redis.Prefix+"used:{"+tok.UserID+"}:*")
+	if len(used) != 1 {
+		t.Fatalf("%d used-token sets, want 1", len(used))
+	}
+	if n := e.redis.Client.ZCard(t.Context(), used[0]).Val(); n != 1 {
+		t.Errorf("%d tokens remembered as used, want 1 (the parent)", n)
+	}
+	if err := e.redis.Client.ZScore(t.Context(), used[0], sha256Hex(tok.Refresh)[:32]).Err(); err != nil {
+		t.Errorf("the parent is not remembered as used: %v", err)
 	}
 	// The one child works; the session is alive.
 	s.refresh(t, child).mustOK(t)
@@ -364,4 +374,9 @@ func refusedWithin(t *testing.T, s *testServer, token string, d time.Duration) {
 			t.Fatalf("token still accepted %v after its revocation", d)
 		}
 	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

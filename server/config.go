@@ -43,6 +43,7 @@ type Config struct {
 	RefreshTTL       time.Duration
 	SessionIdle      time.Duration
 	RefreshGrace     time.Duration
+	MaxSessions      int
 
 	CORSOrigins     []string
 	TrustedProxies  []netip.Prefix
@@ -121,7 +122,8 @@ func settings() []setting {
 		{"APP_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "access token lifetime", duration(func(c *Config) *time.Duration { return &c.AccessTTL })},
 		{"APP_REFRESH_TOKEN_TTL", "refresh-token-ttl", "168h", "absolute session and refresh token lifetime", duration(func(c *Config) *time.Duration { return &c.RefreshTTL })},
 		{"APP_SESSION_IDLE_TIMEOUT", "session-idle-timeout", "30m", "a session unused this long ends", duration(func(c *Config) *time.Duration { return &c.SessionIdle })},
-		{"APP_REFRESH_REUSE_GRACE", "refresh-reuse-grace", "10s", "a rotated refresh token presented again within this window returns the same pair", duration(func(c *Config) *time.Duration { return &c.RefreshGrace })},
+		{"APP_REFRESH_REUSE_GRACE", "refresh-reuse-grace", "10s", "a rotated refresh token presented again within this window, by the client that rotated it, returns the same pair", duration(func(c *Config) *time.Duration { return &c.RefreshGrace })},
+		{"APP_MAX_SESSIONS_PER_USER", "max-sessions-per-user", "50", "live sessions per user; signing in once more ends the oldest (0: no cap)", integer(func(c *Config) *int { return &c.MaxSessions })},
 		{"APP_CORS_ORIGINS", "cors-origins", "", "comma-separated origins allowed to call the API from a browser; development default: any http://localhost:* and http://127.0.0.1:*", list(func(c *Config) *[]string { return &c.CORSOrigins })},
 		{"APP_BODY_LIMIT", "body-limit", "1048576", "maximum request body in bytes", func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)

@@ -40,6 +40,14 @@ func (User) Fields() []ent.Field {
 		field.Enum("role").
 			Values("USER", "ADMIN").
 			Default("USER"),
+		// Bumped whenever the credentials change or every session is
+		// ended (password change, sign-out everywhere). A session records
+		// the version it was started on; one started on an older version
+		// is refused at refresh, whatever Redis remembers.
+		field.Int64("credentials_version").
+			Default(0).
+			NonNegative().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

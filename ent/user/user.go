@@ -30,6 +30,8 @@ const (
 	FieldName = "name"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
+	// FieldCredentialsVersion holds the string denoting the credentials_version field in the database.
+	FieldCredentialsVersion = "credentials_version"
 	// EdgePosts holds the string denoting the posts edge name in mutations.
 	EdgePosts = "posts"
 	// Table holds the table name of the user in the database.
@@ -52,6 +54,7 @@ var Columns = []string{
 	FieldPasswordHash,
 	FieldName,
 	FieldRole,
+	FieldCredentialsVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -77,6 +80,10 @@ var (
 	PasswordHashValidator func(string) error
 	// NameValidator is a validator for the "name" field. It is called by the builders before save.
 	NameValidator func(string) error
+	// DefaultCredentialsVersion holds the default value on creation for the "credentials_version" field.
+	DefaultCredentialsVersion int64
+	// CredentialsVersionValidator is a validator for the "credentials_version" field. It is called by the builders before save.
+	CredentialsVersionValidator func(int64) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -145,6 +152,11 @@ func ByName(opts ...sql.OrderTermOption) OrderOption {
 // ByRole orders the results by the role field.
 func ByRole(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRole, opts...).ToFunc()
+}
+
+// ByCredentialsVersion orders the results by the credentials_version field.
+func ByCredentialsVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCredentialsVersion, opts...).ToFunc()
 }
 
 // ByPostsCount orders the results by posts count.

@@ -81,6 +81,11 @@ func Name(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldName, v))
 }
 
+// CredentialsVersion applies equality check predicate on the "credentials_version" field. It's identical to CredentialsVersionEQ.
+func CredentialsVersion(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCredentialsVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -374,6 +379,46 @@ func RoleIn(vs ...Role) predicate.User {
 // RoleNotIn applies the NotIn predicate on the "role" field.
 func RoleNotIn(vs ...Role) predicate.User {
 	return predicate.User(sql.FieldNotIn(FieldRole, vs...))
+}
+
+// CredentialsVersionEQ applies the EQ predicate on the "credentials_version" field.
+func CredentialsVersionEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCredentialsVersion, v))
+}
+
+// CredentialsVersionNEQ applies the NEQ predicate on the "credentials_version" field.
+func CredentialsVersionNEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldCredentialsVersion, v))
+}
+
+// CredentialsVersionIn applies the In predicate on the "credentials_version" field.
+func CredentialsVersionIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldIn(FieldCredentialsVersion, vs...))
+}
+
+// CredentialsVersionNotIn applies the NotIn predicate on the "credentials_version" field.
+func CredentialsVersionNotIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldCredentialsVersion, vs...))
+}
+
+// CredentialsVersionGT applies the GT predicate on the "credentials_version" field.
+func CredentialsVersionGT(v int64) predicate.User {
+	return predicate.User(sql.FieldGT(FieldCredentialsVersion, v))
+}
+
+// CredentialsVersionGTE applies the GTE predicate on the "credentials_version" field.
+func CredentialsVersionGTE(v int64) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldCredentialsVersion, v))
+}
+
+// CredentialsVersionLT applies the LT predicate on the "credentials_version" field.
+func CredentialsVersionLT(v int64) predicate.User {
+	return predicate.User(sql.FieldLT(FieldCredentialsVersion, v))
+}
+
+// CredentialsVersionLTE applies the LTE predicate on the "credentials_version" field.
+func CredentialsVersionLTE(v int64) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldCredentialsVersion, v))
 }
 
 // HasPosts applies the HasEdge predicate on the "posts" edge.
