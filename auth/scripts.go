@@ -47,8 +47,10 @@ end
 local abs = tonumber(sess[3])
 local idle = tonumber(ARGV[3])
 if now >= abs or now - tonumber(sess[2]) >= idle then return {'expired'} end
+-- Trim before adding: the set never exceeds the cap, so Redis keeps it in
+-- its compact encoding (zset-max-listpack-entries is 128).
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[10]))
 redis.call('ZADD', KEYS[2], now, ARGV[7])
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[10]) + 1))
 redis.call('PEXPIRE', KEYS[2], abs - now)
 if tonumber(ARGV[2]) > 0 then
   redis.call('SET', KEYS[3], ARGV[8] .. ' ' .. ARGV[4], 'PX', ARGV[2])
