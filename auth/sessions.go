@@ -265,6 +265,28 @@ func (s *Sessions) authenticate(ctx context.Context, token string) (Viewer, erro
 	return v, nil
 }
 
+// AuthenticateLive authenticates the token of a live connection (a
+// WebSocket) and starts watching its revocation. The watch is registered
+// before the check, so a revocation that lands between the two still ends
+// the connection. Call stop when the connection ends.
+func (s *Sessions) AuthenticateLive(ctx context.Context, token string) (v Viewer, revoked <-chan struct{}, stop func(), err error) {
+	c, err := s.tokens.Verify(token)
+	if err != nil {
+		s.cfg.Observer.TokenVerified(verifyResult(err))
+		return Viewer{}, nil, nil, err
+	}
+	v = Viewer{UserID: pulid.ID(c.Subject), SessionID: c.SessionID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+	revoked, stop = s.Watch(v)
+	err = s.Check(ctx, v)
+	s.cfg.Observer.TokenVerified(verifyResult(err))
+	if err != nil {
+		stop()
+		return Viewer{}, nil, nil, err
+	}
+	s.Touch(v)
+	return v, revoked, stop, nil
+}
+
 // checkDurable checks, for a caller that cannot trust memory, that the
 // viewer's session is live and its token not blacklisted in Redis (one round
 // trip), and that the ledger has not ended the session: Redis may have lost

@@ -45,6 +45,10 @@ const (
 	closeForbidden       = 4403 // no valid token, or the session ended
 	closeIdle            = 4408 // no subscription for IdleTimeout
 	closeTooManyRequests = 4429 // too many sockets for this user
+	// closeTryAgain (RFC 6455 "try again later") closes a socket whose
+	// session this instance cannot check right now (Redis unreachable while
+	// the revocation bus is down): it fails closed; reconnect shortly.
+	closeTryAgain = 1013
 )
 
 // liveConn is one socket: the viewer behind it and how it will end.
@@ -54,7 +58,22 @@ type liveConn struct {
 	code   int
 	reason string
 	subs   atomic.Int32
-	idle   atomic.Int64 // UnixNano since when it has had no subscription; 0 while it has
+	// idle is when the socket last had no subscription, as 1 + nanoseconds
+	// since epoch on the monotonic clock; 0 while it has one.
+	idle  atomic.Int64
+	epoch time.Time
+}
+
+// markIdle records that the socket has no subscription from now on.
+func (c *liveConn) markIdle() { c.idle.Store(int64(time.Since(c.epoch)) + 1) }
+
+// idleFor is how long the socket has had no subscription (0 while it has).
+func (c *liveConn) idleFor() time.Duration {
+	since := c.idle.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(c.epoch) - time.Duration(since-1)
 }
 
 // end records why the socket closes; the first reason wins.
@@ -172,23 +191,29 @@ func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o We
 	if token == "" {
 		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry Authorization: Bearer <access token>")
 	}
-	v, err := r.sessions.Authenticate(ctx, token)
+	v, revoked, stopWatch, err := r.sessions.AuthenticateLive(ctx, token)
+	if errors.Is(err, auth.ErrUnavailable) {
+		return transport.WithWebsocketCloseCode(ctx, closeTryAgain), nil, err
+	}
 	if err != nil {
 		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, err
 	}
 	if !r.sockets.acquire(v.UserID, o.MaxConnectionsPerUser) {
+		stopWatch()
 		return transport.WithWebsocketCloseCode(ctx, closeTooManyRequests), nil, errors.New("too many open connections for this user")
 	}
 	lc := liveConnFrom(ctx)
 	if lc == nil {
 		lc = &liveConn{}
 	}
-	lc.idle.Store(time.Now().UnixNano())
+	lc.epoch = time.Now()
+	lc.markIdle()
 	ctx, cancel := context.WithCancel(auth.NewContext(ctx, v))
 	ctx = context.WithValue(ctx, liveConnKey{}, lc)
 	go func() {
 		defer r.sockets.release(v.UserID)
-		r.watchSocket(ctx, cancel, v, lc, o)
+		defer stopWatch()
+		r.watchSocket(ctx, cancel, v, revoked, lc, o)
 	}()
 	return ctx, nil, nil
 }
@@ -196,12 +221,11 @@ func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o We
 // watchSocket ends the socket when the session is revoked (from memory,
 // at once), when the access token expires, or after IdleTimeout without a
 // subscription. While this process is not synced it re-checks the session
-// in Redis every half second, so a revocation it could have missed still
-// closes the socket within a second.
-func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v auth.Viewer, lc *liveConn, o WebSocketOptions) {
+// in Redis and the ledger every half second, so a revocation it could have
+// missed still closes the socket within a second; if it cannot check at
+// all, it closes the socket (1013, try again later) rather than trust it.
+func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v auth.Viewer, revoked <-chan struct{}, lc *liveConn, o WebSocketOptions) {
 	defer cancel()
-	revoked, stop := r.sessions.Watch(v)
-	defer stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	lastCheck := time.Now()
@@ -218,7 +242,7 @@ func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v
 			lc.end(closeUnauthorized, "access token expired")
 			return
 		}
-		if since := lc.idle.Load(); since != 0 && o.IdleTimeout > 0 && time.Since(time.Unix(0, since)) > o.IdleTimeout {
+		if o.IdleTimeout > 0 && lc.idleFor() > o.IdleTimeout {
 			lc.end(closeIdle, "idle")
 			return
 		}
@@ -226,9 +250,9 @@ func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v
 			lastCheck = time.Now()
 			switch err := r.sessions.Check(ctx, v); {
 			case errors.Is(err, auth.ErrUnavailable):
-				// Redis is down: nothing can be checked; keep the socket
-				// until it answers again (new sockets are refused meanwhile).
-				r.log.WarnContext(ctx, "cannot check a live connection's session", slog.Any("error", err))
+				r.log.WarnContext(ctx, "cannot check a live connection's session: closing it", slog.Any("error", err))
+				lc.end(closeTryAgain, "session cannot be checked; reconnect shortly")
+				return
 			case err != nil:
 				lc.end(closeForbidden, "session ended")
 				return
@@ -274,7 +298,7 @@ func (r *Resolver) startSubscription(ctx context.Context) (func(), error) {
 	lc.idle.Store(0)
 	return func() {
 		if lc.subs.Add(-1) == 0 {
-			lc.idle.Store(time.Now().UnixNano())
+			lc.markIdle()
 		}
 	}, nil
 }

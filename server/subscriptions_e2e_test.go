@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cachetest"
 )
 
 // wsClient speaks graphql-transport-ws (or legacy graphql-ws) to a test
@@ -258,5 +261,30 @@ func TestWebSocketLimits(t *testing.T) {
 	m, err := c1.read(2 * time.Second)
 	if err != nil || m.ID != "3" || !strings.Contains(string(m.Payload), `"code":"LIMIT_EXCEEDED"`) {
 		t.Errorf("third subscription: %v %s %s, want LIMIT_EXCEEDED", err, m.Type, m.Payload)
+	}
+}
+
+// Sockets fail closed: an instance that can neither trust its memory (its
+// revocation bus is down) nor ask Redis closes its open sockets with 1013
+// (try again later) instead of keeping them open unchecked.
+func TestSocketsCloseWhenRevocationStateIsUnknown(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	if e.redis.Config.URL == "" {
+		t.Skip("the proxy stands in front of a single Redis node only")
+	}
+	a := e.start(t)
+	proxy := cachetest.NewProxy(t, e.redis.Config.URL)
+	b := e.startWithRedis(t, cache.Config{URL: proxy.URL})
+	waitSynced(t, a, b)
+	tok := a.register(t, "ivy@example.com", "plum-tree-42", "Ivy")
+	c, ack, err := dialWS(t, b, tok.Access, false)
+	if err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("connection_init: %v %+v", err, ack)
+	}
+	c.subscribe("1", `subscription { postCreated { id } }`, nil)
+	proxy.Cut()
+	if got, want := c.closedWith(5*time.Second), websocket.StatusCode(1013); got != want {
+		t.Errorf("close code=%d, want %d", got, want)
 	}
 }
