@@ -55,7 +55,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	l := o.Limits
-	srv.SetValidationRulesFn(l.validationRules())
+	srv.SetValidationRulesFn(l.validationRules(o.Introspection))
 	if l.MaxTokens > 0 {
 		srv.SetParserTokenLimit(l.MaxTokens)
 	}
@@ -90,7 +90,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(costExtension{})
 	}
 	if d.Tiers != nil {
-		srv.Use(responseCache{d.Tiers})
+		srv.Use(responseCache{tiers: d.Tiers, roleOf: r.roleOf})
 	}
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)

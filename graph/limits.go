@@ -38,14 +38,18 @@ type Limits struct {
 // DefaultLimits fit every legitimate query of this schema with room to spare.
 var DefaultLimits = Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 1000, MaxTokens: 10_000, MaxQueryBytes: 64 << 10}
 
-// validationRules returns gqlparser's rules plus ours: the abuse limits and
-// one credential mutation per operation. Validated documents are cached by
-// query text, so the rules run once per distinct query.
-func (l Limits) validationRules() func() *rules.Rules {
+// validationRules returns gqlparser's rules plus ours: the abuse limits,
+// one credential mutation per operation and, when introspection is off, a
+// refusal of __schema and __type. Validated documents are cached by query
+// text, so the rules run once per distinct query.
+func (l Limits) validationRules(introspection bool) func() *rules.Rules {
 	return func() *rules.Rules {
 		r := rules.NewDefaultRules()
 		r.AddRule("AbuseLimits", l.rule)
 		r.AddRule("OneCredentialField", credentialRule)
+		if !introspection {
+			r.AddRule("NoIntrospection", introspectionRule)
+		}
 		return r
 	}
 }

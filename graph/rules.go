@@ -65,3 +65,20 @@ func credentialRule(observers *core.Events, addError core.AddErrFunc) {
 		)
 	})
 }
+
+// introspectionRule refuses __schema and __type when introspection is off,
+// as a validation error. Without it the executor answers them with an
+// uncoded "introspection disabled" field error, which reads as a server
+// fault (INTERNAL_SERVER_ERROR). __typename stays allowed: clients need it.
+func introspectionRule(observers *core.Events, addError core.AddErrFunc) {
+	seen := map[*ast.Field]bool{} // a fragment's fields are walked once per spread too
+	observers.OnField(func(_ *core.Walker, f *ast.Field) {
+		if (f.Name == "__schema" || f.Name == "__type") && !seen[f] {
+			seen[f] = true
+			addError(
+				core.Message("introspection is disabled on this server"),
+				core.At(f.Position),
+			)
+		}
+	})
+}

@@ -187,7 +187,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n\n"+
+		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n\n"+
 			"Every flag mirrors an environment variable (in parentheses); a flag given wins.\n\n")
 		fs.PrintDefaults()
 	}
