@@ -6,18 +6,19 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/redis/go-redis/v9"
 )
 
 // PersistedQueries is the automatic-persisted-query store: query texts by
 // their SHA-256, in Redis so that every instance knows a query any instance
-// was sent, behind an in-process LRU. Entries are content-addressed (gqlgen
-// checks the hash before storing), so the local copy can never be stale.
+// was sent, behind an in-process cache bounded by bytes. Entries are
+// content-addressed (the GraphQL handler checks the hash, and stores a
+// query only once it parsed and validated), so the local copy can never be
+// stale.
 type PersistedQueries struct {
 	rdb   redis.UniversalClient
 	k     keys
-	local *lru.LRU[string]
+	local *Weighted[string]
 	ttl   time.Duration
 	log   *slog.Logger
 	obs   Observer
@@ -35,8 +36,17 @@ func NewPersistedQueries(rdb redis.UniversalClient, prefix string, ttl time.Dura
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	return &PersistedQueries{rdb: rdb, k: keys{prefix}, local: lru.New[string](1000), ttl: ttl, log: log, obs: obs}
+	local := NewWeighted(apqLocalBytes, func(hash, query string) int { return len(hash) + len(query) + entryOverhead })
+	return &PersistedQueries{rdb: rdb, k: keys{prefix}, local: local, ttl: ttl, log: log, obs: obs}
 }
+
+// apqLocalBytes bounds the in-process copy of persisted queries: a few
+// thousand ordinary queries; Redis holds the rest.
+const apqLocalBytes = 4 << 20
+
+// entryOverhead is about what an entry costs besides its bytes (string
+// headers, the cache's node and hash-table slot).
+const entryOverhead = 64
 
 // Get implements graphql.Cache. gqlgen asks only when a request sends a
 // hash without its query, so a miss is a client told to send the query.

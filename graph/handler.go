@@ -10,7 +10,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -41,7 +40,8 @@ type Options struct {
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for every operation, GET
-// for queries only (gqlgen refuses mutations over GET), a parsed-query LRU,
+// for queries only (gqlgen refuses mutations over GET), a parsed-query cache
+// bounded by bytes,
 // the abuse limits and the API rate limit, the error presenter and panic
 // recovery, and per-operation dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
@@ -50,27 +50,35 @@ func NewHandler(d Deps, o Options) http.Handler {
 	srv.AddTransport(r.websocketTransport(o.WebSocket)) // only for Upgrade requests
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetQueryCache(newQueryCache())
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	l := o.Limits
-	srv.SetValidationRulesFn(l.validationRules())
+	srv.SetValidationRulesFn(l.validationRules(o.Introspection))
 	if l.MaxTokens > 0 {
 		srv.SetParserTokenLimit(l.MaxTokens)
 	}
 	if l.MaxComplexity <= 0 {
 		l.MaxComplexity = int(^uint(0) >> 1)
 	}
-	// The order matters: page sizes are refused before pricing (a clearer
-	// error than "too complex"), and the price is known before it is charged.
+	// The order matters. Parameters: a persisted query is looked up, then
+	// the text (sent or looked up) is measured before it is parsed. Then,
+	// once the document validated: page sizes are refused before pricing (a
+	// clearer error than "too complex"), the price is known before it is
+	// charged, and a persisted query is stored only once it was paid for.
+	pq := persistedQueries{o.PersistedQueries}
+	if pq.store != nil {
+		srv.Use(pq.lookup())
+	}
+	srv.Use(querySizeGuard{l.MaxQueryBytes})
 	srv.Use(pageSizeGuard{})
 	srv.Use(extension.FixedComplexityLimit(l.MaxComplexity))
 	srv.Use(operationGuard{d})
-	srv.SetDisableSuggestion(!o.Suggestions)
-	if o.PersistedQueries != nil {
-		srv.Use(extension.AutomaticPersistedQuery{Cache: o.PersistedQueries})
+	if pq.store != nil {
+		srv.Use(pq)
 	}
+	srv.SetDisableSuggestion(!o.Suggestions)
 	srv.Use(loadersExtension{d})
 	// Observe wraps every other response interceptor, so it sees every
 	// response, cached or refused.
@@ -82,7 +90,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(costExtension{})
 	}
 	if d.Tiers != nil {
-		srv.Use(responseCache{d.Tiers})
+		srv.Use(responseCache{tiers: d.Tiers, roleOf: r.roleOf})
 	}
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)

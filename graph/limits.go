@@ -30,17 +30,26 @@ type Limits struct {
 	MaxComplexity int
 	// MaxTokens bounds the lexer tokens of a document.
 	MaxTokens int
+	// MaxQueryBytes bounds the length of a document's text: one token can
+	// be a megabyte-long name.
+	MaxQueryBytes int
 }
 
 // DefaultLimits fit every legitimate query of this schema with room to spare.
-var DefaultLimits = Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 1000, MaxTokens: 10_000}
+var DefaultLimits = Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 1000, MaxTokens: 10_000, MaxQueryBytes: 64 << 10}
 
-// validationRules returns gqlparser's rules plus ours. Validated documents
-// are cached by query text, so the rules run once per distinct query.
-func (l Limits) validationRules() func() *rules.Rules {
+// validationRules returns gqlparser's rules plus ours: the abuse limits,
+// one credential mutation per operation and, when introspection is off, a
+// refusal of __schema and __type. Validated documents are cached by query
+// text, so the rules run once per distinct query.
+func (l Limits) validationRules(introspection bool) func() *rules.Rules {
 	return func() *rules.Rules {
 		r := rules.NewDefaultRules()
 		r.AddRule("AbuseLimits", l.rule)
+		r.AddRule("OneCredentialField", credentialRule)
+		if !introspection {
+			r.AddRule("NoIntrospection", introspectionRule)
+		}
 		return r
 	}
 }

@@ -104,7 +104,7 @@ func (r *subscriptionResolver) PostCreated(ctx context.Context) (<-chan *ent.Pos
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "created", ""), postEvent.Post, done), nil
+	return stream(ctx, r.events.subscribe(ctx, "created", ""), postEvent.Post, r.payPerEvent(ctx), done), nil
 }
 
 func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-chan *ent.Post, error) {
@@ -112,7 +112,7 @@ func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "updated", id), postEvent.Post, done), nil
+	return stream(ctx, r.events.subscribe(ctx, "updated", id), postEvent.Post, r.payPerEvent(ctx), done), nil
 }
 
 func (r *subscriptionResolver) PostDeleted(ctx context.Context) (<-chan pulid.ID, error) {
@@ -120,7 +120,7 @@ func (r *subscriptionResolver) PostDeleted(ctx context.Context) (<-chan pulid.ID
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "deleted", ""), func(e postEvent) pulid.ID { return e.ID }, done), nil
+	return stream(ctx, r.events.subscribe(ctx, "deleted", ""), func(e postEvent) pulid.ID { return e.ID }, r.payPerEvent(ctx), done), nil
 }
 
 func (r *Resolver) Post() PostResolver { return &postResolver{r} }

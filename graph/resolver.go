@@ -123,8 +123,10 @@ func (r *Resolver) viewer(ctx context.Context) (auth.Viewer, *ent.User, error) {
 
 // roleOf is a user's current role, read from the database (batched per
 // request), never from a cache: @hasRole and ownership checks decide on it,
-// and a promotion or demotion must count at once.
+// and a promotion or demotion must count at once. The response cache is
+// told the answer being built depends on a role.
 func (r *Resolver) roleOf(ctx context.Context, id pulid.ID) (user.Role, error) {
+	noteRoleRead(ctx, id)
 	role, err := r.loaders(ctx).Role().Load(ctx, id)
 	if err != nil {
 		return "", err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/user"
 )
 
 // responseCache serves whole responses of cacheable queries from Redis
@@ -24,7 +27,18 @@ import (
 // shows viewer-dependent data (me, e-mail addresses, the admin-only users
 // list) is cached per viewer; one that cannot be cached at all (sessions,
 // introspection) is never looked up.
-type responseCache struct{ tiers *cache.Tiers }
+//
+// What a directive or resolver decided from the viewer's role is part of
+// the key: a query that reaches a @hasRole field or a role-dependent field
+// is looked up under the viewer's current role, read from the database as
+// @hasRole reads it, so a demoted admin misses and is refused by the
+// directive itself. An answer whose resolution read the viewer's role
+// without the role in its key, or read anyone else's role (User.role, never
+// cached), is not stored at all.
+type responseCache struct {
+	tiers  *cache.Tiers
+	roleOf func(context.Context, pulid.ID) (user.Role, error)
+}
 
 var _ interface {
 	graphql.HandlerExtension
@@ -51,10 +65,19 @@ func (rc responseCache) InterceptResponse(ctx context.Context, next graphql.Resp
 	if s := extension.GetComplexityStats(ctx); s == nil || s.Complexity < minCachedComplexity {
 		return next(ctx) // cheaper to run than to look up
 	}
-	scope, ok := responseScope(oc.Operation, oc.Doc, v)
+	scope, roleDependent, ok := responseScope(oc.Operation, oc.Doc, v)
 	if !ok {
 		return next(ctx)
 	}
+	if roleDependent {
+		role, err := rc.roleOf(ctx, v.UserID)
+		if err != nil {
+			return next(ctx) // the resolvers meet and report it
+		}
+		scope += "|role:" + string(role)
+	}
+	used := &roleRead{}
+	ctx = context.WithValue(ctx, roleReadKey{}, used)
 	h := sha256.New()
 	vars, _ := json.Marshal(oc.Variables) // map keys are sorted: canonical
 	for _, part := range [][]byte{[]byte(scope), []byte(oc.RawQuery), []byte(oc.OperationName), vars} {
@@ -67,10 +90,29 @@ func (rc responseCache) InterceptResponse(ctx context.Context, next graphql.Resp
 		return &graphql.Response{Data: entry.Data}
 	}
 	resp := next(ctx)
-	if resp != nil && len(resp.Errors) == 0 && len(resp.Data) > 0 {
+	if resp != nil && len(resp.Errors) == 0 && len(resp.Data) > 0 && !used.other.Load() && (roleDependent || !used.viewer.Load()) {
 		rc.tiers.StoreResponse(ctx, entry, hash, resp.Data)
 	}
 	return resp
+}
+
+// roleRead records which roles resolving an operation read: the viewer's
+// (a directive or an ownership check decided on it), or anyone else's.
+type roleRead struct{ viewer, other atomic.Bool }
+
+type roleReadKey struct{}
+
+// noteRoleRead marks the operation being resolved as dependent on id's role.
+func noteRoleRead(ctx context.Context, id pulid.ID) {
+	r, ok := ctx.Value(roleReadKey{}).(*roleRead)
+	if !ok {
+		return
+	}
+	if v, _ := auth.FromContext(ctx); v.UserID == id {
+		r.viewer.Store(true)
+	} else {
+		r.other.Store(true)
+	}
 }
 
 // minCachedComplexity is the least complexity worth a response cache round
@@ -81,14 +123,20 @@ const minCachedComplexity = 10
 // viewerFields make a response depend on who asks.
 var viewerFields = map[string]bool{"me": true, "email": true, "users": true}
 
+// roleFields are resolved differently for admins (User.email: the
+// isSelfOrAdmin check). Fields guarded by @hasRole need not be listed: the
+// schema says so.
+var roleFields = map[string]bool{"email": true}
+
 // uncacheable fields are never served from the response cache: sessions
 // live in Redis (no generation tracks them), introspection is cheap.
 var uncacheable = map[string]bool{"mySessions": true, "__schema": true, "__type": true}
 
 // responseScope says who may share a cached response: "*" for any
-// authenticated viewer, "u:<id>" for this viewer only; ok is false if the
-// operation must not be cached.
-func responseScope(op *ast.OperationDefinition, doc *ast.QueryDocument, v auth.Viewer) (scope string, ok bool) {
+// authenticated viewer, "u:<id>" for this viewer only; roleDependent, that
+// the answer depends on the viewer's role too; ok is false if the operation
+// must not be cached.
+func responseScope(op *ast.OperationDefinition, doc *ast.QueryDocument, v auth.Viewer) (scope string, roleDependent, ok bool) {
 	perViewer := false
 	seen := map[string]bool{}
 	var walk func(ast.SelectionSet) bool
@@ -99,7 +147,9 @@ func responseScope(op *ast.OperationDefinition, doc *ast.QueryDocument, v auth.V
 				if uncacheable[sel.Name] {
 					return false
 				}
-				perViewer = perViewer || viewerFields[sel.Name]
+				guarded := sel.Definition != nil && sel.Definition.Directives.ForName("hasRole") != nil
+				perViewer = perViewer || viewerFields[sel.Name] || guarded
+				roleDependent = roleDependent || roleFields[sel.Name] || guarded
 				if !walk(sel.SelectionSet) {
 					return false
 				}
@@ -120,10 +170,10 @@ func responseScope(op *ast.OperationDefinition, doc *ast.QueryDocument, v auth.V
 		return true
 	}
 	if !walk(op.SelectionSet) {
-		return "", false
+		return "", false, false
 	}
 	if perViewer {
-		return "u:" + string(v.UserID), true
+		return "u:" + string(v.UserID), roleDependent, true
 	}
-	return "*", true
+	return "*", roleDependent, true
 }

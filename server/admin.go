@@ -5,12 +5,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache"
+	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb"
+	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 )
 
@@ -19,13 +21,31 @@ import (
 //
 //	server promote-admin [flags] EMAIL
 func promoteAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return setRole(ctx, "promote-admin", user.RoleADMIN, args, getenv, stdout, stderr)
+}
+
+// demoteAdmin makes an ADMIN an ordinary USER again.
+//
+//	server demote-admin [flags] EMAIL
+func demoteAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return setRole(ctx, "demote-admin", user.RoleUSER, args, getenv, stdout, stderr)
+}
+
+// setRole gives an existing account a role. Roles are read from the
+// database on every request, never from a cache, and cached responses that
+// depend on the viewer's role are keyed by it, so the change counts at once
+// whatever else happens. With a shared Redis configured, the users
+// generation moves too, as on any user write: every cached response built
+// before it becomes unreachable.
+func setRole(ctx context.Context, cmd string, role user.Role, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var email string
 	if n := len(args); n > 0 {
 		email, args = args[n-1], args[:n-1]
 	}
 	if email == "" || email[0] == '-' {
-		return errors.New("usage: server promote-admin [flags] EMAIL")
+		return fmt.Errorf("usage: server %s [flags] EMAIL", cmd)
 	}
+	email = auth.NormalizeEmail(email)
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -39,18 +59,40 @@ func promoteAdmin(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer db.Close()
-	n, err := db.Client.User.Update().
-		Where(user.Email(auth.NormalizeEmail(email))).
-		SetRole(user.RoleADMIN).
-		Save(ctx)
+	u, err := db.Client.User.Query().Where(user.Email(email)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return fmt.Errorf("no account with e-mail %s: register it first", email)
+	}
 	if err != nil {
-		return fmt.Errorf("promote %s: %w", email, err)
+		return fmt.Errorf("%s %s: %w", cmd, email, err)
 	}
-	if n == 0 {
-		return fmt.Errorf("no account with e-mail %s: register it first", auth.NormalizeEmail(email))
+	if err := u.Update().SetRole(role).Exec(ctx); err != nil {
+		return fmt.Errorf("%s %s: %w", cmd, email, err)
 	}
-	fmt.Fprintf(stdout, "%s is now an ADMIN\n", auth.NormalizeEmail(email))
+	if !cfg.EmbeddedRedis() {
+		if err := forgetUser(ctx, cfg, db.Client, u.ID); err != nil {
+			return fmt.Errorf("%s %s: the role is changed, but cached copies could not be invalidated (they expire within %v): %w", cmd, email, cfg.Cache.UserTTL, err)
+		}
+	}
+	fmt.Fprintf(stdout, "%s is now %s\n", email, map[user.Role]string{user.RoleADMIN: "an ADMIN", user.RoleUSER: "a USER"}[role])
 	return nil
+}
+
+// forgetUser invalidates what the shared caches hold of a user, and every
+// response cached under the current users generation.
+func forgetUser(ctx context.Context, cfg Config, client *ent.Client, id pulid.ID) error {
+	rdb, err := cache.Open(ctx, cache.Config{
+		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
+		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
+		Password: cfg.RedisPassword,
+	})
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	tc := cfg.Cache
+	tc.Prefix = cfg.RedisPrefix
+	return cache.NewTiers(rdb, client, nil, tc).InvalidateUsers(ctx, id)
 }
 
 // genKey prints a new Ed25519 seed (for APP_JWT_ED25519_KEY) and its public

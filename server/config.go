@@ -167,6 +167,7 @@ func settings() []setting {
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},
 		{"APP_COMPLEXITY_LIMIT", "complexity-limit", strconv.Itoa(graph.DefaultLimits.MaxComplexity), "highest computed complexity of an operation (lists count page size × children)", integer(func(c *Config) *int { return &c.Limits.MaxComplexity })},
 		{"APP_MAX_TOKENS", "max-tokens", strconv.Itoa(graph.DefaultLimits.MaxTokens), "most lexer tokens in a query document", integer(func(c *Config) *int { return &c.Limits.MaxTokens })},
+		{"APP_MAX_QUERY_BYTES", "max-query-bytes", strconv.Itoa(graph.DefaultLimits.MaxQueryBytes), "longest query document in bytes, refused before it is parsed, cached or persisted (0: no limit)", integer(func(c *Config) *int { return &c.Limits.MaxQueryBytes })},
 		{"APP_RATE_LOGIN_ACCOUNT", "rate-login-account", rateString(auth.DefaultRateLimits.LoginAccount), "login attempts per account (N/period, or off)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginAccount })},
 		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
 		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
@@ -188,7 +189,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n\n"+
+		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n\n"+
 			"Every flag mirrors an environment variable (in parentheses); a flag given wins.\n\n")
 		fs.PrintDefaults()
 	}

@@ -2,6 +2,7 @@
 //
 //	server                      serve (configuration from the environment; see -h)
 //	server promote-admin EMAIL  make an existing account an ADMIN
+//	server demote-admin EMAIL   make an ADMIN an ordinary USER again
 //	server gen-key              print a new Ed25519 signing key for APP_JWT_ED25519_KEY
 package main
 
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "promote-admin":
 			return promoteAdmin(ctx, args[1:], getenv, stdout, stderr)
+		case "demote-admin":
+			return demoteAdmin(ctx, args[1:], getenv, stdout, stderr)
 		case "gen-key":
 			return genKey(stdout)
 		}

@@ -184,6 +184,20 @@ func (m *metrics) operation(op graph.Operation) {
 // by clients, and every new name would be a new series.
 const maxOperationNames = 200
 
+// maxOperationName is the most of an operation's name that metrics and
+// logs carry: the name is the client's to choose, as long as the query.
+const maxOperationName = 64
+
+// operationName is the name an operation is recorded under, in metrics and
+// in logs alike: "anonymous" for none, else cut to maxOperationName bytes
+// (GraphQL names are ASCII, so a cut never splits a character).
+func operationName(name string) string {
+	if name == "" {
+		return "anonymous"
+	}
+	return name[:min(len(name), maxOperationName)]
+}
+
 // opNames turns operation names into label values of bounded cardinality:
 // an unnamed operation is "anonymous", a name is cut to 64 bytes, and once
 // maxOperationNames names have been seen, any new one is "other".
@@ -194,11 +208,9 @@ type opNames struct {
 }
 
 func (n *opNames) label(name string) string {
-	if name == "" {
-		return "anonymous"
-	}
-	if len(name) > 64 {
-		name = name[:64] // GraphQL names are ASCII
+	name = operationName(name)
+	if name == "anonymous" {
+		return name
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -211,6 +223,9 @@ func (n *opNames) label(name string) string {
 	if n.seen == nil {
 		n.seen = map[string]bool{}
 	}
+	// A copy: the name is a slice of the query text (the parser's tokens
+	// are), and the map would otherwise keep a whole document per label.
+	name = strings.Clone(name)
 	n.seen[name] = true
 	return name
 }

@@ -52,12 +52,10 @@ func (a *app) logOperations(next http.Handler) http.Handler {
 
 // logOperation writes the api line of an operation and, if it was slow,
 // the perf line with what it cost. Neither holds variables, tokens or
-// anything else from the request body but the operation's name.
+// anything else from the request body but the operation's name, cut as
+// the metrics cut it.
 func (a *app) logOperation(ctx context.Context, op graph.Operation, status int) {
-	name := op.Name
-	if name == "" {
-		name = "anonymous"
-	}
+	name := operationName(op.Name)
 	attrs := []slog.Attr{
 		slog.String("operation", name),
 		slog.String("type", opType(op)),

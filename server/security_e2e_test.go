@@ -49,32 +49,6 @@ func TestLoginBruteForceThrottled(t *testing.T) {
 	s.login(t, "bob@example.com", "plum-tree-42")
 }
 
-// Aliased logins in one request each count against the limit.
-func TestAliasedLoginsEachCount(t *testing.T) {
-	t.Parallel()
-	e := newTestEnv(t)
-	e.env["APP_RATE_LOGIN_ACCOUNT"] = "3/1h"
-	s := e.start(t)
-	s.register(t, "ann@example.com", "plum-tree-42", "Ann")
-	var b strings.Builder
-	b.WriteString("mutation {")
-	for i := range 6 {
-		fmt.Fprintf(&b, ` a%d: login(input: {email: "ann@example.com", password: "guess-%d-xyz"}) { accessToken }`, i, i)
-	}
-	b.WriteString(" }")
-	r := s.do(t, "", b.String(), nil)
-	codes := map[string]int{}
-	for _, e := range r.Errors {
-		codes[e.Extensions["code"].(string)]++
-	}
-	if got, want := codes["UNAUTHENTICATED"], 3; got != want {
-		t.Errorf("UNAUTHENTICATED=%d, want %d (%v)", got, want, codes)
-	}
-	if got, want := codes["RATE_LIMITED"], 3; got != want {
-		t.Errorf("RATE_LIMITED=%d, want %d (%v)", got, want, codes)
-	}
-}
-
 func TestRegisterLimitedPerAddress(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -236,7 +210,7 @@ func TestQueryLimits(t *testing.T) {
 	}
 
 	// Too many tokens.
-	r = s.do(t, tok.Access, "{ me { id "+strings.Repeat("__typename ", 12000)+"} }", nil)
+	r = s.do(t, tok.Access, "{ me { "+strings.Repeat("id ", 12000)+"} }", nil) // 36 KB: under the byte limit
 	if got, want := r.code(t), "GRAPHQL_PARSE_FAILED"; got != want {
 		t.Errorf("token flood: code=%q, want %q", got, want)
 	}

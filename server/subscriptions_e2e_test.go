@@ -288,3 +288,95 @@ func TestSocketsCloseWhenRevocationStateIsUnknown(t *testing.T) {
 		t.Errorf("close code=%d, want %d", got, want)
 	}
 }
+
+// Every event a subscriber receives is charged to their API budget by the
+// subscription's complexity, before it is resolved. When the budget runs
+// out the subscription ends with RATE_LIMITED (an error message, with
+// retryAfter): a write fanned out to many costly subscriptions costs each
+// subscriber what their queries would.
+func TestSubscriptionEventsCharged(t *testing.T) {
+	t.Parallel()
+	// postCreated 1 + id 1 + author (1 + posts (1 + 100 × (edges 1 + node 1 + id 1 + title 1))) = 404.
+	const (
+		sub        = `subscription { postCreated { id author { posts(first: 100) { edges { node { id title } } } } } }`
+		complexity = 404
+	)
+	e := newTestEnv(t)
+	e.env["APP_RATE_API"] = fmt.Sprintf("%d/1h", 2*complexity) // the subscription and one event
+	s := e.start(t)
+	reader := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	writer := s.register(t, "writer@example.com", "plum-tree-42", "Writer")
+	c, ack, err := dialWS(t, s, reader.Access, false)
+	if err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("init: %v %+v", err, ack)
+	}
+	c.subscribe("1", sub, nil)
+	msgs := make(chan wsMsg, 16)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := c.read(20 * time.Second)
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	next := func(within time.Duration) wsMsg {
+		t.Helper()
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				t.Fatal("socket closed")
+			}
+			return m
+		case <-time.After(within):
+			t.Fatalf("no message within %v", within)
+		}
+		return wsMsg{}
+	}
+
+	// Posts until the subscription, registered asynchronously, gets one.
+	var first wsMsg
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		s.createPost(t, writer.Access, "post", "body")
+		select {
+		case first = <-msgs:
+			break wait
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("no event within 5s")
+		}
+	}
+	var ev struct {
+		Data       map[string]any `json:"data"`
+		Extensions struct {
+			Cost struct{ Complexity int } `json:"cost"`
+		} `json:"extensions"`
+	}
+	if err := json.Unmarshal(first.Payload, &ev); err != nil || first.Type != "next" || ev.Data["postCreated"] == nil {
+		t.Fatalf("first event: %s %s (%v)", first.Type, first.Payload, err)
+	}
+	if got := ev.Extensions.Cost.Complexity; got != complexity {
+		t.Fatalf("the subscription's complexity is %d, not %d: fix the test's budget", got, complexity)
+	}
+
+	// The next event finds the budget spent: the subscription ends.
+	s.createPost(t, writer.Access, "post", "body")
+	m := next(5 * time.Second)
+	var errs []gqlError
+	_ = json.Unmarshal(m.Payload, &errs)
+	if m.ID != "1" || m.Type != "error" || len(errs) != 1 {
+		t.Fatalf("after the budget: %s %s %s, want one error ending subscription 1", m.ID, m.Type, m.Payload)
+	}
+	if got, want := errs[0].Extensions["code"], "RATE_LIMITED"; got != want {
+		t.Errorf("code=%v, want %v", got, want)
+	}
+	if ra, _ := errs[0].Extensions["retryAfter"].(float64); ra < 1 {
+		t.Errorf("retryAfter=%v, want ≥ 1", errs[0].Extensions["retryAfter"])
+	}
+}
