@@ -24,13 +24,16 @@ cd "$(dirname "$0")/.."
 FRONT=127.0.0.1:18080
 INST_A=127.0.0.1:18081
 INST_B=127.0.0.1:18082
+METRICS_A=127.0.0.1:19081
+METRICS_B=127.0.0.1:19082
 PG_URL=${TOPOLOGY_PG_URL:-postgres://postgres@127.0.0.1:5432}
 LOAD_WRITERS=2 # concurrent createPost loops
 LOAD_SECONDS=8 # how long they write
 KILL_AT=3      # seconds into the load when instance B is killed
 # Production defaults everywhere; the secret is fixed so both instances
-# sign and verify alike (never use this one outside this script).
-JWT_SECRET=topology-only-secret-0123456789-abcdefghijklmnop
+# sign and verify alike (never use this one outside this script): 32 bytes,
+# base64, as production requires.
+JWT_SECRET=dG9wb2xvZ3ktb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ==
 REUSE_GRACE_S=10 # APP_REFRESH_REUSE_GRACE's default, 10s
 
 RUN=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
@@ -132,7 +135,7 @@ step "preflight"
 for tool in go nginx redis-server redis-cli psql curl python3; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-for addr in "$FRONT" "$INST_A" "$INST_B"; do
+for addr in "$FRONT" "$INST_A" "$INST_B" "$METRICS_A" "$METRICS_B"; do
   port_free "$addr" || die "$addr is already in use"
 done
 chmod 755 "$WORK" # nginx workers (nobody when run as root) use temp dirs under it
@@ -152,22 +155,24 @@ CREATED_DB=1
 DATABASE_URL="$PG_URL/$DB?sslmode=disable"
 
 step "two server instances (APP_ENV=production)"
-start_instance() { # NAME ADDR
+start_instance() { # NAME ADDR METRICS_ADDR
   # env -i: only what production would set, nothing inherited (a REDIS_URL
   # in the caller's environment would conflict with the cluster). nginx on
   # loopback is the trusted proxy; there is no TLS on loopback, so HTTPS is
   # not required (in production TLS ends at nginx or in front of it).
+  # Each instance's /metrics has its own loopback port (production never
+  # serves it on APP_ADDR, and the default 127.0.0.1:9090 fits one per host).
   env -i PATH="$PATH" HOME="$WORK" \
     APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
     DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
-    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false APP_SHUTDOWN_GRACE=1s \
+    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false APP_SHUTDOWN_GRACE=1s APP_METRICS_ADDR="$3" \
     "$WORK/server" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   disown $! # tracked in PIDS; no job notice when B is killed on purpose
 }
-start_instance a "$INST_A"
+start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[0]}
-start_instance b "$INST_B"
+start_instance b "$INST_B" "$METRICS_B"
 PID_B=${PIDS[1]}
 wait_ready "$INST_A" 30 || die "instance A is not ready (see its log)"
 wait_ready "$INST_B" 30 || die "instance B is not ready (see its log)"
@@ -420,7 +425,7 @@ SUMMARY=()
 # drains in-flight requests and exits; nginx sends new requests to B.
 write_load graceful TERM A "$PID_A" 18081 18082
 step "instance A again"
-start_instance a "$INST_A"
+start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[-1]}
 wait_ready "$INST_A" 30 || die "instance A did not come back (see its log)"
 # nginx keeps an instance it saw fail out of rotation for fail_timeout

@@ -65,12 +65,16 @@ type Config struct {
 	// the perf stream; 0: never.
 	SlowThreshold time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (and not on
-	// Addr).
+	// Addr); production sets it by default.
 	MetricsAddr string
 
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
 	PasswordTime      uint32
+
+	// ratesOff names the rate limit settings set to off (production
+	// refuses them).
+	ratesOff []string
 }
 
 // DefaultSQLitePath is where the embedded database lives by default.
@@ -175,7 +179,7 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
-		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR", str(func(c *Config) *string { return &c.MetricsAddr })},
+		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR (default: on APP_ADDR in development, " + defaultProductionMetricsAddr + " in production)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }
 
@@ -232,6 +236,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.Production() {
 		c.LogFormat = "json"
+		c.MetricsAddr = defaultProductionMetricsAddr
 	} else {
 		c.LogFormat = "text"
 	}
@@ -243,6 +248,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		if err := s.set(&c, vals[i]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
 		}
+		if r, err := auth.ParseRate(vals[i]); err == nil && r.N == 0 && isRateSetting(s) {
+			c.ratesOff = append(c.ratesOff, s.env)
+		}
 	}
 	errs = append(errs, c.validate()...)
 	c.PasswordMemoryKiB, c.PasswordTime = 19*1024, 2
@@ -252,7 +260,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 // validate checks the values together. In production it refuses the
 // development conveniences: an embedded Redis (sessions would live in one
 // process), a generated key (tokens would die with it and differ per
-// instance), a short key, and the default SQLite file.
+// instance), a short key, and the default SQLite file; and the weak
+// settings development only warns about (hardening.go).
 func (c Config) validate() []error {
 	var errs []error
 	if c.LogFormat != "text" && c.LogFormat != "json" {
@@ -280,6 +289,9 @@ func (c Config) validate() []error {
 	}
 	if c.AccessTTL <= 0 || c.RefreshTTL <= 0 || c.SessionIdle <= 0 {
 		errs = append(errs, errors.New("token and session lifetimes must be positive"))
+	}
+	if c.JWTLeeway < 0 {
+		errs = append(errs, errors.New("APP_JWT_LEEWAY: must not be negative"))
 	}
 	if c.SlowThreshold < 0 {
 		errs = append(errs, errors.New("APP_SLOW_THRESHOLD: must not be negative"))
@@ -309,6 +321,7 @@ func (c Config) validate() []error {
 		if c.DatabaseURL == "" {
 			errs = append(errs, errors.New("production: set DATABASE_URL: the default SQLite file is for development"))
 		}
+		errs = append(errs, c.productionProblems()...)
 	}
 	return errs
 }
