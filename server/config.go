@@ -44,15 +44,20 @@ type Config struct {
 	SessionIdle      time.Duration
 	RefreshGrace     time.Duration
 
-	CORSOrigins     []string
-	TrustedProxies  []netip.Prefix
-	RequireHTTPS    bool
-	BodyLimit       int64
-	Playground      bool
-	Introspection   bool
-	Limits          graph.Limits
-	Cache           cache.TierConfig
-	WebSocket       graph.WebSocketOptions
+	CORSOrigins    []string
+	TrustedProxies []netip.Prefix
+	RequireHTTPS   bool
+	BodyLimit      int64
+	Playground     bool
+	Introspection  bool
+	Limits         graph.Limits
+	Cache          cache.TierConfig
+	WebSocket      graph.WebSocketOptions
+	// WSMaxPendingPerIP caps sockets without connection_init per client
+	// address (0: no cap).
+	WSMaxPendingPerIP int
+	// WriteTimeout bounds every response but a WebSocket (0: no bound).
+	WriteTimeout    time.Duration
 	DebugCost       bool
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
@@ -164,6 +169,8 @@ func settings() []setting {
 		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions.MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
 		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions.IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
 		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions.PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
+		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},

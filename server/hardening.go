@@ -51,6 +51,7 @@ func (c Config) weakSettings() []string {
 	}{
 		{"APP_MAX_DEPTH", c.Limits.MaxDepth}, {"APP_MAX_FIELDS", c.Limits.MaxFields},
 		{"APP_COMPLEXITY_LIMIT", c.Limits.MaxComplexity}, {"APP_MAX_TOKENS", c.Limits.MaxTokens},
+		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", c.WSMaxPendingPerIP}, {"APP_WRITE_TIMEOUT", int(c.WriteTimeout)},
 	} {
 		if l.n == 0 {
 			out = append(out, l.env+": 0 removes the limit; set a number (a higher one if the default is too low)")

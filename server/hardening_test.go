@@ -49,6 +49,8 @@ func TestConfigProductionRefusesWeakSettings(t *testing.T) {
 		{"day-long access tokens", "APP_ACCESS_TOKEN_TTL", "24h", []string{"APP_ACCESS_TOKEN_TTL", "1h"}},
 		{"year-long sessions", "APP_REFRESH_TOKEN_TTL", "8760h", []string{"APP_REFRESH_TOKEN_TTL", "90 days"}},
 		{"idle longer than the session", "APP_SESSION_IDLE_TIMEOUT", "200h", []string{"APP_SESSION_IDLE_TIMEOUT"}},
+		{"unauthenticated sockets uncapped", "APP_WS_MAX_UNAUTHENTICATED_PER_IP", "0", []string{"APP_WS_MAX_UNAUTHENTICATED_PER_IP"}},
+		{"responses unbounded", "APP_WRITE_TIMEOUT", "0s", []string{"APP_WRITE_TIMEOUT"}},
 		{"metrics on the API port", "APP_METRICS_ADDR", ":8080", []string{"APP_METRICS_ADDR", "public port"}},
 	}
 	for _, tc := range tests {
