@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/graph"
@@ -31,6 +33,10 @@ type Config struct {
 	RedisMasterName    string
 	RedisPassword      string // for cluster and sentinel modes
 	RedisPrefix        string
+	// CacheRedisURL, if set, is the Redis of the cache tiers and persisted
+	// queries; sessions, rate limits, revocations and the bus stay on the
+	// main one.
+	CacheRedisURL string
 
 	JWTSecret        string   // HS256 signing secret; empty in development: random
 	JWTVerifySecrets []string // older secrets still accepted (key rotation)
@@ -119,6 +125,7 @@ func settings() []setting {
 		{"APP_REDIS_SENTINEL_ADDRS", "redis-sentinel-addrs", "", "comma-separated Redis Sentinel nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisSentinelAddrs })},
 		{"APP_REDIS_MASTER_NAME", "redis-master-name", "", "master name for Redis Sentinel", str(func(c *Config) *string { return &c.RedisMasterName })},
 		{"APP_REDIS_PASSWORD", "redis-password", "", "password for Redis Cluster or Sentinel nodes", str(func(c *Config) *string { return &c.RedisPassword })},
+		{"APP_CACHE_REDIS_URL", "cache-redis-url", "", "redis:// URL of a Redis for the cache tiers and persisted queries only (run it with maxmemory and allkeys-lru); default: the main Redis", str(func(c *Config) *string { return &c.CacheRedisURL })},
 		{"APP_REDIS_PREFIX", "redis-prefix", "", "prefix of every Redis key (to share one Redis)", str(func(c *Config) *string { return &c.RedisPrefix })},
 		{"APP_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes; development default: random per start", str(func(c *Config) *string { return &c.JWTSecret })},
 		{"APP_JWT_VERIFY_SECRETS", "jwt-verify-secrets", "", "comma-separated older secrets still accepted while tokens signed with them live", list(func(c *Config) *[]string { return &c.JWTVerifySecrets })},
@@ -314,6 +321,11 @@ func (c Config) validate() []error {
 	}
 	if n > 1 {
 		errs = append(errs, errors.New("set only one of REDIS_URL, APP_REDIS_CLUSTER_ADDRS and APP_REDIS_SENTINEL_ADDRS"))
+	}
+	if c.CacheRedisURL != "" {
+		if _, err := redis.ParseURL(c.CacheRedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("APP_CACHE_REDIS_URL: %w", err))
+		}
 	}
 	if len(c.RedisSentinelAddrs) > 0 && c.RedisMasterName == "" {
 		errs = append(errs, errors.New("APP_REDIS_MASTER_NAME: required with APP_REDIS_SENTINEL_ADDRS"))
