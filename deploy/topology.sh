@@ -10,9 +10,11 @@
 #     -> Redis Cluster 127.0.0.1:7001-7003 (.ci/redis-cluster.sh)
 #     -> PostgreSQL: a fresh database authql_topology_<run>, dropped at exit
 #
-# Through nginx it registers, logs in and posts; checks that a logout sent
-# to A is refused by B at once; rotates a refresh token and checks that the
-# old one is refused; then writes posts in a loop twice: once sending A a
+# Through nginx it registers, logs in and posts; checks that a forged
+# X-Forwarded-For sent to nginx is not taken as the client's address, that
+# docker-compose.yml trusts only nginx, and that /metrics is off the API
+# port; checks that a logout sent to A is refused by B at once; rotates a
+# refresh token and checks that the old one is refused; then writes posts in a loop twice: once sending A a
 # SIGTERM halfway (it turns not-ready, drains and exits; it is restarted),
 # once killing B with SIGKILL halfway; after each, it checks in PostgreSQL
 # that every acknowledged write exists, and none twice.
@@ -236,6 +238,38 @@ for i in 1 2 3; do
 done
 R=$(gql "$FRONT" "$ANN_ACCESS" '{ me { posts(first: 10) { totalCount } } }')
 check "three posts created and listed" "$(jfield data.me.posts.totalCount <<<"$R")" 3
+
+step "the client address is nginx's peer, not a forged X-Forwarded-For"
+# deploy/nginx.conf must replace the header, not append to it: the app
+# trusts nginx, so a hop forged before nginx's would be taken as the client.
+R=$(python3 -c 'import json, sys; print(json.dumps({"query": "mutation($in: LoginInput!) { login(input: $in) { accessToken } }", "variables": {"in": {"email": sys.argv[1], "password": sys.argv[2]}}}))' "ann-$RUN@example.com" "$PW" |
+  curl -sS -m 10 -H 'Content-Type: application/json' -H 'X-Forwarded-For: 203.0.113.7' -H 'X-Real-IP: 203.0.113.8' \
+    --data-binary @- "http://$FRONT/query" || true)
+FORGED_ACCESS=$(jfield data.login.accessToken <<<"$R")
+[ -n "$FORGED_ACCESS" ] || die "login with a forged X-Forwarded-For: $R"
+R=$(gql "$FRONT" "$FORGED_ACCESS" '{ mySessions { ip current } }')
+CUR_IP=$(python3 -c 'import json, sys; print(next((s["ip"] for s in json.load(sys.stdin)["data"]["mySessions"] if s["current"]), ""))' <<<"$R" || true)
+check "the session records nginx's peer (127.0.0.1), not the forged 203.0.113.7" "$CUR_IP" 127.0.0.1
+gql "$FRONT" "$FORGED_ACCESS" 'mutation { logout }' >/dev/null
+# The compose file trusts exactly nginx's fixed address, and nothing wider.
+COMPOSE_CHECK=$(python3 - docker-compose.yml <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+trusted = re.findall(r'^\s*APP_TRUSTED_PROXIES:\s*"?([^"\s#]+)', text, re.M)
+nginx = re.search(r'^  nginx:\n(?:    .*\n|\n)*?\s+ipv4_address:\s*([0-9.]+)', text, re.M)
+if len(trusted) != 1 or not nginx:
+    print("cannot find APP_TRUSTED_PROXIES once and nginx's ipv4_address")
+elif trusted[0] != nginx.group(1):
+    print("APP_TRUSTED_PROXIES=%s, nginx's address is %s" % (trusted[0], nginx.group(1)))
+else:
+    print("ok")
+PY
+)
+check "docker-compose.yml trusts nginx's fixed address only" "$COMPOSE_CHECK" ok
+
+step "/metrics is on each instance's metrics address, not on its API address"
+check "GET /metrics on A's APP_ADDR" "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$INST_A/metrics")" 404
+check "GET /metrics on A's APP_METRICS_ADDR" "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$METRICS_A/metrics")" 200
 
 step "logout on instance A is honoured by instance B at once"
 R=$(gql "$INST_B" "$PHONE_ACCESS" '{ me { id } }')
