@@ -18,6 +18,9 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/server /server
 USER nonroot
 ENV APP_ENV=production APP_ADDR=:8080
+# /metrics is never on APP_ADDR in production; its default, 127.0.0.1:9090,
+# is unreachable from outside the container: set APP_METRICS_ADDR=:9090 (as
+# docker-compose.yml does) for a scraper on the container network.
 EXPOSE 8080
 # /readyz: the database and Redis answer and the instance is not draining.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

@@ -11,7 +11,8 @@
 #
 # Servers run in production mode (no cost accounting) against the real Redis
 # at $REDIS_URL (default redis://127.0.0.1:6379/0) and SQLite files; rate
-# limits are off (one client is the whole load). Comparisons alternate the
+# limits are raised far above the load (one client is the whole load, and
+# production refuses "off"), and /metrics listens on a free loopback port. Comparisons alternate the
 # sides for BENCH_ROUNDS rounds (default 5) and compare medians: on a shared
 # 2-core machine one run's noise exceeds the gaps being measured.
 #
@@ -35,8 +36,9 @@ go build -o "$WORK/seed" ./bench/seed
 start() {
   local name=$1 port=$2 db=$3; shift 3
   env -i PATH="$PATH" HOME="$WORK" APP_ENV=production APP_ADDR=127.0.0.1:$port APP_REQUIRE_HTTPS=false \
-    APP_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 DATABASE_URL="$db" REDIS_URL="$REDIS_URL" \
-    APP_REDIS_PREFIX="bench:$name:$RANDOM$RANDOM:" APP_RATE_API=off APP_RATE_REGISTER_IP=off \
+    APP_JWT_SECRET=YmVuY2gtb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ== DATABASE_URL="$db" REDIS_URL="$REDIS_URL" \
+    APP_REDIS_PREFIX="bench:$name:$RANDOM$RANDOM:" APP_RATE_API=1000000000/1m APP_RATE_REGISTER_IP=1000000/1m \
+    APP_METRICS_ADDR=127.0.0.1:0 \
     APP_LOG_LEVEL=warn "$@" "$WORK/server" >"$WORK/$name.log" 2>&1 &
   PIDS[$name]=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return; sleep 0.1; done

@@ -12,10 +12,14 @@ import (
 // round trip on one cluster slot; user records are tagged by user, so they
 // spread over the cluster.
 //
+// Every key has a TTL, so that a Redis shared with sessions never fills up
+// with cache entries, and one that evicts (allkeys-lru) may drop any of
+// them (see genLua for the counters).
+//
 //	<prefix>cache:user:{<id>}              a user record (JSON), 1 h
-//	<prefix>cache:user:{<id>}:gen          bumped on every write of that user
-//	<prefix>cache:{c}:users:gen            bumped on every user write
-//	<prefix>cache:{c}:posts:gen            bumped on every post write
+//	<prefix>cache:user:{<id>}:gen          bumped on every write of that user, 1 h + 1 min
+//	<prefix>cache:{c}:users:gen            bumped on every user write, 24 h after the last
+//	<prefix>cache:{c}:posts:gen            bumped on every post write, 24 h after the last
 //	<prefix>cache:{c}:page:<pgen>:<hash>   a page of a post list, 5 min
 //	<prefix>cache:{c}:count:<pgen>:<list>  the total of a post list, 5 min
 //	<prefix>cache:{c}:resp:<ugen>:<pgen>:<hash>  a whole response, 1 min

@@ -114,17 +114,18 @@ type cachedPage struct {
 // readPages reads the posts generation and, under it, pages and counts, in
 // one round trip.
 //
-//	KEYS[1] posts generation   ARGV[1] page key prefix   ARGV[2] count key prefix
-//	ARGV[3..] pairs of (page hash, count list or '')
+//	KEYS[1] posts generation   ARGV[1], ARGV[2] seed and TTL (genArgs)
+//	ARGV[3] page key prefix   ARGV[4] count key prefix
+//	ARGV[5..] pairs of (page hash, count list or '')
 //
 // Returns {generation, page1, count1, page2, count2, ...}, missing ones false.
-var readPages = redis.NewScript(`
-local g = redis.call('GET', KEYS[1]) or '0'
+var readPages = redis.NewScript(genLua + `
+local g = gen(KEYS[1])
 local out = {g}
-for i = 3, #ARGV, 2 do
-  table.insert(out, redis.call('GET', ARGV[1] .. g .. ':' .. ARGV[i]) or false)
+for i = 5, #ARGV, 2 do
+  table.insert(out, redis.call('GET', ARGV[3] .. g .. ':' .. ARGV[i]) or false)
   if ARGV[i+1] ~= '' then
-    table.insert(out, redis.call('GET', ARGV[2] .. g .. ':' .. ARGV[i+1]) or false)
+    table.insert(out, redis.call('GET', ARGV[4] .. g .. ':' .. ARGV[i+1]) or false)
   else
     table.insert(out, false)
   end
@@ -145,7 +146,7 @@ func (t *Tiers) lookup(ctx context.Context, reqs []PostPage) (gen int64, found [
 	if t.cfg.PageTTL <= 0 {
 		return 0, found, false
 	}
-	args := []any{t.k.pagePrefix(), t.k.countPrefix()}
+	args := append(t.genArgs(), t.k.pagePrefix(), t.k.countPrefix())
 	for _, r := range reqs {
 		list := ""
 		if r.TotalCount {

@@ -12,11 +12,11 @@ import (
 // round trip.
 //
 //	KEYS[1] users generation   KEYS[2] posts generation
-//	ARGV[1] response key prefix   ARGV[2] hash
-var readResponse = redis.NewScript(`
-local u = redis.call('GET', KEYS[1]) or '0'
-local p = redis.call('GET', KEYS[2]) or '0'
-return {u, p, redis.call('GET', ARGV[1] .. u .. ':' .. p .. ':' .. ARGV[2]) or false}
+//	ARGV[1], ARGV[2] seed and TTL (genArgs)   ARGV[3] response key prefix   ARGV[4] hash
+var readResponse = redis.NewScript(genLua + `
+local u = gen(KEYS[1])
+local p = gen(KEYS[2])
+return {u, p, redis.call('GET', ARGV[3] .. u .. ':' .. p .. ':' .. ARGV[4]) or false}
 `)
 
 // ResponseEntry is a response cache lookup: the generations it was made
@@ -35,7 +35,7 @@ func (t *Tiers) Response(ctx context.Context, hash string) ResponseEntry {
 	if t.cfg.ResponseTTL <= 0 {
 		return ResponseEntry{}
 	}
-	res, err := readResponse.Run(ctx, t.rdb, []string{t.k.usersGen(), t.k.postsGen()}, t.k.responsePrefix(), hash).Slice()
+	res, err := readResponse.Run(ctx, t.rdb, []string{t.k.usersGen(), t.k.postsGen()}, append(t.genArgs(), t.k.responsePrefix(), hash)...).Slice()
 	if err != nil {
 		t.log.WarnContext(ctx, "response cache unavailable", slog.Any("error", err))
 		t.obs.Access(TierResponse, false)

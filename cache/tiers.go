@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,6 +52,8 @@ type Tiers struct {
 	client *ent.Client
 	k      keys
 	cfg    TierConfig
+	// genTTL is how long a generation counter lives after its last bump.
+	genTTL time.Duration
 	log    *slog.Logger
 	obs    Observer
 
@@ -79,7 +82,8 @@ func NewTiers(rdb redis.UniversalClient, client *ent.Client, bus *Bus, cfg TierC
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	t := &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log, obs: obs, bus: bus}
+	t := &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log, obs: obs, bus: bus,
+		genTTL: max(24*time.Hour, cfg.PageTTL, cfg.ResponseTTL) + time.Minute}
 	if bus != nil && cfg.UserTTL > 0 {
 		t.local = NewLocal[pulid.ID, *ent.User](10_000)
 		bus.Handle(userTopic, func(payload string) {
@@ -302,7 +306,7 @@ func (t *Tiers) invalidateUsers(ctx context.Context, ids ...pulid.ID) error {
 		for _, id := range ids {
 			invalidateUser.Eval(ctx, p, []string{t.k.user(id), t.k.userGen(id)}, ttl)
 		}
-		p.Incr(ctx, t.k.usersGen())
+		bumpGen.Eval(ctx, p, []string{t.k.usersGen()}, t.genArgs()...)
 		return nil
 	})
 	if err != nil {
@@ -315,7 +319,7 @@ func (t *Tiers) invalidateUsers(ctx context.Context, ids ...pulid.ID) error {
 // every cached page, count and response built on the old generation is
 // unreachable from then on (and expires).
 func (t *Tiers) InvalidatePosts(ctx context.Context) error {
-	if err := t.rdb.Incr(ctx, t.k.postsGen()).Err(); err != nil {
+	if err := bumpGen.Run(ctx, t.rdb, []string{t.k.postsGen()}, t.genArgs()...).Err(); err != nil {
 		return unavailable("invalidate post cache", err)
 	}
 	return nil
@@ -327,6 +331,50 @@ var ErrUnavailable = errors.New("cache unavailable")
 
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+// Generation counters (the users and posts generations) carry a TTL like
+// every cache key, and may also be evicted (the cache Redis runs
+// allkeys-lru). A counter that vanished must never come back with a value
+// it had while entries stored under that value may still live: counting
+// again from 0 would make pages built before a write current again. So a
+// missing counter restarts at a random 52-bit value (genSeed), whether a
+// reader or a writer finds it missing; the chance that it lands within a
+// few thousand of the value it lost is negligible (about 2^-40).
+//
+// genLua is the reading half, shared by the read scripts:
+//
+//	gen(key, ARGV[1] seed, ARGV[2] TTL ms) returns the counter, starting it
+//	at seed if it is missing.
+const genLua = `
+local function gen(key)
+  local g = redis.call('GET', key)
+  if not g then
+    g = ARGV[1]
+    redis.call('SET', key, g, 'PX', ARGV[2])
+  end
+  return g
+end
+`
+
+// bumpGen moves a generation counter on, or restarts it at a seed, and
+// gives it its TTL again.
+//
+//	KEYS[1] generation   ARGV[1] seed   ARGV[2] TTL (ms)
+var bumpGen = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('INCR', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// genArgs are ARGV[1] and ARGV[2] of the scripts that read or bump a
+// generation: a fresh seed and the counters' TTL.
+func (t *Tiers) genArgs() []any {
+	return []any{mrand.Int64N(1 << 52), t.genTTL.Milliseconds()}
 }
 
 func parseGen(s string) int64 {

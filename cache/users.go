@@ -80,7 +80,7 @@ func (t *Tiers) UserCount(ctx context.Context) (int, error) {
 	if t.cfg.PageTTL <= 0 {
 		return count()
 	}
-	res, err := readUserCount.Run(ctx, t.rdb, []string{t.k.usersGen()}, t.k.userCountPrefix()).Slice()
+	res, err := readUserCount.Run(ctx, t.rdb, []string{t.k.usersGen()}, append(t.genArgs(), t.k.userCountPrefix())...).Slice()
 	if err != nil {
 		t.log.WarnContext(ctx, "count cache unavailable; counting in the database", slog.Any("error", err))
 		t.obs.Access(TierCount, false)
@@ -109,10 +109,11 @@ func (t *Tiers) UserCount(ctx context.Context) (int, error) {
 // readUserCount reads the users generation and, under it, the count, in
 // one round trip.
 //
-//	KEYS[1] users generation   ARGV[1] count key prefix
+//	KEYS[1] users generation   ARGV[1], ARGV[2] seed and TTL (genArgs)
+//	ARGV[3] count key prefix
 //
 // Returns {generation, count or false}.
-var readUserCount = redis.NewScript(`
-local g = redis.call('GET', KEYS[1]) or '0'
-return {g, redis.call('GET', ARGV[1] .. g) or false}
+var readUserCount = redis.NewScript(genLua + `
+local g = gen(KEYS[1])
+return {g, redis.call('GET', ARGV[3] .. g) or false}
 `)

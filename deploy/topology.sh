@@ -10,9 +10,11 @@
 #     -> Redis Cluster 127.0.0.1:7001-7003 (.ci/redis-cluster.sh)
 #     -> PostgreSQL: a fresh database authql_topology_<run>, dropped at exit
 #
-# Through nginx it registers, logs in and posts; checks that a logout sent
-# to A is refused by B at once; rotates a refresh token and checks that the
-# old one is refused; then writes posts in a loop twice: once sending A a
+# Through nginx it registers, logs in and posts; checks that a forged
+# X-Forwarded-For sent to nginx is not taken as the client's address, that
+# docker-compose.yml trusts only nginx, and that /metrics is off the API
+# port; checks that a logout sent to A is refused by B at once; rotates a
+# refresh token and checks that the old one is refused; then writes posts in a loop twice: once sending A a
 # SIGTERM halfway (it turns not-ready, drains and exits; it is restarted),
 # once killing B with SIGKILL halfway; after each, it checks in PostgreSQL
 # that every acknowledged write exists, and none twice.
@@ -24,13 +26,16 @@ cd "$(dirname "$0")/.."
 FRONT=127.0.0.1:18080
 INST_A=127.0.0.1:18081
 INST_B=127.0.0.1:18082
+METRICS_A=127.0.0.1:19081
+METRICS_B=127.0.0.1:19082
 PG_URL=${TOPOLOGY_PG_URL:-postgres://postgres@127.0.0.1:5432}
 LOAD_WRITERS=2 # concurrent createPost loops
 LOAD_SECONDS=8 # how long they write
 KILL_AT=3      # seconds into the load when instance B is killed
 # Production defaults everywhere; the secret is fixed so both instances
-# sign and verify alike (never use this one outside this script).
-JWT_SECRET=topology-only-secret-0123456789-abcdefghijklmnop
+# sign and verify alike (never use this one outside this script): 32 bytes,
+# base64, as production requires.
+JWT_SECRET=dG9wb2xvZ3ktb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ==
 REUSE_GRACE_S=10 # APP_REFRESH_REUSE_GRACE's default, 10s
 
 RUN=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
@@ -132,7 +137,7 @@ step "preflight"
 for tool in go nginx redis-server redis-cli psql curl python3; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-for addr in "$FRONT" "$INST_A" "$INST_B"; do
+for addr in "$FRONT" "$INST_A" "$INST_B" "$METRICS_A" "$METRICS_B"; do
   port_free "$addr" || die "$addr is already in use"
 done
 chmod 755 "$WORK" # nginx workers (nobody when run as root) use temp dirs under it
@@ -152,22 +157,24 @@ CREATED_DB=1
 DATABASE_URL="$PG_URL/$DB?sslmode=disable"
 
 step "two server instances (APP_ENV=production)"
-start_instance() { # NAME ADDR
+start_instance() { # NAME ADDR METRICS_ADDR
   # env -i: only what production would set, nothing inherited (a REDIS_URL
   # in the caller's environment would conflict with the cluster). nginx on
   # loopback is the trusted proxy; there is no TLS on loopback, so HTTPS is
   # not required (in production TLS ends at nginx or in front of it).
+  # Each instance's /metrics has its own loopback port (production never
+  # serves it on APP_ADDR, and the default 127.0.0.1:9090 fits one per host).
   env -i PATH="$PATH" HOME="$WORK" \
     APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
     DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
-    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false APP_SHUTDOWN_GRACE=1s \
+    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false APP_SHUTDOWN_GRACE=1s APP_METRICS_ADDR="$3" \
     "$WORK/server" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   disown $! # tracked in PIDS; no job notice when B is killed on purpose
 }
-start_instance a "$INST_A"
+start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[0]}
-start_instance b "$INST_B"
+start_instance b "$INST_B" "$METRICS_B"
 PID_B=${PIDS[1]}
 wait_ready "$INST_A" 30 || die "instance A is not ready (see its log)"
 wait_ready "$INST_B" 30 || die "instance B is not ready (see its log)"
@@ -231,6 +238,38 @@ for i in 1 2 3; do
 done
 R=$(gql "$FRONT" "$ANN_ACCESS" '{ me { posts(first: 10) { totalCount } } }')
 check "three posts created and listed" "$(jfield data.me.posts.totalCount <<<"$R")" 3
+
+step "the client address is nginx's peer, not a forged X-Forwarded-For"
+# deploy/nginx.conf must replace the header, not append to it: the app
+# trusts nginx, so a hop forged before nginx's would be taken as the client.
+R=$(python3 -c 'import json, sys; print(json.dumps({"query": "mutation($in: LoginInput!) { login(input: $in) { accessToken } }", "variables": {"in": {"email": sys.argv[1], "password": sys.argv[2]}}}))' "ann-$RUN@example.com" "$PW" |
+  curl -sS -m 10 -H 'Content-Type: application/json' -H 'X-Forwarded-For: 203.0.113.7' -H 'X-Real-IP: 203.0.113.8' \
+    --data-binary @- "http://$FRONT/query" || true)
+FORGED_ACCESS=$(jfield data.login.accessToken <<<"$R")
+[ -n "$FORGED_ACCESS" ] || die "login with a forged X-Forwarded-For: $R"
+R=$(gql "$FRONT" "$FORGED_ACCESS" '{ mySessions { ip current } }')
+CUR_IP=$(python3 -c 'import json, sys; print(next((s["ip"] for s in json.load(sys.stdin)["data"]["mySessions"] if s["current"]), ""))' <<<"$R" || true)
+check "the session records nginx's peer (127.0.0.1), not the forged 203.0.113.7" "$CUR_IP" 127.0.0.1
+gql "$FRONT" "$FORGED_ACCESS" 'mutation { logout }' >/dev/null
+# The compose file trusts exactly nginx's fixed address, and nothing wider.
+COMPOSE_CHECK=$(python3 - docker-compose.yml <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+trusted = re.findall(r'^\s*APP_TRUSTED_PROXIES:\s*"?([^"\s#]+)', text, re.M)
+nginx = re.search(r'^  nginx:\n(?:    .*\n|\n)*?\s+ipv4_address:\s*([0-9.]+)', text, re.M)
+if len(trusted) != 1 or not nginx:
+    print("cannot find APP_TRUSTED_PROXIES once and nginx's ipv4_address")
+elif trusted[0] != nginx.group(1):
+    print("APP_TRUSTED_PROXIES=%s, nginx's address is %s" % (trusted[0], nginx.group(1)))
+else:
+    print("ok")
+PY
+)
+check "docker-compose.yml trusts nginx's fixed address only" "$COMPOSE_CHECK" ok
+
+step "/metrics is on each instance's metrics address, not on its API address"
+check "GET /metrics on A's APP_ADDR" "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$INST_A/metrics")" 404
+check "GET /metrics on A's APP_METRICS_ADDR" "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$METRICS_A/metrics")" 200
 
 step "logout on instance A is honoured by instance B at once"
 R=$(gql "$INST_B" "$PHONE_ACCESS" '{ me { id } }')
@@ -420,7 +459,7 @@ SUMMARY=()
 # drains in-flight requests and exits; nginx sends new requests to B.
 write_load graceful TERM A "$PID_A" 18081 18082
 step "instance A again"
-start_instance a "$INST_A"
+start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[-1]}
 wait_ready "$INST_A" 30 || die "instance A did not come back (see its log)"
 # nginx keeps an instance it saw fail out of rotation for fail_timeout

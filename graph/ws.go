@@ -34,6 +34,21 @@ type WebSocketOptions struct {
 	OriginPatterns []string
 }
 
+// SocketInitTimeout is how long a socket may stay open without a
+// connection_init; then it is closed. Until then nobody is known behind it.
+const SocketInitTimeout = 10 * time.Second
+
+// socketInitKey carries the function a socket calls once its
+// connection_init is accepted (WithSocketInit).
+type socketInitKey struct{}
+
+// WithSocketInit returns a context whose WebSocket calls done once its
+// connection_init has been authenticated (at most once; never if the socket
+// ends before). The server counts sockets not yet authenticated with it.
+func WithSocketInit(ctx context.Context, done func()) context.Context {
+	return context.WithValue(ctx, socketInitKey{}, done)
+}
+
 // DefaultWebSocketOptions are the production defaults.
 var DefaultWebSocketOptions = WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second}
 
@@ -175,7 +190,7 @@ func (r *Resolver) websocketTransport(o WebSocketOptions) transport.Websocket {
 		Implementation: wsImpl{transport.CoderWebsocketImplementation{
 			AcceptOptions: coderws.AcceptOptions{OriginPatterns: o.OriginPatterns},
 		}},
-		InitTimeout:           10 * time.Second,
+		InitTimeout:           SocketInitTimeout,
 		KeepAlivePingInterval: o.PingInterval,
 		PingPongInterval:      o.PingInterval,
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
@@ -201,6 +216,9 @@ func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o We
 	if !r.sockets.acquire(v.UserID, o.MaxConnectionsPerUser) {
 		stopWatch()
 		return transport.WithWebsocketCloseCode(ctx, closeTooManyRequests), nil, errors.New("too many open connections for this user")
+	}
+	if done, ok := ctx.Value(socketInitKey{}).(func()); ok {
+		done()
 	}
 	lc := liveConnFrom(ctx)
 	if lc == nil {

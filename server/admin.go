@@ -106,3 +106,14 @@ func genKey(stdout io.Writer) error {
 		base64.StdEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(pub))
 	return nil
 }
+
+// genSecret prints a new HS256 secret: 32 random bytes, base64, the form
+// production requires.
+func genSecret(stdout io.Writer) error {
+	b := make([]byte, minSecretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "APP_JWT_SECRET=%s\n", base64.StdEncoding.EncodeToString(b))
+	return nil
+}

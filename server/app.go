@@ -29,6 +29,9 @@ type app struct {
 	registry *prometheus.Registry
 	db       *entdb.DB
 	rdb      redis.UniversalClient
+	// cacheRdb holds the cache tiers and persisted queries: rdb, or the
+	// Redis of APP_CACHE_REDIS_URL.
+	cacheRdb redis.UniversalClient
 	sessions *auth.Sessions
 	bus      *cache.Bus
 	handler  http.Handler
@@ -51,6 +54,9 @@ type deps struct {
 	now func() time.Time
 	// rdb, if set, is used instead of opening Redis from the configuration.
 	rdb redis.UniversalClient
+	// cacheRdb, if set, is used for the cache tiers and persisted queries
+	// instead of APP_CACHE_REDIS_URL (or rdb).
+	cacheRdb redis.UniversalClient
 }
 
 // newApp opens the database (migrating it) and Redis, and builds the
@@ -92,13 +98,18 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		a.closers = append(a.closers, func() { _ = a.rdb.Close() })
 	}
 	a.rdb.AddHook(cache.CostHook{})
+	a.warnIfEvicting(ctx)
+	if a.cacheRdb, err = a.openCacheRedis(ctx, d.cacheRdb); err != nil {
+		return nil, err
+	}
 
 	tokens, err := a.tokens(d.now)
 	if err != nil {
 		return nil, err
 	}
-	// One bus per process: revocations and user-record evictions reach
-	// every instance through it.
+	// One bus per process, on the main Redis: revocations and user-record
+	// evictions reach every instance through it. The cache tiers publish
+	// their evictions on it too; only their entries live in cacheRdb.
 	bus := cache.NewBus(a.rdb, cfg.RedisPrefix, log)
 	a.bus = bus
 	if err := watch(a.registry, a.rdb, a.db.SQL, bus); err != nil {
@@ -126,7 +137,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	tiersCfg := cfg.Cache
 	tiersCfg.Prefix, tiersCfg.Log, tiersCfg.Observer = cfg.RedisPrefix, a.logs.err, a.metrics
 	gql := graph.NewHandler(graph.Deps{
-		Tiers:     cache.NewTiers(a.rdb, a.db.Client, bus, tiersCfg),
+		Tiers:     cache.NewTiers(a.cacheRdb, a.db.Client, bus, tiersCfg),
 		Bus:       bus,
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
@@ -138,7 +149,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Suggestions:      !cfg.Production(),
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
-		PersistedQueries: cache.NewPersistedQueries(a.rdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
+		PersistedQueries: cache.NewPersistedQueries(a.cacheRdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
 	})

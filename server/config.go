@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/graph"
@@ -31,6 +33,10 @@ type Config struct {
 	RedisMasterName    string
 	RedisPassword      string // for cluster and sentinel modes
 	RedisPrefix        string
+	// CacheRedisURL, if set, is the Redis of the cache tiers and persisted
+	// queries; sessions, rate limits, revocations and the bus stay on the
+	// main one.
+	CacheRedisURL string
 
 	JWTSecret        string   // HS256 signing secret; empty in development: random
 	JWTVerifySecrets []string // older secrets still accepted (key rotation)
@@ -45,15 +51,20 @@ type Config struct {
 	RefreshGrace     time.Duration
 	MaxSessions      int
 
-	CORSOrigins     []string
-	TrustedProxies  []netip.Prefix
-	RequireHTTPS    bool
-	BodyLimit       int64
-	Playground      bool
-	Introspection   bool
-	Limits          graph.Limits
-	Cache           cache.TierConfig
-	WebSocket       graph.WebSocketOptions
+	CORSOrigins    []string
+	TrustedProxies []netip.Prefix
+	RequireHTTPS   bool
+	BodyLimit      int64
+	Playground     bool
+	Introspection  bool
+	Limits         graph.Limits
+	Cache          cache.TierConfig
+	WebSocket      graph.WebSocketOptions
+	// WSMaxPendingPerIP caps sockets without connection_init per client
+	// address (0: no cap).
+	WSMaxPendingPerIP int
+	// WriteTimeout bounds every response but a WebSocket (0: no bound).
+	WriteTimeout    time.Duration
 	DebugCost       bool
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
@@ -66,12 +77,16 @@ type Config struct {
 	// the perf stream; 0: never.
 	SlowThreshold time.Duration
 	// MetricsAddr, if set, serves /metrics on its own listener (and not on
-	// Addr).
+	// Addr); production sets it by default.
 	MetricsAddr string
 
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
 	PasswordTime      uint32
+
+	// ratesOff names the rate limit settings set to off (production
+	// refuses them).
+	ratesOff []string
 }
 
 // DefaultSQLitePath is where the embedded database lives by default.
@@ -111,6 +126,7 @@ func settings() []setting {
 		{"APP_REDIS_SENTINEL_ADDRS", "redis-sentinel-addrs", "", "comma-separated Redis Sentinel nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisSentinelAddrs })},
 		{"APP_REDIS_MASTER_NAME", "redis-master-name", "", "master name for Redis Sentinel", str(func(c *Config) *string { return &c.RedisMasterName })},
 		{"APP_REDIS_PASSWORD", "redis-password", "", "password for Redis Cluster or Sentinel nodes", str(func(c *Config) *string { return &c.RedisPassword })},
+		{"APP_CACHE_REDIS_URL", "cache-redis-url", "", "redis:// URL of a Redis for the cache tiers and persisted queries only (run it with maxmemory and allkeys-lru); default: the main Redis", str(func(c *Config) *string { return &c.CacheRedisURL })},
 		{"APP_REDIS_PREFIX", "redis-prefix", "", "prefix of every Redis key (to share one Redis)", str(func(c *Config) *string { return &c.RedisPrefix })},
 		{"APP_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes; development default: random per start", str(func(c *Config) *string { return &c.JWTSecret })},
 		{"APP_JWT_VERIFY_SECRETS", "jwt-verify-secrets", "", "comma-separated older secrets still accepted while tokens signed with them live", list(func(c *Config) *[]string { return &c.JWTVerifySecrets })},
@@ -162,6 +178,8 @@ func settings() []setting {
 		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions.MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
 		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions.IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
 		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions.PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
+		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},
@@ -178,7 +196,7 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
-		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR", str(func(c *Config) *string { return &c.MetricsAddr })},
+		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR (default: on APP_ADDR in development, " + defaultProductionMetricsAddr + " in production)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }
 
@@ -235,6 +253,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.Production() {
 		c.LogFormat = "json"
+		c.MetricsAddr = defaultProductionMetricsAddr
 	} else {
 		c.LogFormat = "text"
 	}
@@ -246,6 +265,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		if err := s.set(&c, vals[i]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
 		}
+		if r, err := auth.ParseRate(vals[i]); err == nil && r.N == 0 && isRateSetting(s) {
+			c.ratesOff = append(c.ratesOff, s.env)
+		}
 	}
 	errs = append(errs, c.validate()...)
 	c.PasswordMemoryKiB, c.PasswordTime = 19*1024, 2
@@ -255,7 +277,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 // validate checks the values together. In production it refuses the
 // development conveniences: an embedded Redis (sessions would live in one
 // process), a generated key (tokens would die with it and differ per
-// instance), a short key, and the default SQLite file.
+// instance), a short key, and the default SQLite file; and the weak
+// settings development only warns about (hardening.go).
 func (c Config) validate() []error {
 	var errs []error
 	if c.LogFormat != "text" && c.LogFormat != "json" {
@@ -284,6 +307,9 @@ func (c Config) validate() []error {
 	if c.AccessTTL <= 0 || c.RefreshTTL <= 0 || c.SessionIdle <= 0 {
 		errs = append(errs, errors.New("token and session lifetimes must be positive"))
 	}
+	if c.JWTLeeway < 0 {
+		errs = append(errs, errors.New("APP_JWT_LEEWAY: must not be negative"))
+	}
 	if c.SlowThreshold < 0 {
 		errs = append(errs, errors.New("APP_SLOW_THRESHOLD: must not be negative"))
 	}
@@ -299,6 +325,11 @@ func (c Config) validate() []error {
 	if n > 1 {
 		errs = append(errs, errors.New("set only one of REDIS_URL, APP_REDIS_CLUSTER_ADDRS and APP_REDIS_SENTINEL_ADDRS"))
 	}
+	if c.CacheRedisURL != "" {
+		if _, err := redis.ParseURL(c.CacheRedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("APP_CACHE_REDIS_URL: %w", err))
+		}
+	}
 	if len(c.RedisSentinelAddrs) > 0 && c.RedisMasterName == "" {
 		errs = append(errs, errors.New("APP_REDIS_MASTER_NAME: required with APP_REDIS_SENTINEL_ADDRS"))
 	}
@@ -312,6 +343,7 @@ func (c Config) validate() []error {
 		if c.DatabaseURL == "" {
 			errs = append(errs, errors.New("production: set DATABASE_URL: the default SQLite file is for development"))
 		}
+		errs = append(errs, c.productionProblems()...)
 	}
 	return errs
 }

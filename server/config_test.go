@@ -76,7 +76,7 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 		})
 	}
 	cfg, err := loadConfig(nil, func(k string) string {
-		return map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strings.Repeat("k", 32),
+		return map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strongSecret,
 			"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"}[k]
 	}, io.Discard)
 	if err != nil {

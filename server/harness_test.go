@@ -18,8 +18,9 @@ import (
 	"github.com/authql/authql/ent/entdb/entdbtest"
 )
 
-// testSecret signs the tokens of every instance of one test environment.
-const testSecret = "test-secret-of-at-least-thirty-two-bytes!"
+// testSecret signs the tokens of every instance of one test environment: 41
+// bytes, base64, the form production requires.
+const testSecret = "dGVzdC1zZWNyZXQtb2YtYXQtbGVhc3QtdGhpcnR5LXR3by1ieXRlcyE="
 
 // fakeClock is the injected clock of a test environment. It starts at the
 // real time, so the TTLs it derives are sane on a real Redis too, and only

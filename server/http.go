@@ -29,14 +29,16 @@ import (
 //	GET  /readyz              the database and Redis answer, and we are not draining
 //	GET  /metrics             Prometheus metrics (unless APP_METRICS_ADDR serves them apart)
 //
-// Middleware, outermost first: metrics, panic recovery, request id,
-// security headers, CORS, then on /query the operation log, the body limit
-// and caller identification.
+// Middleware, outermost first: the deadline of every response but a
+// WebSocket, metrics, panic recovery, request id, security headers, CORS,
+// then on /query no-store, the operation log, the body limit, caller
+// identification and the cap on sockets not yet authenticated.
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	px := proxies{a.cfg.TrustedProxies}
-	api := withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(gql))))
-	mux.Handle("/query", api)
+	pending := &pendingSockets{max: a.cfg.WSMaxPendingPerIP, clientIP: px.clientIP}
+	api := withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(pending.limit(gql)))))
+	mux.Handle("/query", noStore(api))
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Page("/query"))
 		mux.Handle("GET "+playground.AssetPrefix, playground.Assets())
@@ -73,6 +75,7 @@ func (a *app) routes(gql http.Handler) http.Handler {
 	h = withRequestID(h)
 	h = a.recoverHTTP(h)
 	h = a.metrics.instrument(mux, h)
+	h = bounded(a.cfg.WriteTimeout)(h)
 	return h
 }
 

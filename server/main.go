@@ -4,6 +4,7 @@
 //	server promote-admin EMAIL  make an existing account an ADMIN
 //	server demote-admin EMAIL   make an ADMIN an ordinary USER again
 //	server gen-key              print a new Ed25519 signing key for APP_JWT_ED25519_KEY
+//	server gen-secret           print a new HS256 secret for APP_JWT_SECRET
 package main
 
 import (
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return demoteAdmin(ctx, args[1:], getenv, stdout, stderr)
 		case "gen-key":
 			return genKey(stdout)
+		case "gen-secret":
+			return genSecret(stdout)
 		}
 	}
 	if len(args) > 0 && args[0] == "healthcheck" {
@@ -58,6 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeLog()
+	for _, w := range cfg.warnings() {
+		log.Warn(w)
+	}
 	a, err := newApp(ctx, cfg, log, deps{})
 	if err != nil {
 		return err
@@ -71,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
 			_ = ln.Close()
-			return err
+			return fmt.Errorf("APP_METRICS_ADDR: %w", err)
 		}
 		defer a.serveMetrics(mln)()
 	}

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 )
 
 // The server binary, built once per test run for tests that need real
@@ -67,18 +66,6 @@ type process struct {
 	URL  string
 	cmd  *exec.Cmd
 	logs *syncBuffer
-}
-
-// redisEnv names the test environment's Redis the way the program reads it.
-func redisEnv(cfg cache.Config) map[string]string {
-	switch {
-	case cfg.URL != "":
-		return map[string]string{"REDIS_URL": cfg.URL}
-	case len(cfg.ClusterAddrs) > 0:
-		return map[string]string{"APP_REDIS_CLUSTER_ADDRS": strings.Join(cfg.ClusterAddrs, ",")}
-	default:
-		return map[string]string{"APP_REDIS_SENTINEL_ADDRS": strings.Join(cfg.SentinelAddrs, ","), "APP_REDIS_MASTER_NAME": cfg.MasterName}
-	}
 }
 
 // startProcess runs an instance of the environment as a process, with its

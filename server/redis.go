@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/cache"
+)
+
+// openCacheRedis returns the Redis of the cache tiers and persisted
+// queries: the injected one, APP_CACHE_REDIS_URL's, or else the main Redis.
+// Only cache entries live there, so it may evict (allkeys-lru) while the
+// main Redis, which holds sessions, must not.
+func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient) (redis.UniversalClient, error) {
+	switch {
+	case injected != nil:
+		injected.AddHook(cache.CostHook{})
+		return injected, nil
+	case a.cfg.CacheRedisURL == "":
+		return a.rdb, nil
+	}
+	rdb, err := cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL})
+	if err != nil {
+		return nil, fmt.Errorf("APP_CACHE_REDIS_URL: %w", err)
+	}
+	a.closers = append(a.closers, func() { _ = rdb.Close() })
+	rdb.AddHook(cache.CostHook{})
+	a.log.Info("the cache tiers and persisted queries use their own Redis (APP_CACHE_REDIS_URL)")
+	return rdb, nil
+}
+
+// warnIfEvicting warns at start-up when the main Redis may evict keys under
+// memory pressure. Any policy but noeviction evicts keys with a TTL:
+// sessions and refresh tokens (users signed out at random) and revoked
+// access tokens (accepted again: a revocation undone); allkeys-* also
+// evicts the revocation log, which an instance that resubscribes replays.
+// If CONFIG is not allowed (managed services rename it), it says so at
+// debug level and moves on.
+func (a *app) warnIfEvicting(ctx context.Context) {
+	if a.cfg.EmbeddedRedis() {
+		return // the embedded server never evicts
+	}
+	policies, err := evictionPolicies(ctx, a.rdb)
+	if err != nil {
+		a.log.Debug("cannot read the Redis maxmemory-policy (CONFIG GET refused); it must be noeviction", slog.Any("error", err))
+		return
+	}
+	var evicting []string
+	for addr, p := range policies {
+		if p != "noeviction" {
+			evicting = append(evicting, addr+"="+p)
+		}
+	}
+	if len(evicting) == 0 {
+		return
+	}
+	sort.Strings(evicting)
+	a.log.Warn("the main Redis may evict session state: its maxmemory-policy is not noeviction, so under memory pressure it drops sessions, "+
+		"refresh tokens and revoked-token entries (a revoked token is accepted again), and with allkeys-* the revocation log too; "+
+		"set maxmemory-policy noeviction on it and give the cache its own Redis (APP_CACHE_REDIS_URL)",
+		slog.String("maxmemory_policy", strings.Join(evicting, ",")))
+}
+
+// evictionPolicies reads maxmemory-policy from the Redis (every master of
+// a cluster), by address.
+func evictionPolicies(ctx context.Context, rdb redis.UniversalClient) (map[string]string, error) {
+	var mu sync.Mutex
+	out := map[string]string{}
+	get := func(ctx context.Context, c *redis.Client) error {
+		v, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		if err != nil {
+			return err
+		}
+		p, ok := v["maxmemory-policy"]
+		if !ok {
+			return fmt.Errorf("CONFIG GET maxmemory-policy: no value")
+		}
+		mu.Lock()
+		out[c.Options().Addr] = p
+		mu.Unlock()
+		return nil
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, get)
+	case *redis.Client:
+		err = get(ctx, c)
+	default:
+		err = fmt.Errorf("unsupported client %T", rdb)
+	}
+	return out, err
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/ent/entdb/entdbtest"
+)
+
+// redisEnv is the configuration that points the server at cfg.
+func redisEnv(cfg cache.Config) map[string]string {
+	switch {
+	case len(cfg.ClusterAddrs) > 0:
+		return map[string]string{"APP_REDIS_CLUSTER_ADDRS": strings.Join(cfg.ClusterAddrs, ",")}
+	case len(cfg.SentinelAddrs) > 0:
+		return map[string]string{"APP_REDIS_SENTINEL_ADDRS": strings.Join(cfg.SentinelAddrs, ","), "APP_REDIS_MASTER_NAME": cfg.MasterName}
+	}
+	return map[string]string{"REDIS_URL": cfg.URL}
+}
+
+// runningServer is the real program started by run, in a goroutine.
+type runningServer struct {
+	base   string // http://addr of APP_ADDR
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	errc   chan error
+}
+
+// startRun starts run with env (production by default, on a test database
+// and Redis prefix, listening on a free port) and waits until it listens.
+// It is stopped when the test ends.
+func startRun(t *testing.T, env map[string]string) *runningServer {
+	t.Helper()
+	r := cachetest.New(t)
+	full := map[string]string{
+		"APP_ENV": "production", "APP_ADDR": "127.0.0.1:0", "APP_METRICS_ADDR": "127.0.0.1:0",
+		"DATABASE_URL": entdbtest.DSN(t), "APP_REDIS_PREFIX": r.Prefix, "APP_JWT_SECRET": strongSecret,
+		"APP_REQUIRE_HTTPS": "false", "APP_SHUTDOWN_GRACE": "0s",
+	}
+	for k, v := range redisEnv(r.Config) {
+		full[k] = v
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &runningServer{logs: &syncBuffer{}, cancel: cancel, errc: make(chan error, 1)}
+	go func() { s.errc <- run(ctx, nil, func(k string) string { return full[k] }, io.Discard, s.logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.errc:
+		case <-time.After(20 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	})
+	s.base = "http://" + s.waitLog(t, "listening")
+	return s
+}
+
+// waitLog waits for the log line msg and returns its addr field (text or
+// JSON logs).
+func (s *runningServer) waitLog(t *testing.T, msg string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?:msg=` + regexp.QuoteMeta(msg) + ` addr=(\S+))|(?:"msg":"` + regexp.QuoteMeta(msg) + `","addr":"([^"]+)")`)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if m := re.FindStringSubmatch(s.logs.String()); m != nil {
+			return m[1] + m[2]
+		}
+		select {
+		case err := <-s.errc:
+			t.Fatalf("run returned %v before %q; log:\n%s", err, msg, s.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q log line after 10s; log:\n%s", msg, s.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// In production /metrics is not on the public port: by default it is served
+// on 127.0.0.1:9090 only.
+func TestRunProductionMetricsApart(t *testing.T) {
+	ln, err := net.Listen("tcp", defaultProductionMetricsAddr)
+	if err != nil {
+		t.Skipf("%s, the production default, is taken on this machine: %v", defaultProductionMetricsAddr, err)
+	}
+	ln.Close()
+	s := startRun(t, map[string]string{"APP_METRICS_ADDR": ""})
+	metrics := "http://" + s.waitLog(t, "serving metrics")
+	if got, want := metrics, "http://"+defaultProductionMetricsAddr; got != want {
+		t.Errorf("metrics served on %s, want %s", got, want)
+	}
+	if got, want := getStatus(t, s.base+"/metrics"), http.StatusNotFound; got != want {
+		t.Errorf("GET /metrics on APP_ADDR: status=%d, want %d", got, want)
+	}
+	if got, want := getStatus(t, metrics+"/metrics"), http.StatusOK; got != want {
+		t.Errorf("GET /metrics on APP_METRICS_ADDR: status=%d, want %d", got, want)
+	}
+}
+
+// Production refuses to put metrics on the API address, through run.
+func TestRunProductionRefusesMetricsOnAPIAddr(t *testing.T) {
+	env := productionBase()
+	env["APP_ADDR"], env["APP_METRICS_ADDR"] = "127.0.0.1:18999", "127.0.0.1:18999"
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "APP_METRICS_ADDR") {
+		t.Fatalf("run with metrics on the API address: err=%v", err)
+	}
+}
