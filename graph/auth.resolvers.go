@@ -26,12 +26,20 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	u, err := r.client.User.Query().Where(user.Email(email)).Only(ctx)
 	switch {
 	case ent.IsNotFound(err):
-		r.passwords.VerifyNone(input.Password) // same time as a wrong password
+		// Same time as a wrong password.
+		if err := r.passwords.VerifyNone(ctx, input.Password, nil); err != nil {
+			return nil, err
+		}
 		r.sessions.LoginFailed(ctx, email, "unknown_account")
 		return nil, auth.ErrInvalidCredentials
 	case err != nil:
 		return nil, err
-	case !r.passwords.Verify(u.PasswordHash, input.Password):
+	}
+	ok, err := r.passwords.Verify(ctx, u.PasswordHash, input.Password, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		r.sessions.LoginFailed(ctx, email, "wrong_password")
 		return nil, auth.ErrInvalidCredentials
 	}
@@ -105,13 +113,22 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	if err := r.limitLogin(ctx, me.Email); err != nil {
 		return nil, err
 	}
-	if len(currentPassword) > 4*auth.MaxPasswordLen || !r.passwords.Verify(me.PasswordHash, currentPassword) {
+	ok := false
+	if len(currentPassword) <= 4*auth.MaxPasswordLen {
+		if ok, err = r.passwords.Verify(ctx, me.PasswordHash, currentPassword, nil); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
 		return nil, badInput("currentPassword", "is not the current password")
 	}
 	if err := checkNewPassword("newPassword", newPassword); err != nil {
 		return nil, err
 	}
-	hash := r.passwords.Hash(newPassword)
+	hash, err := r.passwords.Hash(ctx, newPassword)
+	if err != nil {
+		return nil, err
+	}
 	var pair auth.Pair
 	err = withTx(ctx, r.client, func(tx *ent.Client) error {
 		if err := tx.User.UpdateOneID(v.UserID).SetPasswordHash(hash).Exec(ctx); err != nil {

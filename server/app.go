@@ -51,6 +51,9 @@ type deps struct {
 	now func() time.Time
 	// rdb, if set, is used instead of opening Redis from the configuration.
 	rdb redis.UniversalClient
+	// onHashSlot, if set, sees every password-hashing slot taken (see
+	// auth.PasswordOptions.OnAcquire).
+	onHashSlot func(held int)
 }
 
 // newApp opens the database (migrating it) and Redis, and builds the
@@ -123,12 +126,14 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 
 	tiersCfg := cfg.Cache
 	tiersCfg.Prefix, tiersCfg.Log, tiersCfg.Observer = cfg.RedisPrefix, a.logs.err, a.metrics
+	passwords := auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1},
+		auth.PasswordOptions{Concurrency: cfg.HashConcurrency, Wait: cfg.HashWait, OnAcquire: d.onHashSlot})
 	gql := graph.NewHandler(graph.Deps{
 		Tiers:     cache.NewTiers(a.rdb, a.db.Client, bus, tiersCfg),
 		Bus:       bus,
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
-		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
+		Passwords: passwords,
 		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, a.metrics),
 		Log:       a.logs.err,
 	}, graph.Options{

@@ -71,6 +71,10 @@ type Config struct {
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
 	PasswordTime      uint32
+	// HashConcurrency bounds the password hashes running at once (0:
+	// GOMAXPROCS); HashWait is how long one waits for its turn.
+	HashConcurrency int
+	HashWait        time.Duration
 }
 
 // DefaultSQLitePath is where the embedded database lives by default.
@@ -169,6 +173,8 @@ func settings() []setting {
 		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
 		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
 		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
+		{"APP_PASSWORD_HASH_CONCURRENCY", "password-hash-concurrency", "0", "password hashes running at once, each holding 19 MiB (0: one per core, GOMAXPROCS)", integer(func(c *Config) *int { return &c.HashConcurrency })},
+		{"APP_PASSWORD_HASH_WAIT", "password-hash-wait", shortDuration(auth.DefaultHashWait), "how long a login or sign-up waits for a hashing slot before SERVICE_UNAVAILABLE", duration(func(c *Config) *time.Duration { return &c.HashWait })},
 		{"APP_SHUTDOWN_GRACE", "shutdown-grace", "", "on SIGTERM, how long /readyz reports not-ready while requests are still served, before draining (default: 0 in development, 5s in production)", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 		{"APP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"APP_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},

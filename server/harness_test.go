@@ -48,6 +48,9 @@ type testEnv struct {
 	redis *cachetest.Redis
 	clock *fakeClock
 	env   map[string]string
+	// onHashSlot, if set, sees every password-hashing slot its instances
+	// take (see auth.PasswordOptions.OnAcquire).
+	onHashSlot func(held int)
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -94,8 +97,9 @@ func (e *testEnv) start(t *testing.T) *testServer {
 	logs := &syncBuffer{}
 	log := slog.New(requestIDHandler{slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})})
 	a, err := newApp(context.Background(), e.config(t), log, deps{
-		now: e.clock.Now,
-		rdb: cachetest.Open(t, e.redis.Config),
+		now:        e.clock.Now,
+		rdb:        cachetest.Open(t, e.redis.Config),
+		onHashSlot: e.onHashSlot,
 	})
 	if err != nil {
 		t.Fatalf("start instance: %v", err)
