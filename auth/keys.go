@@ -15,7 +15,8 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	                                  (they travel to every process on cache.Bus, topic "rev")
 //	<prefix>revocations:epoch         string: when Redis last started empty (ms); no TTL
 //
-// Rate limits (github.com/go-redis/redis_rate prepends "rate:"):
+// Rate limits (github.com/go-redis/redis_rate prepends "rate:"; <ip> is an
+// IPv4 address or an IPv6 prefix, /64 by default):
 //
 //	rate:<prefix>rate_limit:{<uid>}              the user's API budget (query complexity)
 //	rate:<prefix>rate_limit_ip:{<ip>}            an anonymous client address's API budget

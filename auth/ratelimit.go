@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,10 @@ type RateLimits struct {
 	// API is the budget of query complexity per user (or, unauthenticated,
 	// per client address) per period.
 	API Rate
+	// IPv6Prefix is the prefix length per-address limits key IPv6 clients
+	// by (one subscriber usually holds a whole /64); IPv4 clients are keyed
+	// by their address. 0: 64.
+	IPv6Prefix int
 }
 
 // DefaultRateLimits are the production defaults.
@@ -88,6 +93,7 @@ var DefaultRateLimits = RateLimits{
 	LoginIP:      Rate{50, 15 * time.Minute},
 	RegisterIP:   Rate{10, time.Hour},
 	API:          Rate{6000, time.Minute},
+	IPv6Prefix:   64,
 }
 
 // Limiter enforces RateLimits with GCRA (github.com/go-redis/redis_rate):
@@ -109,6 +115,9 @@ func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, log
 	if obs == nil {
 		obs = NopObserver{}
 	}
+	if limits.IPv6Prefix <= 0 || limits.IPv6Prefix > 128 {
+		limits.IPv6Prefix = 64
+	}
 	return &Limiter{rl: redis_rate.NewLimiter(rdb), keys: keys{prefix}, limits: limits, log: log, obs: obs}
 }
 
@@ -120,12 +129,12 @@ func (l *Limiter) Login(ctx context.Context, email, ip string) error {
 	if err := l.take(ctx, "login", l.keys.loginAccount(hashKey(email)), l.limits.LoginAccount, 1); err != nil {
 		return err
 	}
-	return l.take(ctx, "login", l.keys.loginIP(ip), l.limits.LoginIP, 1)
+	return l.take(ctx, "login", l.keys.loginIP(l.addr(ip)), l.limits.LoginIP, 1)
 }
 
 // Register charges one sign-up to the client address.
 func (l *Limiter) Register(ctx context.Context, ip string) error {
-	return l.take(ctx, "register", l.keys.registerIP(ip), l.limits.RegisterIP, 1)
+	return l.take(ctx, "register", l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
 }
 
 // API charges an operation's complexity to the user's budget, or to the
@@ -136,7 +145,7 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 	}
 	key := l.keys.rateLimit(user)
 	if user == "" {
-		key = l.keys.rateLimitIP(ip)
+		key = l.keys.rateLimitIP(l.addr(ip))
 	}
 	return l.take(ctx, "api", key, l.limits.API, max(cost, 1))
 }
@@ -156,6 +165,21 @@ func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) er
 		return &RateLimitError{Scope: scope, RetryAfter: res.RetryAfter}
 	}
 	return nil
+}
+
+// addr is the part of a client address per-address limits key on: an IPv4
+// address whole, an IPv6 address cut to its /IPv6Prefix (a subscriber is
+// handed a whole /64 and picks addresses in it at will).
+func (l *Limiter) addr(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip // not an address (a test's pipe); keyed as is
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, l.limits.IPv6Prefix).Masked().String()
 }
 
 // hashKey keeps e-mail addresses out of Redis key names.

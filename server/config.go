@@ -173,6 +173,14 @@ func settings() []setting {
 		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
 		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
 		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
+		{"APP_RATE_IPV6_PREFIX", "rate-ipv6-prefix", strconv.Itoa(auth.DefaultRateLimits.IPv6Prefix), "per-address limits key an IPv6 client by this prefix length (IPv4: the address)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 32 || n > 128 {
+				return fmt.Errorf("must be a prefix length from 32 to 128, not %q", v)
+			}
+			c.RateLimits.IPv6Prefix = n
+			return nil
+		}},
 		{"APP_PASSWORD_HASH_CONCURRENCY", "password-hash-concurrency", "0", "password hashes running at once, each holding 19 MiB (0: one per core, GOMAXPROCS)", integer(func(c *Config) *int { return &c.HashConcurrency })},
 		{"APP_PASSWORD_HASH_WAIT", "password-hash-wait", shortDuration(auth.DefaultHashWait), "how long a login or sign-up waits for a hashing slot before SERVICE_UNAVAILABLE", duration(func(c *Config) *time.Duration { return &c.HashWait })},
 		{"APP_SHUTDOWN_GRACE", "shutdown-grace", "", "on SIGTERM, how long /readyz reports not-ready while requests are still served, before draining (default: 0 in development, 5s in production)", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
