@@ -30,6 +30,10 @@ const (
 	// Path set to the API's path). It is still read, so browsers signed in
 	// then stay signed in, and deleted whenever RefreshCookie is set.
 	LegacyRefreshCookie = "__Secure-authql-rt"
+	// DeviceCookie marks a browser that signed in to an account before: its
+	// failed logins spend a budget of their own (see Limiter.Login). It is
+	// a random token bound to accounts in Redis, never a credential.
+	DeviceCookie = "__Host-authql-dev"
 )
 
 // WebClient is the cookie side of a web client's request.
@@ -38,6 +42,7 @@ type WebClient struct {
 	legacyPath string // the Path of LegacyRefreshCookie
 	legacy     bool   // the request carried LegacyRefreshCookie
 	refresh    string
+	device     string
 }
 
 type webKey struct{}
@@ -59,6 +64,9 @@ func withWeb(ctx context.Context, w http.ResponseWriter, r *http.Request, legacy
 	if c, err := r.Cookie(RefreshCookie); err == nil {
 		wc.refresh = c.Value
 	}
+	if c, err := r.Cookie(DeviceCookie); err == nil {
+		wc.device = c.Value
+	}
 	return context.WithValue(ctx, webKey{}, wc)
 }
 
@@ -75,6 +83,14 @@ func (wc *WebClient) SetRefreshToken(token string, ttl time.Duration) {
 func (wc *WebClient) ClearRefreshToken() {
 	wc.set(RefreshCookie, "", -1)
 	wc.dropLegacy()
+}
+
+// DeviceToken is the device cookie the browser sent, or "".
+func (wc *WebClient) DeviceToken() string { return wc.device }
+
+// SetDeviceToken stores the device token in its cookie for ttl.
+func (wc *WebClient) SetDeviceToken(token string, ttl time.Duration) {
+	wc.set(DeviceCookie, token, int(ttl.Seconds()))
 }
 
 // set writes a __Host- cookie; a negative maxAge deletes it.

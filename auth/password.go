@@ -150,7 +150,7 @@ func (ps *Passwords) Hash(ctx context.Context, pw string) (string, error) {
 	return ps.hash(pw), nil
 }
 
-// Gate guards a password check with a budget (a rate limit). Both
+// Gate guards a password check with a budget (see LoginAttempt). Both
 // methods run while the check holds its hashing slot, so only as many
 // checks as there are slots can be between a look and its charge: that
 // bounds how far parallel checks overshoot the budget.

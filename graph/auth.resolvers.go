@@ -17,36 +17,31 @@ import (
 
 func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error) {
 	email := auth.NormalizeEmail(input.Email)
-	if err := r.limitLogin(ctx, email); err != nil {
+	att, err := r.beginLogin(ctx, email, "")
+	if err != nil {
 		return nil, err
-	}
-	if len(input.Password) > 4*auth.MaxPasswordLen {
-		return nil, auth.ErrInvalidCredentials // no account has such a password; don't hash megabytes
 	}
 	u, err := r.client.User.Query().Where(user.Email(email)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		// Same time as a wrong password.
-		if err := r.passwords.VerifyNone(ctx, input.Password, nil); err != nil {
-			return nil, err
-		}
-		r.sessions.LoginFailed(ctx, email, "unknown_account")
-		return nil, auth.ErrInvalidCredentials
-	case err != nil:
+	if err != nil && !ent.IsNotFound(err) {
 		return nil, err
 	}
-	ok, err := r.passwords.Verify(ctx, u.PasswordHash, input.Password, nil)
+	hash, reason := "", "unknown_account"
+	if u != nil {
+		hash, reason = u.PasswordHash, "wrong_password"
+	}
+	ok, err := r.checkPassword(ctx, att, hash, input.Password)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		r.sessions.LoginFailed(ctx, email, "wrong_password")
+		r.sessions.LoginFailed(ctx, email, reason)
 		return nil, auth.ErrInvalidCredentials
 	}
 	pair, err := r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
+	r.signedIn(ctx, att, email)
 	return r.payload(ctx, pair, u), nil
 }
 
@@ -109,15 +104,14 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 		return nil, err
 	}
 	// Guessing the current password with a stolen access token is throttled
-	// like guessing it at login.
-	if err := r.limitLogin(ctx, me.Email); err != nil {
+	// like guessing it at login, on the budget of the caller's own session.
+	att, err := r.beginLogin(ctx, me.Email, v.SessionID)
+	if err != nil {
 		return nil, err
 	}
-	ok := false
-	if len(currentPassword) <= 4*auth.MaxPasswordLen {
-		if ok, err = r.passwords.Verify(ctx, me.PasswordHash, currentPassword, nil); err != nil {
-			return nil, err
-		}
+	ok, err := r.checkPassword(ctx, att, me.PasswordHash, currentPassword)
+	if err != nil {
+		return nil, err
 	}
 	if !ok {
 		return nil, badInput("currentPassword", "is not the current password")

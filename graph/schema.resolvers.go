@@ -56,6 +56,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 	if err != nil {
 		return nil, err
 	}
+	r.signedIn(ctx, nil, email)
 	return r.payload(ctx, pair, u), nil
 }
 

@@ -134,7 +134,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: passwords,
-		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, a.metrics),
+		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, d.now, a.logs.auth, a.metrics),
 		Log:       a.logs.err,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,

@@ -2,10 +2,110 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"sync"
 	"testing"
 )
 
 const registerQ = `mutation($e: String!) { register(input: {email: $e, password: "plum-tree-42", name: "N"}) { accessToken refreshToken } }`
+
+// codes tallies the extensions.code of each response (OK: no error).
+func codes(rs []gqlResponse) map[string]int {
+	out := map[string]int{}
+	for _, r := range rs {
+		if len(r.Errors) == 0 {
+			out["OK"]++
+			continue
+		}
+		c, _ := r.Errors[0].Extensions["code"].(string)
+		out[c]++
+	}
+	return out
+}
+
+// An attacker failing from elsewhere cannot lock the owner out: the
+// owner's known address and known browser keep budgets of their own, while
+// the attacker stays throttled.
+func TestLoginLockoutResistance(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_TRUSTED_PROXIES"] = "127.0.0.1/32,::1"
+	s := e.start(t)
+	const (
+		office   = "198.51.100.7"
+		home     = "198.51.100.80"
+		attacker = "203.0.113.9"
+		travel   = "192.0.2.44"
+		right    = "plum-tree-42"
+	)
+	s.as(t, caller{addr: office}, registerQ, map[string]any{"e": "ann@example.com"}).mustOK(t)
+	// Ann signs in once in a browser at home: it gets a device cookie.
+	r := s.as(t, caller{addr: home, web: true}, loginQ, loginVars("ann@example.com", right)).mustOK(t)
+	device := r.cookie("__Host-authql-dev")
+	if device == nil {
+		t.Fatal("web login set no device cookie")
+	}
+	if !device.HttpOnly || !device.Secure || device.SameSite != http.SameSiteStrictMode || device.Path != "/" || device.Domain != "" {
+		t.Errorf("device cookie attributes: %+v", device)
+	}
+
+	var attempts []gqlResponse
+	for i := range 60 {
+		attempts = append(attempts, s.as(t, caller{addr: attacker}, loginQ, loginVars("ann@example.com", fmt.Sprintf("guess-%d-xyz", i))))
+	}
+	if got, want := codes(attempts), map[string]int{"UNAUTHENTICATED": 10, "RATE_LIMITED": 50}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("60 guesses from one address: %v, want %v", got, want)
+	}
+
+	// The owner gets in from a known address, and from the known browser
+	// at an address never seen.
+	s.as(t, caller{addr: office}, loginQ, loginVars("ann@example.com", right)).mustOK(t)
+	s.as(t, caller{addr: travel, web: true, cookies: []*http.Cookie{device}}, loginQ, loginVars("ann@example.com", right)).mustOK(t)
+	// The attacker stays throttled, even with the right password; so does
+	// anyone the account does not know (the limit of the design).
+	for name, c := range map[string]caller{"attacker": {addr: attacker}, "unknown address": {addr: "192.0.2.99"}} {
+		if got, want := s.as(t, c, loginQ, loginVars("ann@example.com", right)).code(t), "RATE_LIMITED"; got != want {
+			t.Errorf("%s with the right password: code=%q, want %q", name, got, want)
+		}
+	}
+	// The device cookie is no credential on its own: it neither refreshes
+	// nor authenticates.
+	if got, want := s.as(t, caller{addr: travel, web: true, cookies: []*http.Cookie{device}}, `mutation { refresh { accessToken } }`, nil).code(t), "UNAUTHENTICATED"; got != want {
+		t.Errorf("refresh with only the device cookie: code=%q, want %q", got, want)
+	}
+	if got, want := s.as(t, caller{addr: travel, token: device.Value}, `{ me { id } }`, nil).code(t), "UNAUTHENTICATED"; got != want {
+		t.Errorf("device token as a bearer token: code=%q, want %q", got, want)
+	}
+}
+
+// Parallel guesses cannot slip past an account's budget: it is looked at
+// while a hashing slot is held and charged after a failure, so at most one
+// guess per other slot overshoots it.
+func TestLoginParallelGuessesBounded(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_TRUSTED_PROXIES"] = "127.0.0.1/32,::1"
+	e.env["APP_RATE_LOGIN_ACCOUNT"] = "5/1h"
+	e.env["APP_PASSWORD_HASH_CONCURRENCY"] = "2"
+	e.env["APP_PASSWORD_HASH_WAIT"] = "30s"
+	s := e.start(t)
+	s.as(t, caller{addr: "198.51.100.7"}, registerQ, map[string]any{"e": "ann@example.com"}).mustOK(t)
+	rs := make([]gqlResponse, 30)
+	var wg sync.WaitGroup
+	for i := range rs {
+		wg.Go(func() {
+			rs[i] = s.as(t, caller{addr: fmt.Sprintf("203.0.113.%d", i+1)}, loginQ, loginVars("ann@example.com", fmt.Sprintf("guess-%d-xyz", i)))
+		})
+	}
+	wg.Wait()
+	got := codes(rs)
+	if n := got["UNAUTHENTICATED"]; n < 5 || n > 5+2-1 {
+		t.Errorf("guesses checked=%d, want 5 to 6 (the budget, plus one per other hashing slot): %v", n, got)
+	}
+	if got["UNAUTHENTICATED"]+got["RATE_LIMITED"] != len(rs) {
+		t.Errorf("codes=%v, want only UNAUTHENTICATED and RATE_LIMITED", got)
+	}
+}
 
 // Per-address limits key an IPv6 client by its /64: a client picking new
 // addresses in its own /64 meets the same limit. IPv4 stays per address.

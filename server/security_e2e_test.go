@@ -54,6 +54,7 @@ func TestAliasedLoginsEachCount(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.env["APP_RATE_LOGIN_ACCOUNT"] = "3/1h"
+	e.env["APP_RATE_LOGIN_KNOWN"] = "3/1h" // sign-up made this address known
 	s := e.start(t)
 	s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	var b strings.Builder
