@@ -26,6 +26,8 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	rate:<prefix>login:{<acct>}:<lane>           the same from one known device (d:<sha256>), address (a:<ip>) or session (s:<sid>)
 //	rate:<prefix>login_ip:{<ip>}                 login attempts from one address
 //	rate:<prefix>register_ip:{<ip>}              sign-ups from one address
+//	rate:<prefix>refresh_session:{<uid>}:<sid>   refreshes of one session
+//	rate:<prefix>refresh_ip:{<ip>}               refresh attempts from one address
 //	<prefix>known:{<acct>}:<lane>                a device or address this account signed in from (string, TTL)
 type keys struct{ prefix string }
 
@@ -73,6 +75,12 @@ func (k keys) known(acct, lane string) string { return k.prefix + "known:{" + ac
 func (k keys) loginIP(ip string) string { return k.prefix + "login_ip:{" + ip + "}" }
 
 func (k keys) registerIP(ip string) string { return k.prefix + "register_ip:{" + ip + "}" }
+
+func (k keys) refreshSession(uid pulid.ID, sid string) string {
+	return ratePrefix + k.prefix + "refresh_session:{" + string(uid) + "}:" + sid
+}
+
+func (k keys) refreshIP(ip string) string { return k.prefix + "refresh_ip:{" + ip + "}" }
 
 func (k keys) revocationLog() string { return k.prefix + "revocations:log" }
 

@@ -23,7 +23,7 @@ var ErrRateLimited = errors.New("too many requests")
 
 // RateLimitError says that a limit was hit and when to try again.
 type RateLimitError struct {
-	// Scope names the limit: "login", "register" or "api".
+	// Scope names the limit: "login", "register", "refresh" or "api".
 	Scope      string
 	RetryAfter time.Duration
 }
@@ -83,6 +83,10 @@ type RateLimits struct {
 	LoginIP Rate
 	// RegisterIP throttles sign-ups per client address.
 	RegisterIP Rate
+	// RefreshSession throttles refreshes of one session; RefreshIP refresh
+	// attempts per client address.
+	RefreshSession Rate
+	RefreshIP      Rate
 	// API is the budget of query complexity per user (or, unauthenticated,
 	// per client address) per period.
 	API Rate
@@ -98,15 +102,19 @@ type RateLimits struct {
 // DefaultKnownTTL is how long a device or address stays known by default.
 const DefaultKnownTTL = 30 * 24 * time.Hour
 
-// DefaultRateLimits are the production defaults.
+// DefaultRateLimits are the production defaults. A client refreshes once
+// per access token (15 minutes) and a few tabs may race within the reuse
+// grace window: 30 refreshes an hour per session never stops one.
 var DefaultRateLimits = RateLimits{
-	LoginAccount: Rate{10, 15 * time.Minute},
-	LoginKnown:   Rate{10, 15 * time.Minute},
-	LoginIP:      Rate{50, 15 * time.Minute},
-	RegisterIP:   Rate{10, time.Hour},
-	API:          Rate{6000, time.Minute},
-	KnownTTL:     DefaultKnownTTL,
-	IPv6Prefix:   64,
+	LoginAccount:   Rate{10, 15 * time.Minute},
+	LoginKnown:     Rate{10, 15 * time.Minute},
+	LoginIP:        Rate{50, 15 * time.Minute},
+	RegisterIP:     Rate{10, time.Hour},
+	RefreshSession: Rate{30, time.Hour},
+	RefreshIP:      Rate{600, time.Hour},
+	API:            Rate{6000, time.Minute},
+	KnownTTL:       DefaultKnownTTL,
+	IPv6Prefix:     64,
 }
 
 // Limiter enforces RateLimits with GCRA (github.com/go-redis/redis_rate,
@@ -162,6 +170,35 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 	return l.take(ctx, "api", key, l.limits.API, max(cost, 1))
 }
 
+// Refresh is called before a refresh token is rotated: it charges the
+// attempt to the client address (every attempt, garbage included) and
+// looks whether the session the token names has room. The session itself
+// is charged by Refreshed, once the rotation succeeded: a token forged
+// with someone's session id spends none of that session's budget. Returns
+// a *RateLimitError or ErrUnavailable.
+func (l *Limiter) Refresh(ctx context.Context, token, ip string) error {
+	if err := l.take(ctx, "refresh", l.keys.refreshIP(l.addr(ip)), l.limits.RefreshIP, 1); err != nil {
+		return err
+	}
+	rt, err := parseRefreshToken(token)
+	if err != nil || l.limits.RefreshSession.N == 0 {
+		return nil // the rotation refuses it, for free
+	}
+	return l.peek(ctx, "refresh", l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession)
+}
+
+// Refreshed charges a successful rotation of token to its session. The
+// client has its new pair already: a failure is logged, not returned.
+func (l *Limiter) Refreshed(ctx context.Context, token string) {
+	rt, err := parseRefreshToken(token)
+	if err != nil || l.limits.RefreshSession.N == 0 {
+		return
+	}
+	if err := l.charge(ctx, l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession); err != nil {
+		l.log.WarnContext(ctx, "charge refresh", slog.Any("error", err))
+	}
+}
+
 // take charges n to a bucket, refusing if it has no room for them.
 func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) error {
 	if r.N == 0 {
@@ -214,8 +251,8 @@ func (l *Limiter) refuse(ctx context.Context, scope string, retry time.Duration)
 // gcraScript is the GCRA of github.com/go-redis/redis_rate, on the same
 // key format (the theoretical arrival time in seconds since 2017-01-01),
 // split so a bucket can be looked at before the work it guards and charged
-// after it. The time is the server's clock, like the session timelines
-// these budgets follow (redis_rate's buckets read Redis's): the
+// after it. The time is the server's clock, like the session and refresh
+// timelines these budgets follow (redis_rate's buckets read Redis's): the
 // instances' clocks must agree within seconds, as they must for token
 // expiry. ARGV: the rate (also the burst), the period in seconds, now, and
 // "peek" (look only) or "charge" (add one event, even past the limit).

@@ -49,10 +49,14 @@ func (r *mutationResolver) Refresh(ctx context.Context, refreshToken string) (*m
 	if wc, ok := auth.WebFrom(ctx); ok && refreshToken == "" {
 		refreshToken = wc.RefreshToken()
 	}
+	if err := r.limitRefresh(ctx, refreshToken); err != nil {
+		return nil, err
+	}
 	pair, err := r.sessions.Refresh(ctx, refreshToken)
 	if err != nil {
 		return nil, err
 	}
+	r.refreshed(ctx, refreshToken)
 	u, err := r.user(ctx, pair.UserID)
 	if err != nil {
 		return nil, err

@@ -288,3 +288,19 @@ func (r *Resolver) limitRegister(ctx context.Context) error {
 	}
 	return r.limiter.Register(ctx, auth.MetaFrom(ctx).IP)
 }
+
+// limitRefresh charges a refresh attempt to the client address and looks
+// whether the token's session has room (see auth.Limiter.Refresh).
+func (r *Resolver) limitRefresh(ctx context.Context, token string) error {
+	if r.limiter == nil {
+		return nil
+	}
+	return r.limiter.Refresh(ctx, token, auth.MetaFrom(ctx).IP)
+}
+
+// refreshed charges a successful refresh to its session.
+func (r *Resolver) refreshed(ctx context.Context, token string) {
+	if r.limiter != nil {
+		r.limiter.Refreshed(ctx, token)
+	}
+}

@@ -174,6 +174,8 @@ func settings() []setting {
 		{"APP_LOGIN_KNOWN_TTL", "login-known-ttl", shortDuration(auth.DefaultRateLimits.KnownTTL), "how long a device or address a login succeeded from stays known to the account", duration(func(c *Config) *time.Duration { return &c.RateLimits.KnownTTL })},
 		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
 		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
+		{"APP_RATE_REFRESH_SESSION", "rate-refresh-session", rateString(auth.DefaultRateLimits.RefreshSession), "refreshes per session", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshSession })},
+		{"APP_RATE_REFRESH_IP", "rate-refresh-ip", rateString(auth.DefaultRateLimits.RefreshIP), "refresh attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshIP })},
 		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
 		{"APP_RATE_IPV6_PREFIX", "rate-ipv6-prefix", strconv.Itoa(auth.DefaultRateLimits.IPv6Prefix), "per-address limits key an IPv6 client by this prefix length (IPv4: the address)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const registerQ = `mutation($e: String!) { register(input: {email: $e, password: "plum-tree-42", name: "N"}) { accessToken refreshToken } }`
@@ -116,6 +118,7 @@ func TestIPv6AddressesShareTheirPrefix(t *testing.T) {
 	e.env["APP_RATE_LOGIN_IP"] = "3/1h"
 	e.env["APP_RATE_REGISTER_IP"] = "2/1h"
 	e.env["APP_RATE_API"] = "2/1h"
+	e.env["APP_RATE_REFRESH_IP"] = "2/1h"
 	s := e.start(t)
 	// sends op from each address in turn; wants the last one refused and
 	// every other one answered with okCode.
@@ -143,10 +146,73 @@ func TestIPv6AddressesShareTheirPrefix(t *testing.T) {
 		"OK", "2001:db8:9:9::a", "2001:db8:9:9::b", "2001:db8:9:9::c")
 	limited("anonymous API", `{ __typename }`, func(int) map[string]any { return nil },
 		"OK", "2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:7::3")
+	limited("refresh", `mutation { refresh(refreshToken: "rt.nonsense") { accessToken } }`, func(int) map[string]any { return nil },
+		"UNAUTHENTICATED", "2001:db8:5:5::1", "2001:db8:5:5::2", "2001:db8:5:5::3")
 	// Another /64, and another IPv4 address, have budgets of their own.
 	for _, a := range []string{"2001:db8:1:3::1", "198.51.100.2"} {
 		if got, want := s.as(t, caller{addr: a}, loginQ, unknown(99)).code(t), "UNAUTHENTICATED"; got != want {
 			t.Errorf("login from %s: code=%q, want %q", a, got, want)
 		}
+	}
+}
+
+// Refresh has a budget per session and one per address; a token forged
+// with a session's ids spends none of the session's.
+func TestRefreshRateLimited(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_RATE_REFRESH_SESSION"] = "3/1h"
+	s := e.start(t)
+	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	other := s.login(t, "ann@example.com", "plum-tree-42")
+
+	// Forged tokens naming Ann's session are refused and cost it nothing.
+	_, sid, _ := strings.Cut(strings.TrimPrefix(ann.Refresh, "rt."), ".")
+	sid, _, _ = strings.Cut(sid, ".")
+	forged := "rt." + ann.UserID + "." + sid + "." + strings.Repeat("A", 43)
+	for range 5 {
+		if got, want := s.refresh(t, forged).code(t), "UNAUTHENTICATED"; got != want {
+			t.Fatalf("forged token: code=%q, want %q", got, want)
+		}
+	}
+	rt := ann.Refresh
+	for range 3 {
+		rt = s.refresh(t, rt).mustOK(t).str("refresh.refreshToken")
+	}
+	r := s.refresh(t, rt)
+	if got, want := r.code(t), "RATE_LIMITED"; got != want {
+		t.Fatalf("fourth refresh within the hour: code=%q, want %q", got, want)
+	}
+	if ra, _ := r.Errors[0].Extensions["retryAfter"].(float64); ra < 1 {
+		t.Errorf("retryAfter=%v, want ≥ 1 second", r.Errors[0].Extensions["retryAfter"])
+	}
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After header")
+	}
+	// The refused token was not rotated: it works once the budget refills.
+	s.refresh(t, other.Refresh).mustOK(t) // another session has its own budget
+	e.clock.Advance(20 * time.Minute)
+	s.refresh(t, rt).mustOK(t)
+}
+
+// With the default limits, a client that refreshes every 15 minutes from
+// three racing tabs is never refused, all day.
+func TestRefreshNormalClientNeverLimited(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	s := e.start(t)
+	rt := s.register(t, "ann@example.com", "plum-tree-42", "Ann").Refresh
+	for range 24 * 4 {
+		e.clock.Advance(15 * time.Minute)
+		tabs := make([]gqlResponse, 3)
+		var wg sync.WaitGroup
+		for i := range tabs {
+			wg.Go(func() { tabs[i] = s.refresh(t, rt) })
+		}
+		wg.Wait()
+		for _, r := range tabs {
+			r.mustOK(t)
+		}
+		rt = tabs[0].str("refresh.refreshToken")
 	}
 }
