@@ -29,7 +29,7 @@ func MetaFrom(ctx context.Context) Meta {
 // request itself (register and login need no token, and a stale header must
 // not break them); the @auth directive decides, and reports why a presented
 // token was refused. clientIP says which address the request came from;
-// path is where the API is mounted (the refresh cookie's Path).
+// path is where the API is mounted (the Path of the legacy refresh cookie).
 func Middleware(authn Authenticator, clientIP func(*http.Request) string, path string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -18,14 +18,26 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	                                  (they travel to every process on cache.Bus, topic "rev")
 //	<prefix>revocations:epoch         string: when Redis last started empty (ms); no TTL
 //
-// Rate limits (github.com/go-redis/redis_rate prepends "rate:"):
+// Rate limits (github.com/go-redis/redis_rate prepends "rate:"; the buckets
+// looked at before and charged after a check get it from ratePrefix). <ip>
+// is an IPv4 address or an IPv6 prefix (/64 by default); <acct> is a hash
+// of the account's e-mail:
 //
 //	rate:<prefix>rate_limit:{<uid>}              the user's API budget (query complexity)
 //	rate:<prefix>rate_limit_ip:{<ip>}            an anonymous client address's API budget
-//	rate:<prefix>login:{<sha256 of e-mail>}       login attempts against one account
+//	rate:<prefix>login:{<acct>}                  failed password checks against one account (shared)
+//	rate:<prefix>login:{<acct>}:<lane>           the same from one known device (d:<sha256>), address (a:<ip>) or session (s:<sid>)
 //	rate:<prefix>login_ip:{<ip>}                 login attempts from one address
 //	rate:<prefix>register_ip:{<ip>}              sign-ups from one address
+//	rate:<prefix>refresh_session:{<uid>}:<sid>   refreshes of one session
+//	rate:<prefix>refresh_ip:{<ip>}               refresh attempts from one address
+//	<prefix>known:{<acct>}:<lane>                a device or address this account signed in from (string, TTL)
 type keys struct{ prefix string }
+
+// ratePrefix is what redis_rate puts before its keys; the buckets this
+// package runs itself (gcraScript) use it too, so every rate limit shares
+// one key space.
+const ratePrefix = "rate:"
 
 func (k keys) session(uid pulid.ID, sid string) string {
 	return k.sessionPrefix(uid) + sid
@@ -59,11 +71,21 @@ func (k keys) rateLimit(uid pulid.ID) string { return k.prefix + "rate_limit:{" 
 
 func (k keys) rateLimitIP(ip string) string { return k.prefix + "rate_limit_ip:{" + ip + "}" }
 
-func (k keys) loginAccount(emailHash string) string { return k.prefix + "login:{" + emailHash + "}" }
+func (k keys) loginAccount(acct string) string { return ratePrefix + k.prefix + "login:{" + acct + "}" }
+
+func (k keys) loginLane(acct, lane string) string { return k.loginAccount(acct) + ":" + lane }
+
+func (k keys) known(acct, lane string) string { return k.prefix + "known:{" + acct + "}:" + lane }
 
 func (k keys) loginIP(ip string) string { return k.prefix + "login_ip:{" + ip + "}" }
 
 func (k keys) registerIP(ip string) string { return k.prefix + "register_ip:{" + ip + "}" }
+
+func (k keys) refreshSession(uid pulid.ID, sid string) string {
+	return ratePrefix + k.prefix + "refresh_session:{" + string(uid) + "}:" + sid
+}
+
+func (k keys) refreshIP(ip string) string { return k.prefix + "refresh_ip:{" + ip + "}" }
 
 func (k keys) revocationLog() string { return k.prefix + "revocations:log" }
 

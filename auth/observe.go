@@ -18,7 +18,7 @@ type Observer interface {
 	// after the grace window and its session is revoked.
 	ReuseDetected()
 	// RateLimited is called when a request is refused by a limit; scope is
-	// "login", "register" or "api".
+	// "login", "register", "refresh" or "api".
 	RateLimited(scope string)
 }
 
@@ -35,7 +35,7 @@ const (
 var VerifyResults = []string{VerifyOK, VerifyExpired, VerifyInvalid, VerifyRevoked, VerifyUnavailable}
 
 // RateLimitScopes lists every scope RateLimited reports.
-var RateLimitScopes = []string{"login", "register", "api"}
+var RateLimitScopes = []string{"login", "register", "refresh", "api"}
 
 // NopObserver ignores every event; it is the default.
 type NopObserver struct{}

@@ -1,40 +1,62 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // cheapArgon2 is a real but cheap argon2id cost, to keep tests fast.
 var cheapArgon2 = Argon2Params{Memory: 1024, Time: 1, Threads: 1}
 
+func mustHash(tb testing.TB, ps *Passwords, pw string) string {
+	tb.Helper()
+	h, err := ps.Hash(context.Background(), pw)
+	if err != nil {
+		tb.Fatalf("Hash: %v", err)
+	}
+	return h
+}
+
+func mustVerify(tb testing.TB, ps *Passwords, encoded, pw string) bool {
+	tb.Helper()
+	ok, err := ps.Verify(context.Background(), encoded, pw, nil)
+	if err != nil {
+		tb.Fatalf("Verify: %v", err)
+	}
+	return ok
+}
+
 func TestPasswordsRoundTrip(t *testing.T) {
 	t.Parallel()
-	ps := NewPasswords(cheapArgon2)
+	ps := NewPasswords(cheapArgon2, PasswordOptions{})
 	const pw = "correct horse battery staple"
-	h := ps.Hash(pw)
-	if got, want := ps.Verify(h, pw), true; got != want {
+	h := mustHash(t, ps, pw)
+	if got, want := mustVerify(t, ps, h, pw), true; got != want {
 		t.Errorf("Verify(right password)=%v, want %v", got, want)
 	}
-	if got, want := ps.Verify(h, "correct horse battery stapl"), false; got != want {
+	if got, want := mustVerify(t, ps, h, "correct horse battery stapl"), false; got != want {
 		t.Errorf("Verify(wrong password)=%v, want %v", got, want)
 	}
-	if got, want := ps.Verify(h, ""), false; got != want {
+	if got, want := mustVerify(t, ps, h, ""), false; got != want {
 		t.Errorf("Verify(empty password)=%v, want %v", got, want)
 	}
 	if got, want := strings.HasPrefix(h, "$argon2id$v=19$m=1024,t=1,p=1$"), true; got != want {
 		t.Errorf("Hash=%q: PHC prefix present=%v, want %v", h, got, want)
 	}
-	if h2 := ps.Hash(pw); h2 == h {
+	if h2 := mustHash(t, ps, pw); h2 == h {
 		t.Errorf("two hashes of one password are equal: salt is not fresh")
-	} else if !ps.Verify(h2, pw) {
+	} else if !mustVerify(t, ps, h2, pw) {
 		t.Errorf("Verify(second hash)=false, want true")
 	}
 	// A hash made with other parameters still verifies: they are read from
 	// the encoded string, so raising the cost breaks no stored hash.
-	other := NewPasswords(Argon2Params{Memory: 2048, Time: 2, Threads: 2})
-	if got, want := ps.Verify(other.Hash(pw), pw), true; got != want {
+	other := NewPasswords(Argon2Params{Memory: 2048, Time: 2, Threads: 2}, PasswordOptions{})
+	if got, want := mustVerify(t, ps, mustHash(t, other, pw), pw), true; got != want {
 		t.Errorf("Verify(hash with other params)=%v, want %v", got, want)
 	}
 }
@@ -43,26 +65,26 @@ func TestPasswordsRoundTrip(t *testing.T) {
 // bcrypt, which ignores everything after 72 bytes.
 func TestPasswordsNoTruncation(t *testing.T) {
 	t.Parallel()
-	ps := NewPasswords(cheapArgon2)
+	ps := NewPasswords(cheapArgon2, PasswordOptions{})
 	prefix := strings.Repeat("a", 72)
 	a, b := prefix+"X", prefix+"Y"
-	h := ps.Hash(a)
-	if got, want := ps.Verify(h, a), true; got != want {
+	h := mustHash(t, ps, a)
+	if got, want := mustVerify(t, ps, h, a), true; got != want {
 		t.Errorf("Verify(a)=%v, want %v", got, want)
 	}
-	if got, want := ps.Verify(h, b), false; got != want {
+	if got, want := mustVerify(t, ps, h, b), false; got != want {
 		t.Errorf("Verify(b, equal to a in its first 72 bytes)=%v, want %v", got, want)
 	}
-	if got, want := ps.Verify(h, prefix), false; got != want {
+	if got, want := mustVerify(t, ps, h, prefix), false; got != want {
 		t.Errorf("Verify(first 72 bytes of a)=%v, want %v", got, want)
 	}
 }
 
 func TestPasswordsMalformedHash(t *testing.T) {
 	t.Parallel()
-	ps := NewPasswords(cheapArgon2)
+	ps := NewPasswords(cheapArgon2, PasswordOptions{})
 	const pw = "correct horse battery staple"
-	good := ps.Hash(pw)
+	good := mustHash(t, ps, pw)
 	parts := strings.Split(good, "$") // "", argon2id, v=19, params, salt, key
 	join := func(p ...string) string { return strings.Join(p, "$") }
 	for _, tc := range []struct {
@@ -100,7 +122,7 @@ func TestPasswordsMalformedHash(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got, want := ps.Verify(tc.encoded, pw), false; got != want {
+			if got, want := mustVerify(t, ps, tc.encoded, pw), false; got != want {
 				t.Errorf("Verify(%q)=%v, want %v", tc.encoded, got, want)
 			}
 		})
@@ -109,9 +131,11 @@ func TestPasswordsMalformedHash(t *testing.T) {
 
 func TestVerifyNone(t *testing.T) {
 	t.Parallel()
-	ps := NewPasswords(cheapArgon2)
-	ps.VerifyNone("any password") // must not panic
-	if got, want := ps.Verify(ps.dummy, ""), false; got != want {
+	ps := NewPasswords(cheapArgon2, PasswordOptions{})
+	if err := ps.VerifyNone(t.Context(), "any password", nil); err != nil { // must not panic
+		t.Fatal(err)
+	}
+	if got, want := mustVerify(t, ps, ps.dummy, ""), false; got != want {
 		t.Errorf("Verify(dummy, \"\")=%v, want %v", got, want)
 	}
 	// The dummy hash has the current cost, so it takes as long as a real one.
@@ -172,18 +196,106 @@ func TestNormalizeEmail(t *testing.T) {
 // a stored hash), at the production cost. Compare the two ns/op; the test
 // suite does not assert timings.
 func BenchmarkLoginTiming(b *testing.B) {
-	ps := NewPasswords(DefaultArgon2)
-	stored := ps.Hash("the user's real password")
+	ps := NewPasswords(DefaultArgon2, PasswordOptions{})
+	stored := mustHash(b, ps, "the user's real password")
 	b.Run("wrong password", func(b *testing.B) {
 		for b.Loop() {
-			if ps.Verify(stored, "a wrong password") {
+			if mustVerify(b, ps, stored, "a wrong password") {
 				b.Fatal("wrong password verified")
 			}
 		}
 	})
 	b.Run("unknown email", func(b *testing.B) {
 		for b.Loop() {
-			ps.VerifyNone("a wrong password")
+			if err := ps.VerifyNone(b.Context(), "a wrong password", nil); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
+
+// busyPasswords returns a hasher with one slot, taken (by a Verify of
+// stored) until release is called.
+func busyPasswords(t *testing.T, wait time.Duration) (ps *Passwords, stored string, release func()) {
+	t.Helper()
+	var (
+		armed   atomic.Bool
+		holding = make(chan int)
+		hold    = make(chan struct{})
+	)
+	ps = NewPasswords(cheapArgon2, PasswordOptions{Concurrency: 1, Wait: wait, OnAcquire: func(held int) {
+		if armed.CompareAndSwap(true, false) {
+			holding <- held
+			<-hold
+		}
+	}})
+	stored = mustHash(t, ps, "plum-tree-42")
+	armed.Store(true)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := ps.Verify(context.Background(), stored, "plum-tree-42", nil); err != nil {
+			t.Errorf("Verify holding the slot: %v", err)
+		}
+	})
+	if got, want := <-holding, 1; got != want {
+		t.Fatalf("held=%d, want %d", got, want)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold); wg.Wait() }) }
+	t.Cleanup(release)
+	return ps, stored, release
+}
+
+// At most Concurrency hashes run at once; Hash, Verify and VerifyNone wait
+// for a slot, and give up with ErrBusy when none frees up in time. A check
+// runs in the slot, before the hash, and its error stops the hash.
+func TestPasswordsBounded(t *testing.T) {
+	t.Parallel()
+	ps, stored, release := busyPasswords(t, 20*time.Millisecond)
+	if _, err := ps.Hash(t.Context(), "x"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash with every slot taken: err=%v, want ErrBusy", err)
+	}
+	if _, err := ps.Verify(t.Context(), stored, "x", nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("Verify with every slot taken: err=%v, want ErrBusy", err)
+	}
+	if err := ps.VerifyNone(t.Context(), "x", nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("VerifyNone with every slot taken: err=%v, want ErrBusy", err)
+	}
+	release()
+	// The gate is asked before hashing and told of failures only.
+	stop := errors.New("stop")
+	g := &fakeGate{check: stop}
+	if _, err := ps.Verify(t.Context(), stored, "plum-tree-42", g); !errors.Is(err, stop) {
+		t.Errorf("Verify with a refusing gate: err=%v, want the gate's", err)
+	}
+	g = &fakeGate{}
+	if ok, err := ps.Verify(t.Context(), stored, "plum-tree-42", g); !ok || err != nil || g.failed != 0 {
+		t.Errorf("right password: ok=%v err=%v failures told=%d, want true, nil, 0", ok, err, g.failed)
+	}
+	if err := ps.VerifyNone(t.Context(), "plum-tree-42", g); err != nil || g.failed != 1 {
+		t.Errorf("VerifyNone: err=%v failures told=%d, want nil, 1", err, g.failed)
+	}
+	if !mustVerify(t, ps, stored, "plum-tree-42") {
+		t.Error("the slot was not given back")
+	}
+}
+
+// A request's deadline ends the wait for a slot when it comes first.
+func TestPasswordsWaitEndsAtDeadline(t *testing.T) {
+	t.Parallel()
+	ps, stored, _ := busyPasswords(t, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := ps.Verify(ctx, stored, "x", nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("Verify past the request's deadline: err=%v, want ErrBusy", err)
+	}
+}
+
+// fakeGate refuses with check, if set, and counts the failures it is told.
+type fakeGate struct {
+	check  error
+	failed int
+}
+
+func (g *fakeGate) Check(context.Context) error  { return g.check }
+func (g *fakeGate) Failed(context.Context) error { g.failed++; return nil }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ var ErrRateLimited = errors.New("too many requests")
 
 // RateLimitError says that a limit was hit and when to try again.
 type RateLimitError struct {
-	// Scope names the limit: "login", "register" or "api".
+	// Scope names the limit: "login", "register", "refresh" or "api".
 	Scope      string
 	RetryAfter time.Duration
 }
@@ -70,29 +71,58 @@ func (r Rate) limit() redis_rate.Limit {
 
 // RateLimits are the limits enforced in Redis, shared by every instance.
 type RateLimits struct {
-	// LoginAccount throttles login attempts per account (e-mail); it is what
-	// stops password guessing against one account from many addresses.
+	// LoginAccount throttles failed password checks against one account
+	// (e-mail) from anywhere not known to it; it is what stops password
+	// guessing against one account from many addresses.
 	LoginAccount Rate
+	// LoginKnown throttles failed password checks against one account from
+	// each device, address or session known to it: their own budget, which
+	// failures elsewhere do not spend (see Limiter.Login).
+	LoginKnown Rate
 	// LoginIP throttles login attempts per client address.
 	LoginIP Rate
 	// RegisterIP throttles sign-ups per client address.
 	RegisterIP Rate
+	// RefreshSession throttles refreshes of one session; RefreshIP refresh
+	// attempts per client address.
+	RefreshSession Rate
+	RefreshIP      Rate
 	// API is the budget of query complexity per user (or, unauthenticated,
 	// per client address) per period.
 	API Rate
+	// KnownTTL is how long a device or address a login succeeded from
+	// stays known to the account; 0: DefaultKnownTTL.
+	KnownTTL time.Duration
+	// IPv6Prefix is the prefix length per-address limits key IPv6 clients
+	// by (one subscriber usually holds a whole /64); IPv4 clients are keyed
+	// by their address. 0: 64.
+	IPv6Prefix int
 }
 
-// DefaultRateLimits are the production defaults.
+// DefaultKnownTTL is how long a device or address stays known by default.
+const DefaultKnownTTL = 30 * 24 * time.Hour
+
+// DefaultRateLimits are the production defaults. A client refreshes once
+// per access token (15 minutes) and a few tabs may race within the reuse
+// grace window: 30 refreshes an hour per session never stops one.
 var DefaultRateLimits = RateLimits{
-	LoginAccount: Rate{10, 15 * time.Minute},
-	LoginIP:      Rate{50, 15 * time.Minute},
-	RegisterIP:   Rate{10, time.Hour},
-	API:          Rate{6000, time.Minute},
+	LoginAccount:   Rate{10, 15 * time.Minute},
+	LoginKnown:     Rate{10, 15 * time.Minute},
+	LoginIP:        Rate{50, 15 * time.Minute},
+	RegisterIP:     Rate{10, time.Hour},
+	RefreshSession: Rate{30, time.Hour},
+	RefreshIP:      Rate{600, time.Hour},
+	API:            Rate{6000, time.Minute},
+	KnownTTL:       DefaultKnownTTL,
+	IPv6Prefix:     64,
 }
 
-// Limiter enforces RateLimits with GCRA (github.com/go-redis/redis_rate):
-// one atomic script per check, on one key, so it is cluster-safe.
+// Limiter enforces RateLimits with GCRA (github.com/go-redis/redis_rate,
+// and gcraScript for the buckets charged after a check): one atomic script
+// per check, on one key, so it is cluster-safe.
 type Limiter struct {
+	now    func() time.Time
+	rdb    redis.UniversalClient
 	rl     *redis_rate.Limiter
 	keys   keys
 	limits RateLimits
@@ -101,31 +131,30 @@ type Limiter struct {
 }
 
 // NewLimiter returns a limiter over rdb; prefix is the Redis key prefix.
+// now is the clock of the budgets charged after a check (nil: time.Now).
 // Refusals are logged to log and counted by obs (either may be nil).
-func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, log *slog.Logger, obs Observer) *Limiter {
+func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, now func() time.Time, log *slog.Logger, obs Observer) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	return &Limiter{rl: redis_rate.NewLimiter(rdb), keys: keys{prefix}, limits: limits, log: log, obs: obs}
-}
-
-// Login charges one login attempt (successful or not) to the account and
-// to the client address. Every attempt counts, aliased ones included, and
-// charging first (not after a failure) means parallel guesses cannot slip
-// past the limit. Returns a *RateLimitError or ErrUnavailable.
-func (l *Limiter) Login(ctx context.Context, email, ip string) error {
-	if err := l.take(ctx, "login", l.keys.loginAccount(hashKey(email)), l.limits.LoginAccount, 1); err != nil {
-		return err
+	if limits.KnownTTL <= 0 {
+		limits.KnownTTL = DefaultKnownTTL
 	}
-	return l.take(ctx, "login", l.keys.loginIP(ip), l.limits.LoginIP, 1)
+	if limits.IPv6Prefix <= 0 || limits.IPv6Prefix > 128 {
+		limits.IPv6Prefix = 64
+	}
+	return &Limiter{now: now, rdb: rdb, rl: redis_rate.NewLimiter(rdb), keys: keys{prefix}, limits: limits, log: log, obs: obs}
 }
 
 // Register charges one sign-up to the client address.
 func (l *Limiter) Register(ctx context.Context, ip string) error {
-	return l.take(ctx, "register", l.keys.registerIP(ip), l.limits.RegisterIP, 1)
+	return l.take(ctx, "register", l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
 }
 
 // API charges an operation's complexity to the user's budget, or to the
@@ -136,11 +165,41 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 	}
 	key := l.keys.rateLimit(user)
 	if user == "" {
-		key = l.keys.rateLimitIP(ip)
+		key = l.keys.rateLimitIP(l.addr(ip))
 	}
 	return l.take(ctx, "api", key, l.limits.API, max(cost, 1))
 }
 
+// Refresh is called before a refresh token is rotated: it charges the
+// attempt to the client address (every attempt, garbage included) and
+// looks whether the session the token names has room. The session itself
+// is charged by Refreshed, once the rotation succeeded: a token forged
+// with someone's session id spends none of that session's budget. Returns
+// a *RateLimitError or ErrUnavailable.
+func (l *Limiter) Refresh(ctx context.Context, token, ip string) error {
+	if err := l.take(ctx, "refresh", l.keys.refreshIP(l.addr(ip)), l.limits.RefreshIP, 1); err != nil {
+		return err
+	}
+	rt, err := parseRefreshToken(token)
+	if err != nil || l.limits.RefreshSession.N == 0 {
+		return nil // the rotation refuses it, for free
+	}
+	return l.peek(ctx, "refresh", l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession)
+}
+
+// Refreshed charges a successful rotation of token to its session. The
+// client has its new pair already: a failure is logged, not returned.
+func (l *Limiter) Refreshed(ctx context.Context, token string) {
+	rt, err := parseRefreshToken(token)
+	if err != nil || l.limits.RefreshSession.N == 0 {
+		return
+	}
+	if err := l.charge(ctx, l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession); err != nil {
+		l.log.WarnContext(ctx, "charge refresh", slog.Any("error", err))
+	}
+}
+
+// take charges n to a bucket, refusing if it has no room for them.
 func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) error {
 	if r.N == 0 {
 		return nil
@@ -150,12 +209,102 @@ func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) er
 		return unavailable("rate limit", err)
 	}
 	if res.Allowed < n {
-		l.log.WarnContext(ctx, "rate limited", slog.String("event", "rate_limited"), slog.String("scope", scope),
-			slog.Duration("retry_after", res.RetryAfter))
-		l.obs.RateLimited(scope)
-		return &RateLimitError{Scope: scope, RetryAfter: res.RetryAfter}
+		return l.refuse(ctx, scope, res.RetryAfter)
 	}
 	return nil
+}
+
+// peek refuses if a bucket has no room for one more event, without
+// charging it.
+func (l *Limiter) peek(ctx context.Context, scope, key string, r Rate) error {
+	if r.N == 0 {
+		return nil
+	}
+	wait, err := l.gcra(ctx, key, r, "peek")
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return l.refuse(ctx, scope, wait)
+	}
+	return nil
+}
+
+// charge adds one event to a bucket even past its limit: what overshoots
+// (checks that raced past a peek) is owed, and repaid before the bucket
+// has room again, so the long-run rate holds.
+func (l *Limiter) charge(ctx context.Context, key string, r Rate) error {
+	if r.N == 0 {
+		return nil
+	}
+	_, err := l.gcra(ctx, key, r, "charge")
+	return err
+}
+
+func (l *Limiter) refuse(ctx context.Context, scope string, retry time.Duration) error {
+	l.log.WarnContext(ctx, "rate limited", slog.String("event", "rate_limited"), slog.String("scope", scope),
+		slog.Duration("retry_after", retry))
+	l.obs.RateLimited(scope)
+	return &RateLimitError{Scope: scope, RetryAfter: retry}
+}
+
+// gcraScript is the GCRA of github.com/go-redis/redis_rate, on the same
+// key format (the theoretical arrival time in seconds since 2017-01-01),
+// split so a bucket can be looked at before the work it guards and charged
+// after it. The time is the server's clock, like the session and refresh
+// timelines these budgets follow (redis_rate's buckets read Redis's): the
+// instances' clocks must agree within seconds, as they must for token
+// expiry. ARGV: the rate (also the burst), the period in seconds, now, and
+// "peek" (look only) or "charge" (add one event, even past the limit).
+// Returns the seconds until one more event fits, 0 if it fits now (within
+// a millisecond: the time is stored to the microsecond, and the sums of
+// floats drift below that).
+var gcraScript = redis.NewScript(`
+local emission = tonumber(ARGV[2]) / tonumber(ARGV[1])
+local now = tonumber(ARGV[3])
+local tat = math.max(tonumber(redis.call("GET", KEYS[1]) or now), now)
+if ARGV[4] == "charge" then
+  tat = tat + emission
+  redis.call("SET", KEYS[1], string.format("%.6f", tat), "EX", math.ceil(tat - now))
+end
+local wait = tat + emission - emission * tonumber(ARGV[1]) - now
+if wait < 0.001 then
+  return "0"
+end
+return string.format("%.6f", wait)
+`)
+
+// gcraEpoch is redis_rate's epoch (2017-01-01 UTC): seconds since it fit a
+// float64 to the microsecond.
+const gcraEpoch = 1483228800
+
+func (l *Limiter) gcra(ctx context.Context, key string, r Rate, mode string) (time.Duration, error) {
+	now := float64(l.now().UnixMicro()-gcraEpoch*1e6) / 1e6
+	out, err := gcraScript.Run(ctx, l.rdb, []string{key}, r.N, r.Period.Seconds(),
+		strconv.FormatFloat(now, 'f', 6, 64), mode).Text()
+	if err != nil {
+		return 0, unavailable("rate limit", err)
+	}
+	sec, err := strconv.ParseFloat(out, 64)
+	if err != nil {
+		return 0, unavailable("rate limit", err)
+	}
+	return time.Duration(sec * float64(time.Second)), nil
+}
+
+// addr is the part of a client address per-address limits key on: an IPv4
+// address whole, an IPv6 address cut to its /IPv6Prefix (a subscriber is
+// handed a whole /64 and picks addresses in it at will).
+func (l *Limiter) addr(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip // not an address (a test's pipe); keyed as is
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, l.limits.IPv6Prefix).Masked().String()
 }
 
 // hashKey keeps e-mail addresses out of Redis key names.

@@ -18,28 +18,31 @@ import (
 
 func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error) {
 	email := auth.NormalizeEmail(input.Email)
-	if err := r.limitLogin(ctx, email); err != nil {
+	att, err := r.beginLogin(ctx, email, "")
+	if err != nil {
 		return nil, err
-	}
-	if len(input.Password) > 4*auth.MaxPasswordLen {
-		return nil, auth.ErrInvalidCredentials // no account has such a password; don't hash megabytes
 	}
 	u, err := r.client.User.Query().Where(user.Email(email)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		r.passwords.VerifyNone(input.Password) // same time as a wrong password
-		r.sessions.LoginFailed(ctx, email, "unknown_account")
-		return nil, auth.ErrInvalidCredentials
-	case err != nil:
+	if err != nil && !ent.IsNotFound(err) {
 		return nil, err
-	case !r.passwords.Verify(u.PasswordHash, input.Password):
-		r.sessions.LoginFailed(ctx, email, "wrong_password")
+	}
+	hash, reason := "", "unknown_account"
+	if u != nil {
+		hash, reason = u.PasswordHash, "wrong_password"
+	}
+	ok, err := r.checkPassword(ctx, att, hash, input.Password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		r.sessions.LoginFailed(ctx, email, reason)
 		return nil, auth.ErrInvalidCredentials
 	}
 	pair, err := r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), u.CredentialsVersion)
 	if err != nil {
 		return nil, err
 	}
+	r.signedIn(ctx, att, email)
 	return r.payload(ctx, pair, u), nil
 }
 
@@ -47,10 +50,14 @@ func (r *mutationResolver) Refresh(ctx context.Context, refreshToken string) (*m
 	if wc, ok := auth.WebFrom(ctx); ok && refreshToken == "" {
 		refreshToken = wc.RefreshToken()
 	}
+	if err := r.limitRefresh(ctx, refreshToken); err != nil {
+		return nil, err
+	}
 	pair, err := r.sessions.Refresh(ctx, refreshToken, auth.MetaFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
+	r.refreshed(ctx, refreshToken)
 	u, err := r.user(ctx, pair.UserID)
 	if err != nil {
 		return nil, err
@@ -102,17 +109,25 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 		return nil, err
 	}
 	// Guessing the current password with a stolen access token is throttled
-	// like guessing it at login.
-	if err := r.limitLogin(ctx, me.Email); err != nil {
+	// like guessing it at login, on the budget of the caller's own session.
+	att, err := r.beginLogin(ctx, me.Email, v.SessionID)
+	if err != nil {
 		return nil, err
 	}
-	if len(currentPassword) > 4*auth.MaxPasswordLen || !r.passwords.Verify(me.PasswordHash, currentPassword) {
+	ok, err := r.checkPassword(ctx, att, me.PasswordHash, currentPassword)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, badInput("currentPassword", "is not the current password")
 	}
 	if err := checkNewPassword("newPassword", newPassword); err != nil {
 		return nil, err
 	}
-	hash := r.passwords.Hash(newPassword)
+	hash, err := r.passwords.Hash(ctx, newPassword)
+	if err != nil {
+		return nil, err
+	}
 	// The new password and the end of every session commit together (the
 	// ledger), before Redis is told: a login with the old password cannot
 	// slip in between, and no session of the old password outlives it

@@ -124,6 +124,13 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			setCode(gqlErr, CodeServiceUnavailable)
 			unavailableStatus(ctx)
 			return gqlErr
+		case errors.Is(cause, auth.ErrBusy):
+			// Overload, not a fault: counted by the responses metric, not
+			// logged once per refused request.
+			gqlErr.Message = auth.ErrBusy.Error()
+			setCode(gqlErr, CodeServiceUnavailable)
+			unavailableStatus(ctx)
+			return gqlErr
 		case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
 			gqlErr.Message = "not found"
 			setCode(gqlErr, CodeNotFound)

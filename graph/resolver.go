@@ -239,12 +239,48 @@ var logoutScopes = map[model.LogoutScope]auth.Scope{
 	model.LogoutScopeAll:     auth.ScopeAll,
 }
 
-// limitLogin charges a login attempt (or a password check) against email.
-func (r *Resolver) limitLogin(ctx context.Context, email string) error {
+// beginLogin starts a password check against email (see auth.Limiter.Login):
+// the client address is charged, and the check will spend the budget of
+// the caller's known device or address, or of sessionID (the caller's own
+// session, when it checks its own password), else the account's shared one.
+func (r *Resolver) beginLogin(ctx context.Context, email, sessionID string) (*auth.LoginAttempt, error) {
 	if r.limiter == nil {
-		return nil
+		return nil, nil
 	}
-	return r.limiter.Login(ctx, email, auth.MetaFrom(ctx).IP)
+	c := auth.Caller{IP: auth.MetaFrom(ctx).IP, Session: sessionID}
+	if wc, ok := auth.WebFrom(ctx); ok {
+		c.Device = wc.DeviceToken()
+	}
+	return r.limiter.Login(ctx, email, c)
+}
+
+// checkPassword reports whether pw is the password of hash ("": an unknown
+// account, checked against a dummy hash so it takes as long). The attempt's
+// budget is looked at before hashing and charged only if pw is wrong.
+func (r *Resolver) checkPassword(ctx context.Context, att *auth.LoginAttempt, hash, pw string) (bool, error) {
+	switch {
+	case len(pw) > 4*auth.MaxPasswordLen:
+		// No account has such a password; don't hash megabytes.
+		if err := att.Check(ctx); err != nil {
+			return false, err
+		}
+		return false, att.Failed(ctx)
+	case hash == "":
+		return false, r.passwords.VerifyNone(ctx, pw, att)
+	}
+	return r.passwords.Verify(ctx, hash, pw, att)
+}
+
+// signedIn makes the client's address and browser known to the account
+// that just signed in (att: its login, nil for a sign-up).
+func (r *Resolver) signedIn(ctx context.Context, att *auth.LoginAttempt, email string) {
+	wc, _ := auth.WebFrom(ctx)
+	switch {
+	case att != nil:
+		att.Succeeded(ctx, wc)
+	case r.limiter != nil:
+		r.limiter.SignedIn(ctx, email, auth.MetaFrom(ctx).IP, wc)
+	}
 }
 
 // limitRegister charges a sign-up to the client address.
@@ -253,4 +289,20 @@ func (r *Resolver) limitRegister(ctx context.Context) error {
 		return nil
 	}
 	return r.limiter.Register(ctx, auth.MetaFrom(ctx).IP)
+}
+
+// limitRefresh charges a refresh attempt to the client address and looks
+// whether the token's session has room (see auth.Limiter.Refresh).
+func (r *Resolver) limitRefresh(ctx context.Context, token string) error {
+	if r.limiter == nil {
+		return nil
+	}
+	return r.limiter.Refresh(ctx, token, auth.MetaFrom(ctx).IP)
+}
+
+// refreshed charges a successful refresh to its session.
+func (r *Resolver) refreshed(ctx context.Context, token string) {
+	if r.limiter != nil {
+		r.limiter.Refreshed(ctx, token)
+	}
 }

@@ -29,9 +29,12 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		u    *ent.User
 		pair auth.Pair
 	)
-	hash := r.passwords.Hash(input.Password)
+	hash, err := r.passwords.Hash(ctx, input.Password)
+	if err != nil {
+		return nil, err
+	}
 	var id pulid.ID
-	err := r.writeUser(ctx, &id, true, func(tx *ent.Client) error {
+	err = r.writeUser(ctx, &id, true, func(tx *ent.Client) error {
 		var err error
 		u, err = tx.User.Create().
 			SetEmail(email).
@@ -53,6 +56,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 	if err != nil {
 		return nil, err
 	}
+	r.signedIn(ctx, nil, email)
 	return r.payload(ctx, pair, u), nil
 }
 

@@ -57,6 +57,9 @@ type deps struct {
 	// cacheRdb, if set, is used for the cache tiers and persisted queries
 	// instead of APP_CACHE_REDIS_URL (or rdb).
 	cacheRdb redis.UniversalClient
+	// onHashSlot, if set, sees every password-hashing slot taken (see
+	// auth.PasswordOptions.OnAcquire).
+	onHashSlot func(held int)
 }
 
 // newApp opens the database (migrating it) and Redis, and builds the
@@ -136,13 +139,15 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 
 	tiersCfg := cfg.Cache
 	tiersCfg.Prefix, tiersCfg.Log, tiersCfg.Observer = cfg.RedisPrefix, a.logs.err, a.metrics
+	passwords := auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1},
+		auth.PasswordOptions{Concurrency: cfg.HashConcurrency, Wait: cfg.HashWait, OnAcquire: d.onHashSlot})
 	gql := graph.NewHandler(graph.Deps{
 		Tiers:     cache.NewTiers(a.cacheRdb, a.db.Client, bus, tiersCfg),
 		Bus:       bus,
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
-		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
-		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, a.metrics),
+		Passwords: passwords,
+		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, d.now, a.logs.auth, a.metrics),
 		Log:       a.logs.err,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,

@@ -87,6 +87,10 @@ type Config struct {
 	// ratesOff names the rate limit settings set to off (production
 	// refuses them).
 	ratesOff []string
+	// HashConcurrency bounds the password hashes running at once (0:
+	// GOMAXPROCS); HashWait is how long one waits for its turn.
+	HashConcurrency int
+	HashWait        time.Duration
 }
 
 // DefaultSQLitePath is where the embedded database lives by default.
@@ -186,10 +190,24 @@ func settings() []setting {
 		{"APP_COMPLEXITY_LIMIT", "complexity-limit", strconv.Itoa(graph.DefaultLimits.MaxComplexity), "highest computed complexity of an operation (lists count page size × children)", integer(func(c *Config) *int { return &c.Limits.MaxComplexity })},
 		{"APP_MAX_TOKENS", "max-tokens", strconv.Itoa(graph.DefaultLimits.MaxTokens), "most lexer tokens in a query document", integer(func(c *Config) *int { return &c.Limits.MaxTokens })},
 		{"APP_MAX_QUERY_BYTES", "max-query-bytes", strconv.Itoa(graph.DefaultLimits.MaxQueryBytes), "longest query document in bytes, refused before it is parsed, cached or persisted (0: no limit)", integer(func(c *Config) *int { return &c.Limits.MaxQueryBytes })},
-		{"APP_RATE_LOGIN_ACCOUNT", "rate-login-account", rateString(auth.DefaultRateLimits.LoginAccount), "login attempts per account (N/period, or off)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginAccount })},
+		{"APP_RATE_LOGIN_ACCOUNT", "rate-login-account", rateString(auth.DefaultRateLimits.LoginAccount), "failed logins per account from devices and addresses it does not know (N/period, or off)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginAccount })},
+		{"APP_RATE_LOGIN_KNOWN", "rate-login-known", rateString(auth.DefaultRateLimits.LoginKnown), "failed logins per account from each device, address or session it knows (a budget of its own)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginKnown })},
+		{"APP_LOGIN_KNOWN_TTL", "login-known-ttl", shortDuration(auth.DefaultRateLimits.KnownTTL), "how long a device or address a login succeeded from stays known to the account", duration(func(c *Config) *time.Duration { return &c.RateLimits.KnownTTL })},
 		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
 		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
+		{"APP_RATE_REFRESH_SESSION", "rate-refresh-session", rateString(auth.DefaultRateLimits.RefreshSession), "refreshes per session", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshSession })},
+		{"APP_RATE_REFRESH_IP", "rate-refresh-ip", rateString(auth.DefaultRateLimits.RefreshIP), "refresh attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshIP })},
 		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
+		{"APP_RATE_IPV6_PREFIX", "rate-ipv6-prefix", strconv.Itoa(auth.DefaultRateLimits.IPv6Prefix), "per-address limits key an IPv6 client by this prefix length (IPv4: the address)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 32 || n > 128 {
+				return fmt.Errorf("must be a prefix length from 32 to 128, not %q", v)
+			}
+			c.RateLimits.IPv6Prefix = n
+			return nil
+		}},
+		{"APP_PASSWORD_HASH_CONCURRENCY", "password-hash-concurrency", "0", "password hashes running at once, each holding 19 MiB (0: one per core, GOMAXPROCS)", integer(func(c *Config) *int { return &c.HashConcurrency })},
+		{"APP_PASSWORD_HASH_WAIT", "password-hash-wait", shortDuration(auth.DefaultHashWait), "how long a login or sign-up waits for a hashing slot before SERVICE_UNAVAILABLE", duration(func(c *Config) *time.Duration { return &c.HashWait })},
 		{"APP_SHUTDOWN_GRACE", "shutdown-grace", "", "on SIGTERM, how long /readyz reports not-ready while requests are still served, before draining (default: 0 in development, 5s in production)", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 		{"APP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"APP_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},

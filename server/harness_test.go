@@ -49,6 +49,9 @@ type testEnv struct {
 	redis *cachetest.Redis
 	clock *fakeClock
 	env   map[string]string
+	// onHashSlot, if set, sees every password-hashing slot its instances
+	// take (see auth.PasswordOptions.OnAcquire).
+	onHashSlot func(held int)
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -106,8 +109,9 @@ func (e *testEnv) start(t *testing.T) *testServer {
 	logs := &syncBuffer{}
 	log := slog.New(requestIDHandler{slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})})
 	a, err := newApp(context.Background(), e.config(t), log, deps{
-		now: e.clock.Now,
-		rdb: cachetest.Open(t, e.redis.Config),
+		now:        e.clock.Now,
+		rdb:        cachetest.Open(t, e.redis.Config),
+		onHashSlot: e.onHashSlot,
 	})
 	if err != nil {
 		t.Fatalf("start instance: %v", err)
@@ -183,6 +187,47 @@ func (s *testServer) do(t *testing.T, token, query string, vars map[string]any) 
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return s.send(t, req)
+}
+
+// caller is how a test request presents itself: the client address a
+// trusted proxy reports (the test's loopback peer must be in
+// APP_TRUSTED_PROXIES), cookie mode, cookies and a bearer token.
+type caller struct {
+	addr    string
+	web     bool
+	cookies []*http.Cookie
+	token   string
+}
+
+// as sends an operation as c.
+func (s *testServer) as(t *testing.T, c caller, query string, vars map[string]any) gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if c.addr != "" {
+		req.Header.Set("X-Forwarded-For", c.addr)
+	}
+	if c.web {
+		req.Header.Set("X-Auth-Client", "web")
+	}
+	for _, ck := range c.cookies {
+		req.AddCookie(ck)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return s.send(t, req)
+}
+
+// cookie returns the cookie named name the response set, or nil.
+func (r gqlResponse) cookie(name string) *http.Cookie {
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 // postJSON POSTs any JSON body (persisted queries, extensions).

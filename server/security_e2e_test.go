@@ -361,7 +361,7 @@ func TestWebClientCookie(t *testing.T) {
 		r := s.send(t, req)
 		var got *http.Cookie
 		for _, c := range (&http.Response{Header: r.Header}).Cookies() {
-			if c.Name == "__Secure-authql-rt" {
+			if c.Name == "__Host-authql-rt" {
 				got = c
 			}
 		}
@@ -375,7 +375,8 @@ func TestWebClientCookie(t *testing.T) {
 	if r.str("login.refreshToken") != "" {
 		t.Error("web login put the refresh token in the payload too")
 	}
-	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/query" {
+	// __Host-: Secure, Path=/ and no Domain, or browsers refuse it.
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Domain != "" {
 		t.Errorf("cookie attributes: %+v", c)
 	}
 	// The cookie alone (no custom header: a cross-site form) is ignored.
@@ -395,7 +396,7 @@ func TestWebClientCookie(t *testing.T) {
 	lr := s.send(t, req).mustOK(t)
 	cleared := false
 	for _, ck := range (&http.Response{Header: lr.Header}).Cookies() {
-		cleared = cleared || (ck.Name == "__Secure-authql-rt" && ck.MaxAge < 0)
+		cleared = cleared || (ck.Name == "__Host-authql-rt" && ck.MaxAge < 0)
 	}
 	if !cleared {
 		t.Error("logout did not clear the cookie")

@@ -62,6 +62,7 @@ func TestRefreshChurnStaysBounded(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.env["APP_REFRESH_REUSE_GRACE"] = "200ms"
+	e.env["APP_RATE_REFRESH_SESSION"] = "1000/1h"
 	s := e.start(t)
 	tok := s.register(t, "gil@example.com", "plum-tree-42", "Gil")
 	rt := tok.Refresh
