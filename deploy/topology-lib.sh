@@ -1,6 +1,7 @@
 # deploy/topology-lib.sh: the functions deploy/topology.sh drives the
 # topology with (sourced by it; it uses that script's settings and state:
-# WORK, NG, RUN, FRONT, CHECKS, FAILURES, BOB_ACCESS and the load settings).
+# WORK, NG, RUN, FRONT, PG_URL, DB, CHECKS, FAILURES, BOB_ACCESS and the
+# load settings).
 # shellcheck shell=bash
 
 step() { printf '\n==> [%3ss] %s\n' "$(($(date +%s) - START_TS))" "$*"; }
@@ -31,13 +32,65 @@ print("" if v is None else json.dumps(v) if isinstance(v, (bool, dict, list)) el
 ' "$1"
 }
 
-# gql ADDR TOKEN QUERY [VARIABLES]: POST a GraphQL operation, print the body.
+# gql ADDR TOKEN QUERY [VARIABLES [CURL_ARG...]]: POST a GraphQL operation,
+# print the body.
 gql() {
   local addr=$1 token=$2 query=$3 vars=${4:-'{}'}
   local hdr=(-H 'Content-Type: application/json')
   [ -n "$token" ] && hdr+=(-H "Authorization: Bearer $token")
+  hdr+=("${@:5}") # more curl arguments: headers, --interface, -D FILE
   python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": json.loads(sys.argv[2])}))' "$query" "$vars" |
     curl -sS -m 10 "${hdr[@]}" --data-binary @- "http://$addr/query" || true
+}
+
+# wait_exit PID SECONDS: whether the process is gone within SECONDS.
+wait_exit() {
+  for _ in $(seq $(($2 * 10))); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# wait_routed ADDR NAME: nginx keeps an instance it saw fail out of
+# rotation for fail_timeout (10s); wait until it sends ADDR requests again.
+wait_routed() {
+  local i
+  for i in $(seq 150); do
+    curl -s -o /dev/null -H "X-Request-ID: back-$RUN-$2-$i" "http://$FRONT/readyz" || true
+    if grep "rid=back-$RUN-$2-$i " "$NG/access.log" | grep -q "upstream=$1"; then
+      pass "nginx routes to instance $2 again"
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "nginx did not route to instance $2 within 15s"
+}
+
+# served_by RID_PREFIX COUNT: the instances that answered the COUNT
+# requests whose ids start with RID_PREFIX, sorted, from nginx's log (the
+# last address of each: "X, Y" means X failed and Y answered). It waits
+# for the COUNT lines: nginx logs a request just after answering it.
+served_by() {
+  local lines
+  for _ in $(seq 20); do
+    lines=$(grep -F "rid=$1" "$NG/access.log" || true)
+    [ "$(grep -c . <<<"$lines")" -ge "$2" ] && break
+    sleep 0.1
+  done
+  sed -n 's/.* upstream=\(.*\) upstream_status=.*/\1/p' <<<"$lines" | sed 's/.*, //' | sort -u | paste -sd ' '
+}
+
+# db_accepts true|false: whether this run's database takes connections.
+# false also ends the connections it has, so every instance loses its
+# database at once while the PostgreSQL server goes on serving the others.
+db_accepts() {
+  local admin="$PG_URL/postgres?sslmode=disable"
+  psql "$admin" -X -q -v ON_ERROR_STOP=1 -c "ALTER DATABASE $DB ALLOW_CONNECTIONS $1" >/dev/null
+  if [ "$1" = false ]; then
+    psql "$admin" -X -q -v ON_ERROR_STOP=1 \
+      -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB'" >/dev/null
+  fi
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }

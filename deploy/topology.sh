@@ -4,6 +4,7 @@
 # nginx, redis-server/redis-cli, psql, curl and python3, and a PostgreSQL
 # that accepts CREATE DATABASE at $TOPOLOGY_PG_URL.
 #
+#   (a TLS terminator: requests sent from 127.0.0.2)
 #   nginx 127.0.0.1:18080 (deploy/nginx.conf, rendered for loopback)
 #     -> instance A 127.0.0.1:18081 and instance B 127.0.0.1:18082
 #        (APP_ENV=production, one JWT secret, one Redis key prefix)
@@ -12,12 +13,18 @@
 #
 # Through nginx it registers, logs in and posts; checks that a forged
 # X-Forwarded-For sent to nginx is not taken as the client's address, that
-# docker-compose.yml trusts only nginx, and that /metrics is off the API
-# port; checks that a logout sent to A is refused by B at once; rotates a
-# refresh token and checks that the old one is refused; then writes posts in a loop twice: once sending A a
-# SIGTERM halfway (it turns not-ready, drains and exits; it is restarted),
-# once killing B with SIGKILL halfway; after each, it checks in PostgreSQL
-# that every acknowledged write exists, and none twice.
+# docker-compose.yml trusts only nginx and gives an instance time to drain,
+# and that /metrics is off the API port; checks that a logout sent to A is
+# refused by B at once; rotates a refresh token and checks that the old one
+# is refused. It cuts the instances off their database: nginx must pass
+# their 503s on, and both must serve through nginx right after it returns.
+# Then it writes posts in a loop twice: once sending A a SIGTERM halfway
+# (it turns not-ready, drains and exits; it is restarted), once killing B
+# with SIGKILL halfway; after each, it checks in PostgreSQL that every
+# acknowledged write exists, and none twice. It restarts both instances
+# requiring HTTPS: the front's X-Forwarded-Proto: https is served, the
+# same header from anyone else is refused. Last, with both instances
+# stopped, nginx's own 502 must say OUTCOME_UNKNOWN.
 # Everything it started is stopped at exit; it prints PASS or FAIL and
 # exits non-zero on failure. KEEP=1 keeps the temp dir (logs) afterwards.
 set -euo pipefail
@@ -28,6 +35,11 @@ INST_A=127.0.0.1:18081
 INST_B=127.0.0.1:18082
 METRICS_A=127.0.0.1:19081
 METRICS_B=127.0.0.1:19082
+# The TLS terminator in front of nginx, as nginx sees it: requests sent
+# from this loopback address (curl --interface) stand for it; nginx.conf's
+# "trusted front" lines are rendered with it. Requests from 127.0.0.1 are
+# anybody else's.
+FRONT_PEER=127.0.0.2
 PG_URL=${TOPOLOGY_PG_URL:-postgres://postgres@127.0.0.1:5432}
 LOAD_WRITERS=2 # concurrent createPost loops
 LOAD_SECONDS=8 # how long they write
@@ -115,17 +127,18 @@ CREATED_DB=1
 DATABASE_URL="$PG_URL/$DB?sslmode=disable"
 
 step "two server instances (APP_ENV=production)"
-start_instance() { # NAME ADDR METRICS_ADDR
+start_instance() { # NAME ADDR METRICS_ADDR [REQUIRE_HTTPS]
   # env -i: only what production would set, nothing inherited (a REDIS_URL
   # in the caller's environment would conflict with the cluster). nginx on
-  # loopback is the trusted proxy; there is no TLS on loopback, so HTTPS is
-  # not required (in production TLS ends at nginx or in front of it).
+  # loopback is the trusted proxy. HTTPS is not required until the last
+  # phase: most requests here come straight to nginx, with no TLS anywhere
+  # (in production TLS ends at nginx or in front of it).
   # Each instance's /metrics has its own loopback port (production never
   # serves it on APP_ADDR, and the default 127.0.0.1:9090 fits one per host).
   env -i PATH="$PATH" HOME="$WORK" \
     APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
     DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
-    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false APP_SHUTDOWN_GRACE=1s APP_METRICS_ADDR="$3" \
+    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS="${4:-false}" APP_SHUTDOWN_GRACE=1s APP_METRICS_ADDR="$3" \
     "$WORK/server" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   disown $! # tracked in PIDS; no job notice when B is killed on purpose
@@ -140,16 +153,20 @@ echo "instance A pid $PID_A at $INST_A, instance B pid $PID_B at $INST_B"
 
 step "nginx at $FRONT (deploy/nginx.conf rendered for loopback)"
 mkdir -p "$NG/tmp"
-# The shared file's four marked lines, and only those, change.
+# The shared file's six marked lines, and only those, change; the two
+# "trusted front" lines are uncommented, as an operator with a TLS
+# terminator in front of nginx would.
 sed -e "/# topology.sh: instance A\$/ s|app1:8080|$INST_A|" \
   -e "/# topology.sh: instance B\$/ s|app2:8080|$INST_B|" \
   -e "/# topology.sh: the front door\$/ s|listen 8080;|listen $FRONT;|" \
   -e "/# topology.sh: its temp dir\$/ s|/var/log/nginx/access.log|$NG/access.log|" \
+  -e "/# topology.sh: the trusted front\$/ s|^\( *\)# \(.*\)192\.0\.2\.10|\1\2$FRONT_PEER|" \
   deploy/nginx.conf >"$NG/authql.conf"
-for want in "server $INST_A " "server $INST_B " "listen $FRONT;" "access_log $NG/access.log"; do
+for want in "server $INST_A " "server $INST_B " "listen $FRONT;" "access_log $NG/access.log" \
+  "    $FRONT_PEER 1;" "    set_real_ip_from $FRONT_PEER;"; do
   [ "$(grep -cF "$want" "$NG/authql.conf")" = 1 ] || die "rendering deploy/nginx.conf: no line with '$want' (were its topology.sh markers edited?)"
 done
-if grep -qE 'app[12]:8080|listen 8080;|/var/log/nginx' "$NG/authql.conf"; then die "rendering deploy/nginx.conf: a docker-compose address is left"; fi
+if grep -qE 'app[12]:8080|listen 8080;|/var/log/nginx|192\.0\.2\.10' "$NG/authql.conf"; then die "rendering deploy/nginx.conf: a docker-compose address is left"; fi
 # The process-level settings that the nginx image's own nginx.conf provides
 # under docker-compose.
 cat >"$NG/nginx.conf" <<EOF
@@ -224,6 +241,26 @@ else:
 PY
 )
 check "docker-compose.yml trusts nginx's fixed address only" "$COMPOSE_CHECK" ok
+# An instance stopped by compose has its grace period and its drain before
+# SIGKILL: stop_grace_period above APP_SHUTDOWN_GRACE + APP_SHUTDOWN_TIMEOUT
+# (as set there, else their production defaults, 5s and 20s).
+COMPOSE_CHECK=$(python3 - docker-compose.yml <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def seconds(name, default):
+    m = re.findall(r'^\s*%s:\s*"?(\d+)s"?\s*$' % name, text, re.M)
+    return int(m[0]) if m else default
+stop = re.findall(r'^  stop_grace_period:\s*(\d+)s\s*$', text, re.M)
+need = seconds("APP_SHUTDOWN_GRACE", 5) + seconds("APP_SHUTDOWN_TIMEOUT", 20)
+if len(stop) != 1:
+    print("no stop_grace_period (in whole seconds) for the app instances")
+elif int(stop[0]) <= need:
+    print("stop_grace_period is %ss, the app may need %ss" % (stop[0], need))
+else:
+    print("ok")
+PY
+)
+check "docker-compose.yml lets an instance drain before SIGKILL" "$COMPOSE_CHECK" ok
 
 step "/metrics is on each instance's metrics address, not on its API address"
 check "GET /metrics on A's APP_ADDR" "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$INST_A/metrics")" 404
@@ -270,6 +307,34 @@ R=$(gql "$FRONT" "" "mutation(\$in: RegisterInput!) { register(input: \$in) { $A
 BOB_ACCESS=$(jfield data.register.accessToken <<<"$R")
 [ -n "$BOB_ACCESS" ] || die "register the load user: $R"
 
+# --- a database outage ------------------------------------------------------
+
+# Every instance answers 503 while the database is out, on purpose (nothing
+# written, retry). nginx must pass those 503s on and must not count them as
+# the instances failing: if it did, both would stay out of rotation for
+# fail_timeout after the database came back, and nginx would answer 502.
+step "a database outage: the instances' 503s pass through nginx, and both serve right after it"
+db_accepts false
+n=0
+for i in $(seq 10); do
+  code=$(curl -s -m 5 -o "$WORK/outage.json" -w '%{http_code}' -H "X-Request-ID: outage-$RUN-$i" "http://$FRONT/readyz" || true)
+  [ "$code" = 503 ] && [ "$(jfield status <"$WORK/outage.json")" = unavailable ] && n=$((n + 1))
+done
+check "/readyz through nginx during the outage: the instances' own 503" "$n of 10" "10 of 10"
+R=$(gql "$FRONT" "$BOB_ACCESS" 'mutation($in: CreatePostInput!) { createPost(input: $in) { id } }' \
+  '{"in": {"title": "during the outage", "content": "never written"}}')
+check "createPost during the outage: the app's SERVICE_UNAVAILABLE (nothing written), not nginx's 502" \
+  "$(jfield errors.0.extensions.code <<<"$R")" SERVICE_UNAVAILABLE
+db_accepts true
+wait_ready "$INST_A" 10 && wait_ready "$INST_B" 10 || die "the instances did not recover from the outage (see their logs)"
+n=0
+for i in $(seq 6); do
+  code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "X-Request-ID: recovered-$RUN-$i" "http://$FRONT/readyz" || true)
+  [ "$code" = 200 ] && n=$((n + 1))
+done
+check "/readyz through nginx right after the outage" "$n of 6" "6 of 6"
+check "both instances served them" "$(served_by "recovered-$RUN-" 6)" "$INST_A $INST_B"
+
 # --- a graceful stop, then a crash, under write load --------------------------
 
 # SIGTERM: A turns not-ready for its grace period while still serving, then
@@ -279,15 +344,7 @@ step "instance A again"
 start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[-1]}
 wait_ready "$INST_A" 30 || die "instance A did not come back (see its log)"
-# nginx keeps an instance it saw fail out of rotation for fail_timeout
-# (10s): wait until it sends A requests again before the next phase.
-back=0
-for i in $(seq 150); do
-  curl -s -o /dev/null -H "X-Request-ID: back-$RUN-$i" "http://$FRONT/readyz" || true
-  if grep "rid=back-$RUN-$i " "$NG/access.log" | grep -q "upstream=$INST_A"; then back=1; break; fi
-  sleep 0.1
-done
-[ "$back" = 1 ] && pass "nginx routes to instance A again" || fail "nginx did not route to instance A within 15s"
+wait_routed "$INST_A" A
 
 # SIGKILL: B dies mid-request; what it acknowledged must survive.
 write_load crash KILL B "$PID_B" 18082 18081
@@ -301,6 +358,47 @@ R=$(gql "$FRONT" "" "mutation(\$t: String!) { refresh(refreshToken: \$t) { $AUTH
 check "reuse ended the session: its newest refresh token is refused" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
 R=$(gql "$FRONT" "$ACCESS3" '{ me { id } }')
 check "and its access token too" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
+
+# --- behind a TLS terminator -------------------------------------------------
+
+# Production requires HTTPS, and TLS may end in front of nginx: then only
+# that front's X-Forwarded-Proto (and X-Forwarded-For) may be believed.
+step "instances requiring HTTPS behind a TLS terminator at $FRONT_PEER"
+kill -TERM "$PID_A"
+wait_exit "$PID_A" 10 || die "instance A did not exit after SIGTERM"
+start_instance a "$INST_A" "$METRICS_A" true
+PID_A=${PIDS[-1]}
+start_instance b "$INST_B" "$METRICS_B" true
+PID_B=${PIDS[-1]}
+wait_ready "$INST_A" 30 && wait_ready "$INST_B" 30 || die "the instances requiring HTTPS are not ready (see their logs)"
+wait_routed "$INST_A" A
+wait_routed "$INST_B" B
+LOGIN='mutation($in: LoginInput!) { login(input: $in) { accessToken } }'
+CREDS="{\"in\": {\"email\": \"ann-$RUN@example.com\", \"password\": \"$PW\"}}"
+AS_FRONT=(--interface "$FRONT_PEER" -H 'X-Forwarded-For: 203.0.113.9')
+R=$(gql "$FRONT" "" "$LOGIN" "$CREDS" "${AS_FRONT[@]}" -H 'X-Forwarded-Proto: https' -D "$WORK/front.h")
+FRONT_ACCESS=$(jfield data.login.accessToken <<<"$R")
+[ -n "$FRONT_ACCESS" ] && pass "the front's https request is served" || fail "login through the front, https: $R"
+grep -qi '^strict-transport-security:' "$WORK/front.h" && pass "and answered with HSTS, as HTTPS" || fail "no HSTS on the front's https request"
+R=$(gql "$FRONT" "$FRONT_ACCESS" '{ mySessions { ip current } }' '{}' "${AS_FRONT[@]}" -H 'X-Forwarded-Proto: https')
+CUR_IP=$(python3 -c 'import json, sys; print(next((s["ip"] for s in json.load(sys.stdin)["data"]["mySessions"] if s["current"]), ""))' <<<"$R" || true)
+check "the session records the client the front names, 203.0.113.9" "$CUR_IP" 203.0.113.9
+R=$(gql "$FRONT" "" "$LOGIN" "$CREDS" "${AS_FRONT[@]}" -H 'X-Forwarded-Proto: http')
+check "the front's plain-http request is refused" "$(jfield errors.0.extensions.code <<<"$R")" HTTPS_REQUIRED
+R=$(gql "$FRONT" "" "$LOGIN" "$CREDS" -H 'X-Forwarded-Proto: https')
+check "X-Forwarded-Proto: https from anyone else is not believed" "$(jfield errors.0.extensions.code <<<"$R")" HTTPS_REQUIRED
+
+# --- no instance at all -------------------------------------------------------
+
+step "no instance answers: nginx's own 502 says the outcome is unknown"
+kill -TERM "$PID_A" "$PID_B"
+wait_exit "$PID_A" 10 && wait_exit "$PID_B" 10 || die "the instances did not exit after SIGTERM"
+code=$(curl -s -m 10 -D "$WORK/none.h" -o "$WORK/none.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -H "X-Request-ID: none-$RUN" --data-binary '{"query": "mutation { logout }"}' "http://$FRONT/query" || true)
+check "HTTP status" "$code" 502
+check "its code (not SERVICE_UNAVAILABLE, which promises nothing was written)" \
+  "$(jfield errors.0.extensions.code <"$WORK/none.json")" OUTCOME_UNKNOWN
+check "its X-Request-ID" "$(sed -n 's/^[Xx]-[Rr]equest-[Ii][Dd]: *\([^[:space:]]*\).*/\1/p' "$WORK/none.h")" "none-$RUN"
 
 # --- summary ----------------------------------------------------------------
 
