@@ -87,10 +87,15 @@ served_by() {
 db_accepts() {
   local admin="$PG_URL/postgres?sslmode=disable"
   psql "$admin" -X -q -v ON_ERROR_STOP=1 -c "ALTER DATABASE $DB ALLOW_CONNECTIONS $1" >/dev/null
-  if [ "$1" = false ]; then
-    psql "$admin" -X -q -v ON_ERROR_STOP=1 \
-      -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB'" >/dev/null
-  fi
+  [ "$1" = false ] || return 0
+  psql "$admin" -X -q -v ON_ERROR_STOP=1 \
+    -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB'" >/dev/null
+  # pg_terminate_backend only signals: wait until the backends are gone.
+  for _ in $(seq 50); do
+    [ "$(psql "$admin" -X -At -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'")" = 0 ] && return 0
+    sleep 0.1
+  done
+  die "the connections to $DB did not end"
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
