@@ -23,6 +23,8 @@ ENV APP_ENV=production APP_ADDR=:8080
 # docker-compose.yml does) for a scraper on the container network.
 EXPOSE 8080
 # /readyz: the database and Redis answer and the instance is not draining.
+# Without -url, `server healthcheck` asks the port in APP_ADDR, so the check
+# follows the server when APP_ADDR is changed.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["/server", "healthcheck", "-url", "http://127.0.0.1:8080/readyz"]
+    CMD ["/server", "healthcheck"]
 ENTRYPOINT ["/server"]

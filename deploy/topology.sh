@@ -4,6 +4,7 @@
 # nginx, redis-server/redis-cli, psql, curl and python3, and a PostgreSQL
 # that accepts CREATE DATABASE at $TOPOLOGY_PG_URL.
 #
+#   (a TLS terminator: requests sent from 127.0.0.2)
 #   nginx 127.0.0.1:18080 (deploy/nginx.conf, rendered for loopback)
 #     -> instance A 127.0.0.1:18081 and instance B 127.0.0.1:18082
 #        (APP_ENV=production, one JWT secret, one Redis key prefix)
@@ -12,12 +13,18 @@
 #
 # Through nginx it registers, logs in and posts; checks that a forged
 # X-Forwarded-For sent to nginx is not taken as the client's address, that
-# docker-compose.yml trusts only nginx, and that /metrics is off the API
-# port; checks that a logout sent to A is refused by B at once; rotates a
-# refresh token and checks that the old one is refused; then writes posts in a loop twice: once sending A a
-# SIGTERM halfway (it turns not-ready, drains and exits; it is restarted),
-# once killing B with SIGKILL halfway; after each, it checks in PostgreSQL
-# that every acknowledged write exists, and none twice.
+# docker-compose.yml trusts only nginx and gives an instance time to drain,
+# and that /metrics is off the API port; checks that a logout sent to A is
+# refused by B at once; rotates a refresh token and checks that the old one
+# is refused. It cuts the instances off their database: nginx must pass
+# their 503s on, and both must serve through nginx right after it returns.
+# Then it writes posts in a loop twice: once sending A a SIGTERM halfway
+# (it turns not-ready, drains and exits; it is restarted), once killing B
+# with SIGKILL halfway; after each, it checks in PostgreSQL that every
+# acknowledged write exists, and none twice. It restarts both instances
+# requiring HTTPS: the front's X-Forwarded-Proto: https is served, the
+# same header from anyone else is refused. Last, with both instances
+# stopped, nginx's own 502 must say OUTCOME_UNKNOWN.
 # Everything it started is stopped at exit; it prints PASS or FAIL and
 # exits non-zero on failure. KEEP=1 keeps the temp dir (logs) afterwards.
 set -euo pipefail
@@ -28,6 +35,11 @@ INST_A=127.0.0.1:18081
 INST_B=127.0.0.1:18082
 METRICS_A=127.0.0.1:19081
 METRICS_B=127.0.0.1:19082
+# The TLS terminator in front of nginx, as nginx sees it: requests sent
+# from this loopback address (curl --interface) stand for it; nginx.conf's
+# "trusted front" lines are rendered with it. Requests from 127.0.0.1 are
+# anybody else's.
+FRONT_PEER=127.0.0.2
 PG_URL=${TOPOLOGY_PG_URL:-postgres://postgres@127.0.0.1:5432}
 LOAD_WRITERS=2 # concurrent createPost loops
 LOAD_SECONDS=8 # how long they write
@@ -49,14 +61,11 @@ CREATED_DB=0
 CHECKS=0
 FAILURES=()
 START_TS=$(date +%s)
+SUMMARY=()
 
-step() { printf '\n==> [%3ss] %s\n' "$(($(date +%s) - START_TS))" "$*"; }
-pass() { CHECKS=$((CHECKS + 1)); printf '  ok    %s\n' "$*"; }
-fail() { CHECKS=$((CHECKS + 1)); FAILURES+=("$*"); printf '  FAIL  %s\n' "$*"; }
-die() { printf '\nFAIL: %s\n' "$*" >&2; exit 1; }
-# check NAME GOT WANT
-check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# step, check, gql, jfield, wait_ready, write_load and the like.
+# shellcheck source=deploy/topology-lib.sh
+. deploy/topology-lib.sh
 
 cleanup() {
   local rc=$?
@@ -92,45 +101,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# jfield PATH: the value at a dotted path ("data.login.user.id",
-# "errors.0.extensions.code") of the JSON on stdin, or "" if absent.
-jfield() {
-  python3 -c '
-import json, sys
-try:
-    v = json.load(sys.stdin)
-except ValueError:
-    v = None
-for k in sys.argv[1].split("."):
-    if isinstance(v, list) and k.isdigit() and int(k) < len(v):
-        v = v[int(k)]
-    elif isinstance(v, dict):
-        v = v.get(k)
-    else:
-        v = None
-print("" if v is None else json.dumps(v) if isinstance(v, (bool, dict, list)) else v)
-' "$1"
-}
-
-# gql ADDR TOKEN QUERY [VARIABLES]: POST a GraphQL operation, print the body.
-gql() {
-  local addr=$1 token=$2 query=$3 vars=${4:-'{}'}
-  local hdr=(-H 'Content-Type: application/json')
-  [ -n "$token" ] && hdr+=(-H "Authorization: Bearer $token")
-  python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": json.loads(sys.argv[2])}))' "$query" "$vars" |
-    curl -sS -m 10 "${hdr[@]}" --data-binary @- "http://$addr/query" || true
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
-
-wait_ready() { # ADDR SECONDS
-  for _ in $(seq $(($2 * 10))); do
-    [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://$1/readyz")" = 200 ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 # --- bring the topology up -------------------------------------------------
 
 step "preflight"
@@ -157,17 +127,18 @@ CREATED_DB=1
 DATABASE_URL="$PG_URL/$DB?sslmode=disable"
 
 step "two server instances (APP_ENV=production)"
-start_instance() { # NAME ADDR METRICS_ADDR
+start_instance() { # NAME ADDR METRICS_ADDR [REQUIRE_HTTPS]
   # env -i: only what production would set, nothing inherited (a REDIS_URL
   # in the caller's environment would conflict with the cluster). nginx on
-  # loopback is the trusted proxy; there is no TLS on loopback, so HTTPS is
-  # not required (in production TLS ends at nginx or in front of it).
+  # loopback is the trusted proxy. HTTPS is not required until the last
+  # phase: most requests here come straight to nginx, with no TLS anywhere
+  # (in production TLS ends at nginx or in front of it).
   # Each instance's /metrics has its own loopback port (production never
   # serves it on APP_ADDR, and the default 127.0.0.1:9090 fits one per host).
   env -i PATH="$PATH" HOME="$WORK" \
     APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
     DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
-    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS=false APP_SHUTDOWN_GRACE=1s APP_METRICS_ADDR="$3" \
+    APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS="${4:-false}" APP_SHUTDOWN_GRACE=1s APP_METRICS_ADDR="$3" \
     "$WORK/server" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   disown $! # tracked in PIDS; no job notice when B is killed on purpose
@@ -182,16 +153,20 @@ echo "instance A pid $PID_A at $INST_A, instance B pid $PID_B at $INST_B"
 
 step "nginx at $FRONT (deploy/nginx.conf rendered for loopback)"
 mkdir -p "$NG/tmp"
-# The shared file's four marked lines, and only those, change.
+# The shared file's six marked lines, and only those, change; the two
+# "trusted front" lines are uncommented, as an operator with a TLS
+# terminator in front of nginx would.
 sed -e "/# topology.sh: instance A\$/ s|app1:8080|$INST_A|" \
   -e "/# topology.sh: instance B\$/ s|app2:8080|$INST_B|" \
   -e "/# topology.sh: the front door\$/ s|listen 8080;|listen $FRONT;|" \
   -e "/# topology.sh: its temp dir\$/ s|/var/log/nginx/access.log|$NG/access.log|" \
+  -e "/# topology.sh: the trusted front\$/ s|^\( *\)# \(.*\)192\.0\.2\.10|\1\2$FRONT_PEER|" \
   deploy/nginx.conf >"$NG/authql.conf"
-for want in "server $INST_A " "server $INST_B " "listen $FRONT;" "access_log $NG/access.log"; do
+for want in "server $INST_A " "server $INST_B " "listen $FRONT;" "access_log $NG/access.log" \
+  "    $FRONT_PEER 1;" "    set_real_ip_from $FRONT_PEER;"; do
   [ "$(grep -cF "$want" "$NG/authql.conf")" = 1 ] || die "rendering deploy/nginx.conf: no line with '$want' (were its topology.sh markers edited?)"
 done
-if grep -qE 'app[12]:8080|listen 8080;|/var/log/nginx' "$NG/authql.conf"; then die "rendering deploy/nginx.conf: a docker-compose address is left"; fi
+if grep -qE 'app[12]:8080|listen 8080;|/var/log/nginx|192\.0\.2\.10' "$NG/authql.conf"; then die "rendering deploy/nginx.conf: a docker-compose address is left"; fi
 # The process-level settings that the nginx image's own nginx.conf provides
 # under docker-compose.
 cat >"$NG/nginx.conf" <<EOF
@@ -266,6 +241,26 @@ else:
 PY
 )
 check "docker-compose.yml trusts nginx's fixed address only" "$COMPOSE_CHECK" ok
+# An instance stopped by compose has its grace period and its drain before
+# SIGKILL: stop_grace_period above APP_SHUTDOWN_GRACE + APP_SHUTDOWN_TIMEOUT
+# (as set there, else their production defaults, 5s and 20s).
+COMPOSE_CHECK=$(python3 - docker-compose.yml <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def seconds(name, default):
+    m = re.findall(r'^\s*%s:\s*"?(\d+)s"?\s*$' % name, text, re.M)
+    return int(m[0]) if m else default
+stop = re.findall(r'^  stop_grace_period:\s*(\d+)s\s*$', text, re.M)
+need = seconds("APP_SHUTDOWN_GRACE", 5) + seconds("APP_SHUTDOWN_TIMEOUT", 20)
+if len(stop) != 1:
+    print("no stop_grace_period (in whole seconds) for the app instances")
+elif int(stop[0]) <= need:
+    print("stop_grace_period is %ss, the app may need %ss" % (stop[0], need))
+else:
+    print("ok")
+PY
+)
+check "docker-compose.yml lets an instance drain before SIGKILL" "$COMPOSE_CHECK" ok
 
 step "/metrics is on each instance's metrics address, not on its API address"
 check "GET /metrics on A's APP_ADDR" "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$INST_A/metrics")" 404
@@ -312,146 +307,33 @@ R=$(gql "$FRONT" "" "mutation(\$in: RegisterInput!) { register(input: \$in) { $A
 BOB_ACCESS=$(jfield data.register.accessToken <<<"$R")
 [ -n "$BOB_ACCESS" ] || die "register the load user: $R"
 
-# writer PHASE ID END_MS: createPost until END_MS. One line per request:
-# request id, start and end (ms), HTTP status (000: no answer); the body
-# goes to PHASE/<request id>.json.
-writer() {
-  local n=0 rid t0 code
-  while [ "$(now_ms)" -lt "$3" ]; do
-    n=$((n + 1))
-    rid="load-$RUN-$1-w$2-$n"
-    t0=$(now_ms)
-    code=$(curl -s -m 10 -o "$WORK/$1/$rid.json" -w '%{http_code}' \
-      -H 'Content-Type: application/json' -H "Authorization: Bearer $BOB_ACCESS" -H "X-Request-ID: $rid" \
-      --data-binary "{\"query\": \"mutation(\$in: CreatePostInput!) { createPost(input: \$in) { id title } }\", \"variables\": {\"in\": {\"title\": \"$rid\", \"content\": \"load\"}}}" \
-      "http://$FRONT/query") || true
-    echo "$rid $t0 $(now_ms) ${code:-000}" >>"$WORK/$1/w$2.log"
-  done
-}
+# --- a database outage ------------------------------------------------------
 
-# write_load PHASE SIGNAL VICTIM VICTIM_PID VICTIM_PORT SURVIVOR_PORT:
-# writers through nginx for LOAD_SECONDS; at KILL_AT the victim gets SIGNAL.
-# Then every request is classified, and every acknowledged write is looked
-# up in PostgreSQL.
-write_load() {
-  local phase=$1 sig=$2 victim=$3 vpid=$4 vport=$5 sport=$6
-  step "write load through nginx ($phase): $LOAD_WRITERS writers for ${LOAD_SECONDS}s, instance $victim gets SIG$sig at ${KILL_AT}s"
-  mkdir -p "$WORK/$phase"
-  local start end signalled writers=()
-  start=$(now_ms)
-  end=$((start + LOAD_SECONDS * 1000))
-  for w in $(seq "$LOAD_WRITERS"); do
-    writer "$phase" "$w" "$end" &
-    writers+=($!)
-  done
-  sleep "$KILL_AT"
-  signalled=$(now_ms)
-  kill -"$sig" "$vpid"
-  echo "SIG$sig to instance $victim (pid $vpid) at +$((signalled - start))ms"
-  wait "${writers[@]}"
-  if [ "$sig" = TERM ]; then
-    for _ in $(seq 100); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$vpid" 2>/dev/null; then fail "instance $victim still running 10s after SIGTERM"; else pass "instance $victim drained and exited after SIGTERM"; fi
-    if grep -q 'not ready, still serving' "$WORK/$(echo "$victim" | tr AB ab).log"; then
-      pass "instance $victim turned not-ready before draining"
-    else
-      fail "instance $victim did not announce its grace period"
-    fi
-  fi
-
-  R=$(gql "$FRONT" "$BOB_ACCESS" '{ me { posts(first: 1) { totalCount } } }')
-  [ -n "$(jfield data.me.posts.totalCount <<<"$R")" ] && pass "nginx still answers after SIG$sig" || fail "query after SIG$sig: $R"
-  wait_ready "$FRONT" 2 && pass "/readyz through nginx is 200 with one instance" || fail "/readyz through nginx is not 200 after SIG$sig"
-
-  # Classify every request: acknowledged (200 with an id and no error) or
-  # failed (the client saw the failure). acked.tsv holds id and title.
-  python3 - "$WORK/$phase" "$signalled" "$NG/access.log" "$RUN-$phase" "$vport" "$sport" >"$WORK/$phase/summary" <<'PY'
-import glob, json, os, sys
-work, killed, access_log, run, vport, sport = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-reqs = []
-for path in glob.glob(os.path.join(work, "w*.log")):
-    for line in open(path):
-        rid, t0, t1, code = line.split()
-        reqs.append((rid, int(t0), int(t1), code))
-acked, failed = [], []
-for rid, t0, t1, code in reqs:
-    try:
-        body = json.load(open(os.path.join(work, rid + ".json")))
-    except (OSError, ValueError):
-        body = {}
-    post = ((body or {}).get("data") or {}).get("createPost") or {}
-    if code == "200" and post.get("id") and post.get("title") == rid and not body.get("errors"):
-        acked.append((rid, t0, t1, post["id"]))
-    else:
-        errs = body.get("errors") or [{}]
-        why = "HTTP %s %s" % (code, (errs[0].get("extensions") or {}).get("code", "no answer" if code == "000" else ""))
-        failed.append((rid, t0, t1, why.strip()))
-with open(os.path.join(work, "acked.tsv"), "w") as f:
-    for rid, _, _, pid in acked:
-        f.write("%s\t%s\n" % (pid, rid))
-with open(os.path.join(work, "failed.txt"), "w") as f:
-    for rid, *_ in failed:
-        f.write(rid + "\n")
-# Which instance nginx picked, from its log: "X, Y" means X was tried first
-# and the request went on to Y.
-upstream = {}
-for line in open(access_log):
-    if "rid=load-%s-" % run in line:
-        rid = line.split("rid=")[1].split()[0]
-        upstream[rid] = line.split("upstream=")[1].split(" upstream_status=")[0]
-before = [r for r in reqs if r[1] < killed]
-after_ok = sum(1 for r in acked if r[1] >= killed)
-late_failures = [f for f in failed if f[1] >= killed + 1000]
-by = lambda rs, port: sum(1 for r in rs if upstream.get(r[0], "").startswith("127.0.0.1:" + port))
-retried = sum(1 for v in upstream.values() if "," in v)
-kinds = {}
-for f in failed:
-    kinds[f[3]] = kinds.get(f[3], 0) + 1
-print("requests=%d" % len(reqs))
-print("acked=%d" % len(acked))
-print("failed=%d" % len(failed))
-print("failed_kinds=%s" % (", ".join("%d x %s" % (n, k) for k, n in sorted(kinds.items())) or "none"))
-print("failed_window_ms=%s" % (",".join(str(f[1] - killed) for f in failed) or "-"))
-print("late_failures=%d" % len(late_failures))
-print("before_kill=%d" % len(before))
-print("before_kill_survivor=%d" % by(before, sport))
-print("before_kill_victim=%d" % by(before, vport))
-print("acked_after_kill=%d" % after_ok)
-print("retried=%d" % retried)
-PY
-  summary() { sed -n "s/^$1=//p" "$WORK/$phase/summary"; }
-  echo "$(summary requests) requests: $(summary acked) acknowledged, $(summary failed) failed ($(summary failed_kinds))"
-  echo "before SIG$sig: $(summary before_kill) requests (nginx sent $(summary before_kill_survivor) to the survivor, $(summary before_kill_victim) to $victim)"
-  echo "failed requests started at (ms from the signal): $(summary failed_window_ms)"
-  echo "POSTs nginx moved on after an instance refused the connection (never sent to it): $(summary retried)"
-  [ "$(summary before_kill_victim)" -gt 0 ] && pass "both instances took writes before SIG$sig" || fail "instance $victim took no writes before SIG$sig"
-  [ "$(summary acked_after_kill)" -gt 0 ] && pass "$(summary acked_after_kill) writes acknowledged after SIG$sig" || fail "no write acknowledged after SIG$sig"
-  check "no request started 1s or more after SIG$sig failed" "$(summary late_failures)" 0
-
-  step "every acknowledged write of the $phase phase is in PostgreSQL"
-  # Into a table, then one query each: missing, duplicated (a POST run twice
-  # by a retry), and failed-but-applied (allowed: the client saw a failure).
-  {
-    echo "CREATE TEMP TABLE acked (id text, title text);"
-    echo "COPY acked FROM STDIN;"
-    cat "$WORK/$phase/acked.tsv"
-    printf '\\.\n'
-    echo "CREATE TEMP TABLE failed (title text);"
-    echo "COPY failed FROM STDIN;"
-    cat "$WORK/$phase/failed.txt"
-    printf '\\.\n'
-    echo "SELECT 'missing=' || count(*) FROM acked a LEFT JOIN posts p ON p.id = a.id AND p.title = a.title WHERE p.id IS NULL;"
-    echo "SELECT 'duplicated=' || count(*) FROM (SELECT title FROM posts WHERE title LIKE 'load-$RUN-$phase-%' GROUP BY title HAVING count(*) > 1) d;"
-    echo "SELECT 'failed_applied=' || count(*) FROM posts p JOIN failed f ON f.title = p.title;"
-    echo "SELECT 'stored=' || count(*) FROM posts WHERE title LIKE 'load-$RUN-$phase-%';"
-  } | psql "$DATABASE_URL" -X -q -At -v ON_ERROR_STOP=1 >"$WORK/$phase/verify.txt"
-  verify() { sed -n "s/^$1=//p" "$WORK/$phase/verify.txt"; }
-  echo "stored load posts: $(verify stored); acknowledged: $(summary acked); failed but applied: $(verify failed_applied)"
-  check "acknowledged writes missing from PostgreSQL" "$(verify missing)" 0
-  check "posts written twice (a POST retried after it reached an instance)" "$(verify duplicated)" 0
-  SUMMARY+=("$phase: $(summary requests) createPost requests, instance $victim got SIG$sig at ${KILL_AT}s of ${LOAD_SECONDS}s; failed: $(summary failed) ($(summary failed_kinds)); acknowledged: $(summary acked), lost: $(verify missing), duplicated: $(verify duplicated)")
-}
-SUMMARY=()
+# Every instance answers 503 while the database is out, on purpose (nothing
+# written, retry). nginx must pass those 503s on and must not count them as
+# the instances failing: if it did, both would stay out of rotation for
+# fail_timeout after the database came back, and nginx would answer 502.
+step "a database outage: the instances' 503s pass through nginx, and both serve right after it"
+db_accepts false
+n=0
+for i in $(seq 10); do
+  code=$(curl -s -m 5 -o "$WORK/outage.json" -w '%{http_code}' -H "X-Request-ID: outage-$RUN-$i" "http://$FRONT/readyz" || true)
+  [ "$code" = 503 ] && [ "$(jfield status <"$WORK/outage.json")" = unavailable ] && n=$((n + 1))
+done
+check "/readyz through nginx during the outage: the instances' own 503" "$n of 10" "10 of 10"
+R=$(gql "$FRONT" "$BOB_ACCESS" 'mutation($in: CreatePostInput!) { createPost(input: $in) { id } }' \
+  '{"in": {"title": "during the outage", "content": "never written"}}')
+check "createPost during the outage: the app's SERVICE_UNAVAILABLE (nothing written), not nginx's 502" \
+  "$(jfield errors.0.extensions.code <<<"$R")" SERVICE_UNAVAILABLE
+db_accepts true
+wait_ready "$INST_A" 10 && wait_ready "$INST_B" 10 || die "the instances did not recover from the outage (see their logs)"
+n=0
+for i in $(seq 6); do
+  code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "X-Request-ID: recovered-$RUN-$i" "http://$FRONT/readyz" || true)
+  [ "$code" = 200 ] && n=$((n + 1))
+done
+check "/readyz through nginx right after the outage" "$n of 6" "6 of 6"
+check "both instances served them" "$(served_by "recovered-$RUN-" 6)" "$INST_A $INST_B"
 
 # --- a graceful stop, then a crash, under write load --------------------------
 
@@ -462,15 +344,7 @@ step "instance A again"
 start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[-1]}
 wait_ready "$INST_A" 30 || die "instance A did not come back (see its log)"
-# nginx keeps an instance it saw fail out of rotation for fail_timeout
-# (10s): wait until it sends A requests again before the next phase.
-back=0
-for i in $(seq 150); do
-  curl -s -o /dev/null -H "X-Request-ID: back-$RUN-$i" "http://$FRONT/readyz" || true
-  if grep "rid=back-$RUN-$i " "$NG/access.log" | grep -q "upstream=$INST_A"; then back=1; break; fi
-  sleep 0.1
-done
-[ "$back" = 1 ] && pass "nginx routes to instance A again" || fail "nginx did not route to instance A within 15s"
+wait_routed "$INST_A" A
 
 # SIGKILL: B dies mid-request; what it acknowledged must survive.
 write_load crash KILL B "$PID_B" 18082 18081
@@ -484,6 +358,47 @@ R=$(gql "$FRONT" "" "mutation(\$t: String!) { refresh(refreshToken: \$t) { $AUTH
 check "reuse ended the session: its newest refresh token is refused" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
 R=$(gql "$FRONT" "$ACCESS3" '{ me { id } }')
 check "and its access token too" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
+
+# --- behind a TLS terminator -------------------------------------------------
+
+# Production requires HTTPS, and TLS may end in front of nginx: then only
+# that front's X-Forwarded-Proto (and X-Forwarded-For) may be believed.
+step "instances requiring HTTPS behind a TLS terminator at $FRONT_PEER"
+kill -TERM "$PID_A"
+wait_exit "$PID_A" 10 || die "instance A did not exit after SIGTERM"
+start_instance a "$INST_A" "$METRICS_A" true
+PID_A=${PIDS[-1]}
+start_instance b "$INST_B" "$METRICS_B" true
+PID_B=${PIDS[-1]}
+wait_ready "$INST_A" 30 && wait_ready "$INST_B" 30 || die "the instances requiring HTTPS are not ready (see their logs)"
+wait_routed "$INST_A" A
+wait_routed "$INST_B" B
+LOGIN='mutation($in: LoginInput!) { login(input: $in) { accessToken } }'
+CREDS="{\"in\": {\"email\": \"ann-$RUN@example.com\", \"password\": \"$PW\"}}"
+AS_FRONT=(--interface "$FRONT_PEER" -H 'X-Forwarded-For: 203.0.113.9')
+R=$(gql "$FRONT" "" "$LOGIN" "$CREDS" "${AS_FRONT[@]}" -H 'X-Forwarded-Proto: https' -D "$WORK/front.h")
+FRONT_ACCESS=$(jfield data.login.accessToken <<<"$R")
+[ -n "$FRONT_ACCESS" ] && pass "the front's https request is served" || fail "login through the front, https: $R"
+grep -qi '^strict-transport-security:' "$WORK/front.h" && pass "and answered with HSTS, as HTTPS" || fail "no HSTS on the front's https request"
+R=$(gql "$FRONT" "$FRONT_ACCESS" '{ mySessions { ip current } }' '{}' "${AS_FRONT[@]}" -H 'X-Forwarded-Proto: https')
+CUR_IP=$(python3 -c 'import json, sys; print(next((s["ip"] for s in json.load(sys.stdin)["data"]["mySessions"] if s["current"]), ""))' <<<"$R" || true)
+check "the session records the client the front names, 203.0.113.9" "$CUR_IP" 203.0.113.9
+R=$(gql "$FRONT" "" "$LOGIN" "$CREDS" "${AS_FRONT[@]}" -H 'X-Forwarded-Proto: http')
+check "the front's plain-http request is refused" "$(jfield errors.0.extensions.code <<<"$R")" HTTPS_REQUIRED
+R=$(gql "$FRONT" "" "$LOGIN" "$CREDS" -H 'X-Forwarded-Proto: https')
+check "X-Forwarded-Proto: https from anyone else is not believed" "$(jfield errors.0.extensions.code <<<"$R")" HTTPS_REQUIRED
+
+# --- no instance at all -------------------------------------------------------
+
+step "no instance answers: nginx's own 502 says the outcome is unknown"
+kill -TERM "$PID_A" "$PID_B"
+wait_exit "$PID_A" 10 && wait_exit "$PID_B" 10 || die "the instances did not exit after SIGTERM"
+code=$(curl -s -m 10 -D "$WORK/none.h" -o "$WORK/none.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -H "X-Request-ID: none-$RUN" --data-binary '{"query": "mutation { logout }"}' "http://$FRONT/query" || true)
+check "HTTP status" "$code" 502
+check "its code (not SERVICE_UNAVAILABLE, which promises nothing was written)" \
+  "$(jfield errors.0.extensions.code <"$WORK/none.json")" OUTCOME_UNKNOWN
+check "its X-Request-ID" "$(sed -n 's/^[Xx]-[Rr]equest-[Ii][Dd]: *\([^[:space:]]*\).*/\1/p' "$WORK/none.h")" "none-$RUN"
 
 # --- summary ----------------------------------------------------------------
 

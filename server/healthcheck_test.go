@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,4 +78,56 @@ func TestHealthcheckUnreachable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHealthcheckFollowsAPPADDR asks the port the server listens on when no
+// -url is given: the one in APP_ADDR, on loopback if APP_ADDR names no host.
+func TestHealthcheckFollowsAPPADDR(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		asked.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(ts.Close)
+	_, port, err := net.SplitHostPort(ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(appAddr string, args ...string) error {
+		return run(context.Background(), append([]string{"healthcheck"}, args...),
+			func(k string) string {
+				if k == "APP_ADDR" {
+					return appAddr
+				}
+				return ""
+			}, io.Discard, io.Discard)
+	}
+
+	for _, addr := range []string{":" + port, "0.0.0.0:" + port, "127.0.0.1:" + port} {
+		t.Run(addr, func(t *testing.T) {
+			before := asked.Load()
+			if err := check(addr); err != nil {
+				t.Fatalf("APP_ADDR=%s: healthcheck=%v, want nil", addr, err)
+			}
+			if asked.Load() == before {
+				t.Fatalf("APP_ADDR=%s: the server on that port was not asked", addr)
+			}
+		})
+	}
+	t.Run("-url wins", func(t *testing.T) {
+		if err := check(":1", "-url", ts.URL+"/readyz"); err != nil {
+			t.Fatalf("healthcheck=%v, want nil", err)
+		}
+	})
+	t.Run("no port", func(t *testing.T) {
+		err := check("localhost")
+		if err == nil || !strings.Contains(err.Error(), "APP_ADDR") {
+			t.Fatalf("healthcheck=%v, want an error naming APP_ADDR", err)
+		}
+	})
 }

@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if len(args) > 0 && args[0] == "healthcheck" {
-		return healthcheck(ctx, args[1:], stdout, stderr)
+		return healthcheck(ctx, args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
