@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -35,6 +33,11 @@ const (
 	// JSON, wrong content type); CodePayloadTooLarge a body over the limit.
 	CodeBadRequest      = "BAD_REQUEST"
 	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	// CodeMethodNotAllowed is an HTTP method the path does not serve (a
+	// mutation over GET among them); the Allow header lists those it does.
+	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	// CodeHTTPSRequired is a write over plain HTTP where HTTPS is required.
+	CodeHTTPSRequired = "HTTPS_REQUIRED"
 	// CodeLimitExceeded is a limit of a connection (subscriptions per
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
@@ -87,9 +90,10 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		cause := gqlErr.Err
 		if cause == nil {
 			if gqlErr.Path == nil {
-				// A request gqlgen could not read (a body that is not JSON, an
-				// unsupported transport). Its message may echo the whole body.
-				gqlErr.Message, _, _ = strings.Cut(gqlErr.Message, " body:")
+				// A body gqlgen could not read as a GraphQL request (it
+				// answers 400 itself). Its message names Go types and
+				// echoes the whole body.
+				gqlErr.Message = "the body is not a GraphQL request: a JSON object with \"query\" (a string) and optional \"operationName\", \"variables\" and \"extensions\""
 				setCode(gqlErr, CodeBadRequest)
 				return gqlErr
 			}
@@ -145,7 +149,7 @@ func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error,
 		log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
 		gqlErr.Message = "service temporarily unavailable; retry shortly"
 		setCode(gqlErr, CodeServiceUnavailable)
-		unavailableStatus(ctx)
+		refuseRequest(ctx, CodeServiceUnavailable, 1)
 		return true
 	case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
 		gqlErr.Message = "not found"
@@ -164,7 +168,7 @@ func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error,
 		if errors.Is(cause, m.err) {
 			if m.code == CodeServiceUnavailable {
 				log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
-				unavailableStatus(ctx)
+				refuseRequest(ctx, CodeServiceUnavailable, 1)
 			}
 			gqlErr.Message = m.err.Error()
 			setCode(gqlErr, m.code)
@@ -223,14 +227,6 @@ func inputErrorAt(gqlErr *gqlerror.Error, in *inputError) *gqlerror.Error {
 	setCode(gqlErr, CodeBadUserInput)
 	gqlErr.Extensions["field"] = in.field
 	return gqlErr
-}
-
-// unavailableStatus makes the response an HTTP 503 with Retry-After: 1
-// (unless it is already refused for another reason, such as a rate limit).
-func unavailableStatus(ctx context.Context) {
-	if st := responseStatusFrom(ctx); st != nil {
-		st.refuse(http.StatusServiceUnavailable, 1)
-	}
 }
 
 // argumentName returns the argument of the current field that err is
