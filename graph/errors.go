@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -42,6 +43,30 @@ const (
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
 )
+
+// Codes returns every extensions.code the server sends: ours, and those
+// gqlgen sets itself. The README's error table lists each one.
+func Codes() []string {
+	return []string{
+		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
+		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded,
+		errPersistedQueryNotFoundCode,
+		errcode.ValidationFailed, errcode.ParseFailed,
+		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
+	}
+}
+
+// Reasons returns every extensions.reason of an UNAUTHENTICATED error.
+func Reasons() []string {
+	var out []string
+	for _, m := range authCodes {
+		if m.reason != "" {
+			out = append(out, m.reason)
+		}
+	}
+	return out
+}
 
 // inputError is a client mistake in an argument, naming the field.
 type inputError struct {

@@ -61,7 +61,7 @@ func TestUndecodableArgumentsAreBadInput(t *testing.T) {
 	e := newTestEnv(t)
 	s := e.start(t)
 	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
-	mustPromote(t, e, "ann@example.com")
+	promote(t, e, "ann@example.com")
 	s.createPost(t, ann.Access, "title", "content")
 	userCursor := s.do(t, ann.Access, `{ users(first: 1) { pageInfo { endCursor } } }`, nil).mustOK(t).str("users.pageInfo.endCursor")
 	postCursor := s.do(t, ann.Access, `{ posts(first: 1) { pageInfo { endCursor } } }`, nil).mustOK(t).str("posts.pageInfo.endCursor")
@@ -169,14 +169,4 @@ func (s *testServer) doGET(t *testing.T, token, query, variables string) gqlResp
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return s.send(t, req)
-}
-
-// mustPromote makes the user with email an admin, as an operator would.
-func mustPromote(t *testing.T, e *testEnv, email string) {
-	t.Helper()
-	if err := promoteAdmin(t.Context(), []string{email}, func(k string) string {
-		return map[string]string{"DATABASE_URL": e.dsn}[k]
-	}, &strings.Builder{}, &strings.Builder{}); err != nil {
-		t.Fatal(err)
-	}
 }
