@@ -69,10 +69,10 @@ func (a apqLookup) MutateOperationParameters(ctx context.Context, p *graphql.Raw
 		Version int64  `mapstructure:"version"`
 	}
 	if err := mapstructure.Decode(p.Extensions["persistedQuery"], &ext); err != nil {
-		return gqlerror.Errorf("invalid APQ extension data")
+		return badAPQ(ctx, "invalid APQ extension data")
 	}
 	if ext.Version != 1 {
-		return gqlerror.Errorf("unsupported APQ version")
+		return badAPQ(ctx, "unsupported APQ version")
 	}
 	if p.Query == "" {
 		q, ok := a.store.Get(ctx, ext.Sha256)
@@ -86,10 +86,17 @@ func (a apqLookup) MutateOperationParameters(ctx context.Context, p *graphql.Raw
 	}
 	sum := sha256.Sum256([]byte(p.Query))
 	if hex.EncodeToString(sum[:]) != ext.Sha256 {
-		return gqlerror.Errorf("provided APQ hash does not match query")
+		return badAPQ(ctx, "provided APQ hash does not match query")
 	}
 	graphql.GetOperationContext(ctx).Stats.SetExtension(apqStatsKey, &apqPending{hash: ext.Sha256, query: p.Query})
 	return nil
+}
+
+// badAPQ refuses a request whose persisted-query extension is malformed:
+// gqlgen's messages, with a code and status of their own.
+func badAPQ(ctx context.Context, msg string) *gqlerror.Error {
+	refuseRequest(ctx, CodeBadRequest, 0)
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": CodeBadRequest}}
 }
 
 // MutateOperationContext stores a query sent with its hash: it runs once

@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -30,9 +29,7 @@ func (g querySizeGuard) MutateOperationParameters(ctx context.Context, p *graphq
 	if g.max <= 0 || len(p.Query) <= g.max {
 		return nil
 	}
-	if st := responseStatusFrom(ctx); st != nil {
-		st.refuse(http.StatusRequestEntityTooLarge, 0)
-	}
+	refuseRequest(ctx, CodePayloadTooLarge, 0)
 	return &gqlerror.Error{
 		Message: fmt.Sprintf("query is %d bytes, more than the limit of %d", len(p.Query), g.max),
 		Extensions: map[string]any{

@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb"
+	"github.com/authql/authql/ent/post"
+	"github.com/authql/authql/ent/schema"
+	"github.com/authql/authql/ent/user"
 )
 
 // The values of extensions.code. Clients switch on them; never rename one.
@@ -31,10 +34,39 @@ const (
 	// JSON, wrong content type); CodePayloadTooLarge a body over the limit.
 	CodeBadRequest      = "BAD_REQUEST"
 	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	// CodeMethodNotAllowed is an HTTP method the path does not serve (a
+	// mutation over GET among them); the Allow header lists those it does.
+	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	// CodeHTTPSRequired is a write over plain HTTP where HTTPS is required.
+	CodeHTTPSRequired = "HTTPS_REQUIRED"
 	// CodeLimitExceeded is a limit of a connection (subscriptions per
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
 )
+
+// Codes returns every extensions.code the server sends: ours, and those
+// gqlgen sets itself. The README's error table lists each one.
+func Codes() []string {
+	return []string{
+		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
+		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded,
+		errPersistedQueryNotFoundCode,
+		errcode.ValidationFailed, errcode.ParseFailed,
+		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
+	}
+}
+
+// Reasons returns every extensions.reason of an UNAUTHENTICATED error.
+func Reasons() []string {
+	var out []string
+	for _, m := range authCodes {
+		if m.reason != "" {
+			out = append(out, m.reason)
+		}
+	}
+	return out
+}
 
 // inputError is a client mistake in an argument, naming the field.
 type inputError struct {
@@ -83,9 +115,10 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		cause := gqlErr.Err
 		if cause == nil {
 			if gqlErr.Path == nil {
-				// A request gqlgen could not read (a body that is not JSON, an
-				// unsupported transport). Its message may echo the whole body.
-				gqlErr.Message, _, _ = strings.Cut(gqlErr.Message, " body:")
+				// A body gqlgen could not read as a GraphQL request (it
+				// answers 400 itself). Its message names Go types and
+				// echoes the whole body.
+				gqlErr.Message = "the body is not a GraphQL request: a JSON object with \"query\" (a string) and optional \"operationName\", \"variables\" and \"extensions\""
 				setCode(gqlErr, CodeBadRequest)
 				return gqlErr
 			}
@@ -94,72 +127,19 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			setCode(gqlErr, CodeInternal)
 			return gqlErr
 		}
-		var (
-			in *inputError
-			ve *ent.ValidationError
-			rl *auth.RateLimitError
-		)
-		switch {
-		case errors.As(cause, &in):
-			gqlErr.Message = in.Error()
-			setCode(gqlErr, CodeBadUserInput)
-			gqlErr.Extensions["field"] = in.field
-			return gqlErr
-		case errors.As(cause, &ve):
-			gqlErr.Message = ve.Name + " " + errors.Unwrap(ve).Error()
-			setCode(gqlErr, CodeBadUserInput)
-			gqlErr.Extensions["field"] = ve.Name
-			return gqlErr
-		case errors.Is(cause, errTooManySubscriptions):
-			gqlErr.Message = cause.Error()
-			setCode(gqlErr, CodeLimitExceeded)
-			return gqlErr
-		case errors.Is(cause, cache.ErrBadCursor):
-			gqlErr.Message = "cursor is not one of this list's"
-			setCode(gqlErr, CodeBadUserInput)
-			return gqlErr
-		case errors.Is(cause, cache.ErrUnavailable), entdb.IsUnavailable(cause):
-			log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
-			gqlErr.Message = "service temporarily unavailable; retry shortly"
-			setCode(gqlErr, CodeServiceUnavailable)
-			unavailableStatus(ctx)
-			return gqlErr
-		case errors.Is(cause, auth.ErrBusy):
-			// Overload, not a fault: counted by the responses metric, not
-			// logged once per refused request.
-			gqlErr.Message = auth.ErrBusy.Error()
-			setCode(gqlErr, CodeServiceUnavailable)
-			unavailableStatus(ctx)
-			return gqlErr
-		case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
-			gqlErr.Message = "not found"
-			setCode(gqlErr, CodeNotFound)
-			return gqlErr
-		case errors.As(cause, &rl):
-			gqlErr.Message = rl.Error()
-			setCode(gqlErr, CodeRateLimited)
-			gqlErr.Extensions["retryAfter"] = rl.RetrySeconds()
-			if st := responseStatusFrom(ctx); st != nil {
-				st.retryAt(rl.RetrySeconds())
-			}
-			return gqlErr
-		case isArgumentError(ctx, gqlErr):
-			setCode(gqlErr, CodeBadUserInput)
-			return gqlErr
+		// First, before any classification by cause: an argument that does
+		// not decode is the client's mistake, whatever the decoder said (a
+		// truncated cursor fails with io.ErrUnexpectedEOF, which would
+		// otherwise read as a dropped database connection).
+		if arg, ok := argumentName(ctx, gqlErr); ok {
+			log.DebugContext(ctx, "argument refused", slog.String("argument", arg), slog.Any("error", cause))
+			return inputErrorAt(gqlErr, &inputError{field: arg, msg: argumentProblem(ctx, gqlErr, arg)})
 		}
-		for _, m := range authCodes {
-			if errors.Is(cause, m.err) {
-				if m.code == CodeServiceUnavailable {
-					log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
-					unavailableStatus(ctx)
-				}
-				gqlErr.Message = m.err.Error()
-				setCode(gqlErr, m.code)
-				if m.reason != "" {
-					gqlErr.Extensions["reason"] = m.reason
-				}
-				return gqlErr
-			}
+		if in, ok := clientInput(ctx, log, cause); ok {
+			return inputErrorAt(gqlErr, in)
+		}
+		if presentKnown(ctx, log, gqlErr, cause) {
+			return gqlErr
 		}
 		attrs := []any{slog.Any("error", cause), slog.String("path", gqlErr.Path.String())}
 		if pe, ok := errors.AsType[*panicError](cause); ok {
@@ -175,23 +155,151 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// unavailableStatus makes the response an HTTP 503 with Retry-After: 1
-// (unless it is already refused for another reason, such as a rate limit).
-func unavailableStatus(ctx context.Context) {
-	if st := responseStatusFrom(ctx); st != nil {
-		st.refuse(http.StatusServiceUnavailable, 1)
+// presentKnown codes the errors of known kinds other than bad input, and
+// reports whether cause was one.
+func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error, cause error) bool {
+	var rl *auth.RateLimitError
+	switch {
+	case errors.Is(cause, errTooManySubscriptions):
+		gqlErr.Message = cause.Error()
+		setCode(gqlErr, CodeLimitExceeded)
+		return true
+	case errors.Is(cause, cache.ErrBadCursor):
+		// The resolvers check cursors first and name the argument; this
+		// is the cache's own check behind them.
+		gqlErr.Message = "cursor is not one of this list's"
+		setCode(gqlErr, CodeBadUserInput)
+		return true
+	case errors.Is(cause, cache.ErrUnavailable), entdb.IsUnavailable(cause):
+		log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
+		gqlErr.Message = "service temporarily unavailable; retry shortly"
+		setCode(gqlErr, CodeServiceUnavailable)
+		refuseRequest(ctx, CodeServiceUnavailable, 1)
+		return true
+	case errors.Is(cause, auth.ErrBusy):
+		// Overload, not a fault: counted by the responses metric, not
+		// logged once per refused request.
+		gqlErr.Message = auth.ErrBusy.Error()
+		setCode(gqlErr, CodeServiceUnavailable)
+		refuseRequest(ctx, CodeServiceUnavailable, 1)
+		return true
+	case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
+		gqlErr.Message = "not found"
+		setCode(gqlErr, CodeNotFound)
+		return true
+	case errors.As(cause, &rl):
+		gqlErr.Message = rl.Error()
+		setCode(gqlErr, CodeRateLimited)
+		gqlErr.Extensions["retryAfter"] = rl.RetrySeconds()
+		if st := responseStatusFrom(ctx); st != nil {
+			st.retryAt(rl.RetrySeconds())
+		}
+		return true
 	}
+	for _, m := range authCodes {
+		if errors.Is(cause, m.err) {
+			if m.code == CodeServiceUnavailable {
+				log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
+				refuseRequest(ctx, CodeServiceUnavailable, 1)
+			}
+			gqlErr.Message = m.err.Error()
+			setCode(gqlErr, m.code)
+			if m.reason != "" {
+				gqlErr.Extensions["reason"] = m.reason
+			}
+			return true
+		}
+	}
+	return false
 }
 
-// isArgumentError reports whether err arose while coercing the arguments of
-// the current field (an ID, cursor, enum or time that does not parse):
-// gqlgen reports those on the path of the argument, below the field.
-func isArgumentError(ctx context.Context, err *gqlerror.Error) bool {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil {
-		return false
+// clientInput returns the client's mistake that cause is, if it is one:
+// our own input checks, and ent's validators on the fields a client sets,
+// whose messages (`ent: validator failed for field "Post.title": ...`) are
+// reworded here. ent's other validation errors (a missing author, a bad
+// generated ID) are our bugs, not the client's.
+func clientInput(ctx context.Context, log *slog.Logger, cause error) (*inputError, bool) {
+	var (
+		in *inputError
+		ve *ent.ValidationError
+	)
+	switch {
+	case errors.As(cause, &in):
+		return in, true
+	case errors.As(cause, &ve):
+		field, ok := entInputFields[ve.Name]
+		if !ok {
+			return nil, false
+		}
+		log.DebugContext(ctx, "input refused", slog.String("field", field), slog.Any("error", cause))
+		var le *schema.LengthError
+		switch {
+		case errors.As(ve, &le):
+			return &inputError{field: field, msg: fmt.Sprintf("must be %d to %d characters", le.Min, le.Max)}, true
+		case errors.Is(ve, schema.ErrNotUTF8):
+			return &inputError{field: field, msg: "must be valid UTF-8"}, true
+		}
+		return &inputError{field: field, msg: "is not valid"}, true
 	}
-	return len(err.Path) > len(fc.Path())
+	return nil, false
+}
+
+// entInputFields maps the ent fields a client sets to the GraphQL input
+// field that carries each.
+var entInputFields = map[string]string{
+	post.FieldTitle:   "title",
+	post.FieldContent: "content",
+	user.FieldName:    "name",
+	user.FieldEmail:   "email",
+}
+
+// inputErrorAt makes gqlErr a BAD_USER_INPUT error for in.
+func inputErrorAt(gqlErr *gqlerror.Error, in *inputError) *gqlerror.Error {
+	gqlErr.Message = in.Error()
+	setCode(gqlErr, CodeBadUserInput)
+	gqlErr.Extensions["field"] = in.field
+	return gqlErr
+}
+
+// argumentName returns the argument of the current field that err is
+// about, if err arose while decoding the field's arguments (an ID, cursor
+// or time that does not parse): gqlgen reports those on the path of the
+// argument, below the field. For a field of an input object it is the
+// innermost field's name.
+func argumentName(ctx context.Context, err *gqlerror.Error) (string, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || len(err.Path) <= len(fc.Path()) {
+		return "", false
+	}
+	for i := len(err.Path) - 1; i >= len(fc.Path()); i-- {
+		if name, ok := err.Path[i].(ast.PathName); ok {
+			return string(name), true
+		}
+	}
+	return "", false
+}
+
+// argumentProblems complete "<argument> ..." for a value of each scalar
+// that does not decode. The decoders' own messages name msgpack codes and
+// Go types; these say what to send instead.
+var argumentProblems = map[string]string{
+	"Cursor": "is not a cursor of this server: pass a startCursor or endCursor of this list unchanged",
+	"ID":     "is not a valid ID",
+	"Time":   "must be an RFC 3339 date-time, such as 2026-11-26T15:04:05Z",
+}
+
+// argumentProblem words the error of an argument that did not decode, by
+// the argument's type.
+func argumentProblem(ctx context.Context, err *gqlerror.Error, arg string) string {
+	fc := graphql.GetFieldContext(ctx)
+	if fc.Field.Definition != nil && len(err.Path) == len(fc.Path())+1 {
+		if def := fc.Field.Definition.Arguments.ForName(arg); def != nil {
+			if msg, ok := argumentProblems[def.Type.Name()]; ok {
+				return msg
+			}
+		}
+	}
+	return "is not a valid value"
 }
 
 func setCode(e *gqlerror.Error, code string) {

@@ -39,17 +39,23 @@ type Options struct {
 	Observe func(context.Context, Operation)
 }
 
-// NewHandler returns the GraphQL HTTP handler: POST for every operation, GET
-// for queries only (gqlgen refuses mutations over GET), a parsed-query cache
-// bounded by bytes,
-// the abuse limits and the API rate limit, the error presenter and panic
-// recovery, and per-operation dataloaders.
+// NewHandler returns the GraphQL HTTP handler: POST for queries and
+// mutations, GET for queries only, WebSocket for subscriptions (every
+// request refused otherwise is refused as coded JSON, see refuse.go), a
+// parsed-query cache bounded by bytes, the abuse limits and the API rate
+// limit, the error presenter and panic recovery, and per-operation
+// dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
 	r := newResolver(d, o.WebSocket)
 	srv := handler.New(r.schema())
-	srv.AddTransport(r.websocketTransport(o.WebSocket)) // only for Upgrade requests
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	transports := []graphql.Transport{
+		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
+		getTransport{},
+		transport.POST{},
+	}
+	for _, t := range transports {
+		srv.AddTransport(t)
+	}
 	srv.SetQueryCache(newQueryCache())
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
@@ -64,7 +70,8 @@ func NewHandler(d Deps, o Options) http.Handler {
 	}
 	// The order matters. Parameters: a persisted query is looked up, then
 	// the text (sent or looked up) is measured before it is parsed. Then,
-	// once the document validated: page sizes are refused before pricing (a
+	// once the document validated: an operation the transport cannot carry
+	// is refused before anything is charged, page sizes before pricing (a
 	// clearer error than "too complex"), the price is known before it is
 	// charged, and a persisted query is stored only once it was paid for.
 	pq := persistedQueries{o.PersistedQueries}
@@ -72,6 +79,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(pq.lookup())
 	}
 	srv.Use(querySizeGuard{l.MaxQueryBytes})
+	srv.Use(operationKindGuard{})
 	srv.Use(pageSizeGuard{})
 	srv.Use(extension.FixedComplexityLimit(l.MaxComplexity))
 	srv.Use(operationGuard{d})
@@ -94,7 +102,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 	}
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)
-	return withResponseStatus(srv)
+	return withResponseStatus(refuseUnsupported(srv, transports))
 }
 
 // pageSizeGuard refuses page sizes over the cap anywhere in an operation,
@@ -143,9 +151,7 @@ func (g operationGuard) MutateOperationContext(ctx context.Context, oc *graphql.
 	if err := g.d.Limiter.API(ctx, v.UserID, auth.MetaFrom(ctx).IP, cost); err != nil {
 		if rl, ok := err.(*auth.RateLimitError); ok {
 			// The whole request is refused: HTTP 429 with Retry-After.
-			if st := responseStatusFrom(ctx); st != nil {
-				st.refuse(http.StatusTooManyRequests, rl.RetrySeconds())
-			}
+			refuseRequest(ctx, CodeRateLimited, rl.RetrySeconds())
 		}
 		return errorPresenter(g.d.logger())(ctx, err)
 	}
@@ -169,6 +175,7 @@ type responseStatus struct {
 	mu         sync.Mutex
 	status     int
 	retryAfter int
+	allow      string
 }
 
 // refuse sets the status of the whole response, unless one is set already.
@@ -188,10 +195,17 @@ func (s *responseStatus) retryAt(seconds int) {
 	s.mu.Unlock()
 }
 
-func (s *responseStatus) get() (status, retryAfter int) {
+// allowOnly sets the Allow header of a 405 response.
+func (s *responseStatus) allowOnly(methods string) {
+	s.mu.Lock()
+	s.allow = methods
+	s.mu.Unlock()
+}
+
+func (s *responseStatus) get() (status, retryAfter int, allow string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status, s.retryAfter
+	return s.status, s.retryAfter, s.allow
 }
 
 type responseStatusKey struct{}
@@ -223,9 +237,12 @@ func (w *statusWriter) WriteHeader(code int) {
 		return
 	}
 	w.written = true
-	status, retry := w.st.get()
+	status, retry, allow := w.st.get()
 	if retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
+	}
+	if allow != "" {
+		w.Header().Set("Allow", allow)
 	}
 	if status != 0 {
 		code = status

@@ -2,8 +2,10 @@ package graph
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/ent"
 )
 
 // Page size limits. Every list is capped, so no query can ask the database
@@ -33,4 +35,34 @@ func pageArgs(first, last *int) (*int, *int, error) {
 		first = &n
 	}
 	return first, last, nil
+}
+
+// listKind says what the cursors of a list carry: a post list is ordered
+// by a time and the ID, the users list by the ID alone.
+type listKind int
+
+const (
+	postList listKind = iota
+	userList
+)
+
+// checkCursors refuses a cursor that decodes but is not one of this kind
+// of list (a user list's cursor given to posts), naming the argument. A
+// cursor that does not decode at all never reaches a resolver: the error
+// presenter words it.
+func checkCursors(kind listKind, after, before *ent.Cursor) error {
+	for _, a := range []struct {
+		name string
+		c    *ent.Cursor
+	}{{"after", after}, {"before", before}} {
+		if a.c == nil {
+			continue
+		}
+		_, timed := a.c.Value.(time.Time)
+		ok := a.c.ID.Valid() && (kind == postList && timed || kind == userList && a.c.Value == nil)
+		if !ok {
+			return badInput(a.name, "is not a cursor of this list: pass a startCursor or endCursor of this list unchanged")
+		}
+	}
+	return nil
 }

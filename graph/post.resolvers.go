@@ -86,6 +86,9 @@ func (r *queryResolver) Post(ctx context.Context, id pulid.ID) (*ent.Post, error
 
 func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID], orderBy *ent.PostOrder) (*ent.PostConnection, error) {
 	first, last, err := pageArgs(first, last)
+	if err == nil {
+		err = checkCursors(postList, after, before)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -67,8 +67,7 @@ func (r *Resolver) schema() graphql.ExecutableSchema {
 			HasRole: auth.HasRoleDirective(r.roleOf),
 		},
 	}
-	setComplexity(&cfg.Complexity)
-	return NewExecutableSchema(cfg)
+	return newPricedSchema(NewExecutableSchema(cfg))
 }
 
 // resolverRoot hands the executor the same resolvers on every call: the

@@ -43,6 +43,9 @@ func (r *queryResolver) User(ctx context.Context, id pulid.ID) (*ent.User, error
 
 func (r *queryResolver) Users(ctx context.Context, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID]) (*ent.UserConnection, error) {
 	first, last, err := pageArgs(first, last)
+	if err == nil {
+		err = checkCursors(userList, after, before)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +75,9 @@ func (r *userResolver) Role(ctx context.Context, obj *ent.User) (user.Role, erro
 
 func (r *userResolver) Posts(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[pulid.ID], last *int, before *entgql.Cursor[pulid.ID]) (*ent.PostConnection, error) {
 	first, last, err := pageArgs(first, last)
+	if err == nil {
+		err = checkCursors(postList, after, before)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -78,10 +78,11 @@ func (p *pendingSockets) limit(next http.Handler) http.Handler {
 		if !p.acquire(ip) {
 			retry := int(graph.SocketInitTimeout / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(retry))
-			writeJSON(w, http.StatusTooManyRequests, map[string]any{"errors": []map[string]any{{
-				"message":    "too many WebSockets from this address have not sent connection_init",
-				"extensions": map[string]any{"code": graph.CodeRateLimited, "retryAfter": retry},
-			}}})
+			graph.Refusal{
+				Code:       graph.CodeRateLimited,
+				Message:    "too many WebSockets from this address have not sent connection_init",
+				Extensions: map[string]any{"retryAfter": retry},
+			}.Write(w, r)
 			return
 		}
 		var once sync.Once

@@ -66,7 +66,7 @@ func (a *app) routes(gql http.Handler) http.Handler {
 	if a.cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
 	}
-	var h http.Handler = mux
+	var h http.Handler = routeRefusals(mux)
 	h = a.cors().Handler(h)
 	h = securityHeaders(h)
 	if a.cfg.RequireHTTPS {
@@ -132,16 +132,16 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 				return
 			}
 			if r.ContentLength > n {
-				tooLarge(w, n)
+				tooLarge(w, r, n)
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
 			if err != nil {
 				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-					tooLarge(w, n)
+					tooLarge(w, r, n)
 					return
 				}
-				writeError(w, http.StatusBadRequest, graph.CodeBadRequest, "could not read the request body")
+				writeError(w, r, graph.CodeBadRequest, "could not read the request body")
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -150,10 +150,9 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 	}
 }
 
-func tooLarge(w http.ResponseWriter, n int64) {
+func tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 	w.Header().Set("Connection", "close")
-	writeError(w, http.StatusRequestEntityTooLarge, graph.CodePayloadTooLarge,
-		"request body is larger than "+strconv.FormatInt(n, 10)+" bytes")
+	writeError(w, r, graph.CodePayloadTooLarge, "request body is larger than "+strconv.FormatInt(n, 10)+" bytes")
 }
 
 // recoverHTTP turns a panic outside gqlgen (which recovers its own) into a
@@ -166,19 +165,59 @@ func (a *app) recoverHTTP(next http.Handler) http.Handler {
 					panic(p)
 				}
 				a.log.ErrorContext(r.Context(), "panic in handler", slog.Any("panic", p))
-				writeError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error")
+				writeError(w, r, graph.CodeInternal, "internal error")
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
-// writeError writes a GraphQL-shaped error response for failures that
-// happen before GraphQL runs.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
+// writeError refuses a request before GraphQL runs, as GraphQL does:
+// JSON with extensions.code, the status graph.RefusalStatus gives the code.
+func writeError(w http.ResponseWriter, r *http.Request, code, msg string) {
+	graph.Refusal{Code: code, Message: msg}.Write(w, r)
+}
+
+// routeRefusals answers a request that no route takes like every other
+// refusal (the mux alone answers in text/plain): NOT_FOUND, or
+// METHOD_NOT_ALLOWED with the mux's Allow header for a path served with
+// other methods. Redirects to a cleaned path pass through.
+func routeRefusals(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		miss := &routeMiss{ResponseWriter: w}
+		mux.ServeHTTP(miss, r)
+		switch miss.status {
+		case http.StatusNotFound:
+			writeError(w, r, graph.CodeNotFound, "nothing is served at this path; the API is at /query")
+		case http.StatusMethodNotAllowed:
+			writeError(w, r, graph.CodeMethodNotAllowed, "this path is not served with this method; Allow lists those it is")
+		}
 	})
+}
+
+// routeMiss holds back the mux's own 404 and 405 responses.
+type routeMiss struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *routeMiss) WriteHeader(code int) {
+	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *routeMiss) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

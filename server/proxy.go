@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/authql/authql/graph"
 )
 
 // proxies knows which peers are our own reverse proxies. Only their
@@ -90,7 +92,7 @@ func (p proxies) requireHTTPS(next http.Handler) http.Handler {
 			u.Scheme, u.Host = "https", r.Host
 			http.Redirect(w, r, u.String(), http.StatusPermanentRedirect)
 		default:
-			writeError(w, http.StatusForbidden, "HTTPS_REQUIRED", "this server accepts only HTTPS")
+			writeError(w, r, graph.CodeHTTPSRequired, "this server accepts only HTTPS")
 		}
 	})
 }

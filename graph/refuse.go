@@ -1,0 +1,226 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// refusalStatus is the HTTP status of a request refused as a whole, by the
+// code of its error: the one place where the two meet. A field's error
+// leaves the response at 200, and gqlgen answers a document that does not
+// parse or validate with 422 (400 under application/graphql-response+json).
+var refusalStatus = map[string]int{
+	CodeBadRequest:         http.StatusBadRequest,
+	CodeForbidden:          http.StatusForbidden,
+	CodeHTTPSRequired:      http.StatusForbidden,
+	CodeNotFound:           http.StatusNotFound,
+	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	CodeRateLimited:        http.StatusTooManyRequests,
+	CodeInternal:           http.StatusInternalServerError,
+	CodeServiceUnavailable: http.StatusServiceUnavailable,
+}
+
+// RefusalStatus returns the HTTP status of a request refused as a whole
+// with code (400 for a code that refuses no whole request).
+func RefusalStatus(code string) int {
+	if s, ok := refusalStatus[code]; ok {
+		return s
+	}
+	return http.StatusBadRequest
+}
+
+// refuseRequest gives the whole response the status of code (unless it is
+// refused for another reason already), with Retry-After raised to
+// retryAfter seconds.
+func refuseRequest(ctx context.Context, code string, retryAfter int) {
+	if st := responseStatusFrom(ctx); st != nil {
+		st.refuse(RefusalStatus(code), retryAfter)
+	}
+}
+
+// Refusal is a request refused before, or instead of, any GraphQL. Its
+// response is GraphQL-shaped all the same: {"errors": [...]} with
+// extensions.code, so a client reads every refusal one way.
+type Refusal struct {
+	Code    string
+	Message string
+	// Extensions go next to the code (retryAfter, limit).
+	Extensions map[string]any
+}
+
+// Write sends the refusal with the status its code calls for (see
+// RefusalStatus), as application/json, or as
+// application/graphql-response+json if the client asked for that.
+func (f Refusal) Write(w http.ResponseWriter, r *http.Request) {
+	ext := maps.Clone(f.Extensions)
+	if ext == nil {
+		ext = map[string]any{}
+	}
+	ext["code"] = f.Code
+	// No "data" key: nothing was executed (GraphQL over HTTP, request errors).
+	body, _ := json.Marshal(map[string]any{"errors": gqlerror.List{{Message: f.Message, Extensions: ext}}})
+	w.Header().Set("Content-Type", responseType(r))
+	w.WriteHeader(RefusalStatus(f.Code))
+	_, _ = w.Write(body)
+}
+
+const (
+	mediaJSON        = "application/json"
+	mediaGraphQLJSON = "application/graphql-response+json"
+	allowedMethods   = "GET, POST"
+)
+
+// responseType is the media type of a refusal: what the client's Accept
+// names first of application/json and application/graphql-response+json,
+// application/json when it names neither.
+func responseType(r *http.Request) string {
+	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
+		switch mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part)); mt {
+		case mediaJSON, "application/*", "*/*":
+			return mediaJSON
+		case mediaGraphQLJSON:
+			return mediaGraphQLJSON
+		}
+	}
+	return mediaJSON
+}
+
+// refuseUnsupported answers a request that none of transports takes:
+// gqlgen would answer it itself, as text/plain and with no code.
+func refuseUnsupported(next http.Handler, transports []graphql.Transport) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, t := range transports {
+			if t.Supports(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		if r.Method == http.MethodPost {
+			Refusal{Code: CodeBadRequest, Message: "the body of a POST must be a JSON GraphQL request sent with Content-Type: application/json"}.Write(w, r)
+			return
+		}
+		w.Header().Set("Allow", allowedMethods)
+		Refusal{Code: CodeMethodNotAllowed, Message: "only GET (queries) and POST are served here"}.Write(w, r)
+	})
+}
+
+// getTransport is gqlgen's GET transport with its refusals coded: a query
+// string that does not decode, variables or extensions that are not JSON
+// objects. It marks the request's context, so operationKindGuard can
+// refuse mutations.
+type getTransport struct{ transport.GET }
+
+type overGETKey struct{}
+
+func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		Refusal{Code: CodeBadRequest, Message: "the query string does not decode (RFC 3986 percent-encoding)"}.Write(w, r)
+		return
+	}
+	for _, p := range [...]string{"variables", "extensions"} {
+		if v := q.Get(p); v != "" && !isJSONObject(v) {
+			Refusal{Code: CodeBadRequest, Message: p + " must be a JSON object"}.Write(w, r)
+			return
+		}
+	}
+	t.GET.Do(w, r.WithContext(context.WithValue(r.Context(), overGETKey{}, true)), exec)
+}
+
+// isJSONObject decodes s as gqlgen's GET transport does.
+func isJSONObject(s string) bool {
+	var m map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	return dec.Decode(&m) == nil
+}
+
+// operationKindGuard refuses what plain HTTP does not carry, before any
+// limit is checked or charged: a mutation over GET (which caches,
+// prefetchers and crawlers may send again; GraphQL over HTTP requires 405),
+// and a subscription outside a WebSocket (gqlgen would answer it with a
+// bare null).
+type operationKindGuard struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = operationKindGuard{}
+
+func (operationKindGuard) ExtensionName() string                   { return "OperationKindGuard" }
+func (operationKindGuard) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	var code, msg string
+	switch {
+	case oc.Operation.Operation == ast.Subscription && liveConnFrom(ctx) == nil:
+		code, msg = CodeBadRequest, "subscriptions are served over a WebSocket only (graphql-transport-ws or graphql-ws)"
+	case oc.Operation.Operation != ast.Query && ctx.Value(overGETKey{}) != nil:
+		code, msg = CodeMethodNotAllowed, "mutations must be sent with POST"
+		if st := responseStatusFrom(ctx); st != nil {
+			st.allowOnly(http.MethodPost)
+		}
+	default:
+		return nil
+	}
+	refuseRequest(ctx, code, 0)
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": code}}
+}
+
+// upgradeRefusals is the WebSocket transport with its refusals coded:
+// the WebSocket library answers a bad upgrade (no Upgrade: websocket, a
+// version other than 13, an Origin not allowed) in text/plain, and gqlgen
+// then appends a JSON error of its own to the same body.
+type upgradeRefusals struct{ transport.Websocket }
+
+func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	uw := &upgradeWriter{ResponseWriter: w}
+	t.Websocket.Do(uw, r, exec)
+	switch uw.refused {
+	case 0:
+	case http.StatusForbidden:
+		Refusal{Code: CodeForbidden, Message: "WebSockets from this Origin are not allowed"}.Write(w, r)
+	default:
+		Refusal{Code: CodeBadRequest, Message: "not a WebSocket upgrade this server accepts (RFC 6455, version 13)"}.Write(w, r)
+	}
+}
+
+// upgradeWriter holds back an upgrade's error response (status 400 and
+// up), so that Do can send a coded one instead; anything else, the 101
+// Switching Protocols and the hijack among them, passes through.
+type upgradeWriter struct {
+	http.ResponseWriter
+	refused int
+}
+
+func (w *upgradeWriter) WriteHeader(code int) {
+	if w.refused != 0 {
+		return
+	}
+	if code >= http.StatusBadRequest {
+		w.refused = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *upgradeWriter) Write(b []byte) (int, error) {
+	if w.refused != 0 {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets the WebSocket library hijack the connection.
+func (w *upgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
