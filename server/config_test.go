@@ -86,3 +86,26 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 		t.Errorf("production defaults: playground=%v introspection=%v log=%s", cfg.Playground, cfg.Introspection, cfg.LogFormat)
 	}
 }
+
+// A DATABASE_URL of a database we do not speak is refused with the forms
+// we do, instead of being taken for a SQLite file name.
+func TestConfigRefusesUnknownDatabaseScheme(t *testing.T) {
+	for _, dsn := range []string{"mysql://root@127.0.0.1/x", "mongodb+srv://cluster0/app", "sqlserver:host"} {
+		t.Run(dsn, func(t *testing.T) {
+			_, err := loadWith(map[string]string{"DATABASE_URL": dsn})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range []string{"DATABASE_URL", "unknown scheme", "postgres://", "sqlite:PATH"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+	for _, dsn := range []string{"./data/app.db", "sqlite:/tmp/app.db", "postgres://db/app"} {
+		if _, err := loadWith(map[string]string{"DATABASE_URL": dsn}); err != nil {
+			t.Errorf("DATABASE_URL=%s refused: %v", dsn, err)
+		}
+	}
+}
