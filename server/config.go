@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +89,10 @@ type Config struct {
 	// ratesOff names the rate limit settings set to off (production
 	// refuses them).
 	ratesOff []string
+	// unknown describes each APP_ variable of the environment that is no
+	// setting (production refuses them: a misspelled setting is silently
+	// its default).
+	unknown []string
 }
 
 // DefaultSQLitePath is where the embedded database lives by default.
@@ -202,8 +207,10 @@ func settings() []setting {
 }
 
 // loadConfig reads the configuration from getenv, then flags (which win),
-// and returns every problem at once.
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+// and returns every problem at once. environ lists the whole environment
+// (KEY=value, as os.Environ), so that an APP_ variable that is not a
+// setting is noticed.
+func loadConfig(args []string, getenv func(string) string, environ func() []string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -270,6 +277,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			c.ratesOff = append(c.ratesOff, s.env)
 		}
 	}
+	c.unknown = unknownSettings(table, environ())
 	errs = append(errs, c.validate()...)
 	c.PasswordMemoryKiB, c.PasswordTime = 19*1024, 2
 	return c, errors.Join(errs...)
@@ -352,6 +360,54 @@ func (c Config) validate() []error {
 		errs = append(errs, c.productionProblems()...)
 	}
 	return errs
+}
+
+// unknownSettings describes each APP_ variable of environ that is not a
+// setting, naming the setting closest to it. Only the APP_ prefix is ours:
+// OTEL_*, PG*, HOME and the rest belong to others.
+func unknownSettings(table []setting, environ []string) []string {
+	known := map[string]bool{}
+	for _, s := range table {
+		known[s.env] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "APP_") || known[name] {
+			continue
+		}
+		closest, best := "", -1
+		for _, s := range table {
+			if d := editDistance(name, s.env); best < 0 || d < best {
+				closest, best = s.env, d
+			}
+		}
+		out = append(out, fmt.Sprintf("%s is not a setting (did you mean %s? `server -h` lists them all)", name, closest))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (setting names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func str(field func(*Config) *string) func(*Config, string) error {

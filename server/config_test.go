@@ -1,14 +1,27 @@
 package main
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
 	"time"
 )
 
+// mapEnv is the environment m as the program reads it: one variable, or
+// the list of them all.
+func mapEnv(m map[string]string) (getenv func(string) string, environ func() []string) {
+	return func(k string) string { return m[k] }, func() []string {
+		out := make([]string, 0, len(m))
+		for k, v := range m {
+			out = append(out, k+"="+v)
+		}
+		return out
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
+	cfg, err := loadWith(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +46,8 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigFlagsOverrideEnv(t *testing.T) {
-	env := map[string]string{"APP_ADDR": ":9000", "APP_ACCESS_TOKEN_TTL": "5m"}
-	cfg, err := loadConfig([]string{"-addr", "127.0.0.1:7000"}, func(k string) string { return env[k] }, io.Discard)
+	getenv, environ := mapEnv(map[string]string{"APP_ADDR": ":9000", "APP_ACCESS_TOKEN_TTL": "5m"})
+	cfg, err := loadConfig([]string{"-addr", "127.0.0.1:7000"}, getenv, environ, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +77,7 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadConfig(nil, func(k string) string { return tc.env[k] }, io.Discard)
+			_, err := loadWith(tc.env)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -75,10 +88,8 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 			}
 		})
 	}
-	cfg, err := loadConfig(nil, func(k string) string {
-		return map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strongSecret,
-			"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"}[k]
-	}, io.Discard)
+	cfg, err := loadWith(map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strongSecret,
+		"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"})
 	if err != nil {
 		t.Fatalf("complete production config refused: %v", err)
 	}
@@ -107,5 +118,68 @@ func TestConfigRefusesUnknownDatabaseScheme(t *testing.T) {
 		if _, err := loadWith(map[string]string{"DATABASE_URL": dsn}); err != nil {
 			t.Errorf("DATABASE_URL=%s refused: %v", dsn, err)
 		}
+	}
+}
+
+// An APP_ variable that is no setting is a misspelled one: development
+// warns, naming the closest setting; production refuses to start. Other
+// prefixes are not ours and pass unremarked.
+func TestConfigUnknownSettings(t *testing.T) {
+	others := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "PGHOST": "db",
+		"HOME": "/root", "APPLICATION_NAME": "x", "APP": "x", "app_env": "x"}
+	t.Run("development warns", func(t *testing.T) {
+		env := map[string]string{"APP_JWT_SECERT": strongSecret, "APP_REQURE_HTTPS": "false"}
+		for k, v := range others {
+			env[k] = v
+		}
+		cfg, err := loadWith(env)
+		if err != nil {
+			t.Fatalf("refused in development: %v", err)
+		}
+		warnings := strings.Join(cfg.warnings(), "\n")
+		for _, want := range []string{
+			"APP_JWT_SECERT is not a setting (did you mean APP_JWT_SECRET?",
+			"APP_REQURE_HTTPS is not a setting (did you mean APP_REQUIRE_HTTPS?",
+		} {
+			if !strings.Contains(warnings, want) {
+				t.Errorf("warnings do not say %q:\n%s", want, warnings)
+			}
+		}
+		for k := range others {
+			if strings.Contains(warnings, k+" ") {
+				t.Errorf("warnings flag %s, which is not ours:\n%s", k, warnings)
+			}
+		}
+	})
+	t.Run("production refuses", func(t *testing.T) {
+		env := productionBase()
+		env["APP_REQURE_HTTPS"] = "false"
+		for k, v := range others {
+			env[k] = v
+		}
+		_, err := loadWith(env)
+		if err == nil {
+			t.Fatal("accepted")
+		}
+		if want := "production: APP_REQURE_HTTPS is not a setting (did you mean APP_REQUIRE_HTTPS?"; !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+		for k := range others {
+			if strings.Contains(err.Error(), k+" ") {
+				t.Errorf("error flags %s, which is not ours: %v", k, err)
+			}
+		}
+	})
+}
+
+// Through the real program: a misspelled setting in production stops it
+// before it starts.
+func TestRunRefusesMisspelledSettingInProduction(t *testing.T) {
+	env := productionBase()
+	env["APP_ADDR"], env["APP_METRICS_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
+	env["APP_JWT_SECERT"] = strongSecret
+	err := runWith(context.Background(), nil, env, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "did you mean APP_JWT_SECRET?") {
+		t.Fatalf("run with APP_JWT_SECERT in production: err=%v", err)
 	}
 }

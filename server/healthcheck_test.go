@@ -29,8 +29,7 @@ func TestHealthcheck(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	check := func(args ...string) error {
-		return run(context.Background(), append([]string{"healthcheck"}, args...),
-			func(string) string { return "" }, io.Discard, io.Discard)
+		return runWith(context.Background(), append([]string{"healthcheck"}, args...), nil, io.Discard, io.Discard)
 	}
 
 	if err := check("-url", ts.URL+"/readyz"); err != nil {
@@ -66,8 +65,7 @@ func TestHealthcheckUnreachable(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
-			err := run(context.Background(), append([]string{"healthcheck"}, args...),
-				func(string) string { return "" }, io.Discard, io.Discard)
+			err := runWith(context.Background(), append([]string{"healthcheck"}, args...), nil, io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("healthcheck=nil, want an error")
 			}

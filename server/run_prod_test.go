@@ -53,7 +53,7 @@ func startRun(t *testing.T, env map[string]string) *runningServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &runningServer{logs: &syncBuffer{}, cancel: cancel, errc: make(chan error, 1)}
-	go func() { s.errc <- run(ctx, nil, func(k string) string { return full[k] }, io.Discard, s.logs) }()
+	go func() { s.errc <- runWith(ctx, nil, full, io.Discard, s.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -123,7 +123,7 @@ func TestRunProductionMetricsApart(t *testing.T) {
 func TestRunProductionRefusesMetricsOnAPIAddr(t *testing.T) {
 	env := productionBase()
 	env["APP_ADDR"], env["APP_METRICS_ADDR"] = "127.0.0.1:18999", "127.0.0.1:18999"
-	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	err := runWith(context.Background(), nil, env, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "APP_METRICS_ADDR") {
 		t.Fatalf("run with metrics on the API address: err=%v", err)
 	}

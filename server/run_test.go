@@ -24,7 +24,7 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 	env := map[string]string{"APP_ADDR": "127.0.0.1:0"}
 	start := time.Now()
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, stderr) }()
+	go func() { errc <- runWith(ctx, nil, env, io.Discard, stderr) }()
 
 	addrRe := regexp.MustCompile(`msg=listening addr=(\S+)`)
 	var base string
@@ -81,10 +81,14 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 }
 
 func TestRunRefusesProductionDefaults(t *testing.T) {
-	err := run(context.Background(), nil, func(k string) string {
-		return map[string]string{"APP_ENV": "production"}[k]
-	}, io.Discard, io.Discard)
+	err := runWith(context.Background(), nil, map[string]string{"APP_ENV": "production"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "production") {
 		t.Fatalf("run in production with defaults: err=%v", err)
 	}
+}
+
+// runWith runs the program with the environment m and nothing else in it.
+func runWith(ctx context.Context, args []string, m map[string]string, stdout, stderr io.Writer) error {
+	getenv, environ := mapEnv(m)
+	return run(ctx, args, getenv, environ, stdout, stderr)
 }
