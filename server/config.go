@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
-	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
 )
 
@@ -283,133 +279,6 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 	return c, errors.Join(errs...)
 }
 
-// validate checks the values together. In production it refuses the
-// development conveniences: an embedded Redis (sessions would live in one
-// process), a generated key (tokens would die with it and differ per
-// instance), a short key, and the default SQLite file; and the weak
-// settings development only warns about (hardening.go).
-func (c Config) validate() []error {
-	var errs []error
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("APP_LOG_FORMAT: must be text or json, not %q", c.LogFormat))
-	}
-	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-		errs = append(errs, errors.New("APP_JWT_SECRET: must be at least 32 bytes (256 bits) for HS256"))
-	}
-	for _, s := range c.JWTVerifySecrets {
-		if len(s) < 32 {
-			errs = append(errs, errors.New("APP_JWT_VERIFY_SECRETS: every secret must be at least 32 bytes"))
-			break
-		}
-	}
-	if c.JWTEd25519Key != "" {
-		if _, err := auth.ParseEd25519Private(c.JWTEd25519Key); err != nil {
-			errs = append(errs, fmt.Errorf("APP_JWT_ED25519_KEY: %w", err))
-		}
-	}
-	for _, k := range c.JWTEd25519Verify {
-		if _, err := auth.ParseEd25519Public(k); err != nil {
-			errs = append(errs, fmt.Errorf("APP_JWT_ED25519_VERIFY_KEYS: %w", err))
-			break
-		}
-	}
-	if c.AccessTTL <= 0 || c.RefreshTTL <= 0 || c.SessionIdle <= 0 {
-		errs = append(errs, errors.New("token and session lifetimes must be positive"))
-	}
-	if c.JWTLeeway < 0 {
-		errs = append(errs, errors.New("APP_JWT_LEEWAY: must not be negative"))
-	}
-	if c.SlowThreshold < 0 {
-		errs = append(errs, errors.New("APP_SLOW_THRESHOLD: must not be negative"))
-	}
-	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
-		errs = append(errs, errors.New("APP_REFRESH_REUSE_GRACE: must be between 0 and 1m"))
-	}
-	if c.DatabaseURL != "" {
-		if _, err := entdb.Parse(c.DatabaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
-		}
-	}
-	n := 0
-	for _, set := range []bool{c.RedisURL != "", len(c.RedisClusterAddrs) > 0, len(c.RedisSentinelAddrs) > 0} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		errs = append(errs, errors.New("set only one of REDIS_URL, APP_REDIS_CLUSTER_ADDRS and APP_REDIS_SENTINEL_ADDRS"))
-	}
-	if c.CacheRedisURL != "" {
-		if _, err := redis.ParseURL(c.CacheRedisURL); err != nil {
-			errs = append(errs, fmt.Errorf("APP_CACHE_REDIS_URL: %w", err))
-		}
-	}
-	if len(c.RedisSentinelAddrs) > 0 && c.RedisMasterName == "" {
-		errs = append(errs, errors.New("APP_REDIS_MASTER_NAME: required with APP_REDIS_SENTINEL_ADDRS"))
-	}
-	if c.Production() {
-		if c.EmbeddedRedis() {
-			errs = append(errs, errors.New("production: set REDIS_URL (or a cluster or sentinel): the embedded Redis keeps sessions in one process"))
-		}
-		if c.JWTSecret == "" && c.JWTEd25519Key == "" {
-			errs = append(errs, errors.New("production: set APP_JWT_SECRET (at least 32 random bytes) or APP_JWT_ED25519_KEY: a generated key differs per instance and dies with the process"))
-		}
-		if c.DatabaseURL == "" {
-			errs = append(errs, errors.New("production: set DATABASE_URL: the default SQLite file is for development"))
-		}
-		errs = append(errs, c.productionProblems()...)
-	}
-	return errs
-}
-
-// unknownSettings describes each APP_ variable of environ that is not a
-// setting, naming the setting closest to it. Only the APP_ prefix is ours:
-// OTEL_*, PG*, HOME and the rest belong to others.
-func unknownSettings(table []setting, environ []string) []string {
-	known := map[string]bool{}
-	for _, s := range table {
-		known[s.env] = true
-	}
-	var out []string
-	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "APP_") || known[name] {
-			continue
-		}
-		closest, best := "", -1
-		for _, s := range table {
-			if d := editDistance(name, s.env); best < 0 || d < best {
-				closest, best = s.env, d
-			}
-		}
-		out = append(out, fmt.Sprintf("%s is not a setting (did you mean %s? `server -h` lists them all)", name, closest))
-	}
-	sort.Strings(out)
-	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes
-// (setting names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 func str(field func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *field(c) = v; return nil }
 }
@@ -472,6 +341,11 @@ func duration(field func(*Config) *time.Duration) func(*Config, string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return fmt.Errorf("must be a duration like 15m or 30s, not %q", v)
+		}
+		// No setting means anything by a negative duration; some would
+		// panic (a ticker) or act at once (a timeout).
+		if d < 0 {
+			return fmt.Errorf("must not be negative, not %q", v)
 		}
 		*field(c) = d
 		return nil

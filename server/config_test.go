@@ -183,3 +183,55 @@ func TestRunRefusesMisspelledSettingInProduction(t *testing.T) {
 		t.Fatalf("run with APP_JWT_SECERT in production: err=%v", err)
 	}
 }
+
+// Every value is checked when the configuration is read, not when it is
+// first used: a listen address, a Redis node, a log level, an origin, a
+// negative duration.
+func TestConfigRefusesBadValues(t *testing.T) {
+	tests := []struct {
+		env, value string
+		want       string
+	}{
+		{"APP_ADDR", ":99999", "0 to 65535"},
+		{"APP_ADDR", "8080", "host:port"},
+		{"APP_ADDR", ":http", "0 to 65535"},
+		{"APP_METRICS_ADDR", "127.0.0.1:70000", "APP_METRICS_ADDR"},
+		{"REDIS_URL", "http://redis:6379", "REDIS_URL"},
+		{"REDIS_URL", "redis://redis:port", "REDIS_URL"},
+		{"APP_REDIS_CLUSTER_ADDRS", "r1:7001,r2", "must be host:port"},
+		{"APP_REDIS_SENTINEL_ADDRS", ":26379", "must be host:port"},
+		{"APP_REDIS_SENTINEL_ADDRS", "s1:0", "1 to 65535"},
+		{"APP_LOG_LEVEL", "verbose", "debug, info, warn or error"},
+		{"APP_CORS_ORIGINS", "https://app.example.com/", "trailing slash"},
+		{"APP_CORS_ORIGINS", "app.example.com", "not an origin"},
+		{"APP_CORS_ORIGINS", "https://app.example.com/login", "without a path"},
+		{"APP_WS_PING_INTERVAL", "-1s", "negative"},
+		{"APP_SHUTDOWN_TIMEOUT", "-5s", "negative"},
+		{"APP_CACHE_PAGE_TTL", "-1m", "negative"},
+		{"APP_WRITE_TIMEOUT", "-30s", "negative"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			env := map[string]string{tc.env: tc.value}
+			if tc.env == "APP_REDIS_SENTINEL_ADDRS" {
+				env["APP_REDIS_MASTER_NAME"] = "authql"
+			}
+			_, err := loadWith(env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range []string{tc.env, tc.want} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+	for k, v := range map[string]string{"APP_ADDR": "[::1]:0", "APP_METRICS_ADDR": "localhost:9090",
+		"APP_CORS_ORIGINS":        "https://app.example.com:8443, http://localhost:5173, *",
+		"APP_REDIS_CLUSTER_ADDRS": "r1:7001,[::1]:7002", "APP_LOG_LEVEL": "DEBUG", "APP_WRITE_TIMEOUT": "0s"} {
+		if _, err := loadWith(map[string]string{k: v}); err != nil {
+			t.Errorf("%s=%s refused: %v", k, v, err)
+		}
+	}
+}

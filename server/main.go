@@ -66,24 +66,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	for _, w := range cfg.warnings() {
 		log.Warn(w)
 	}
+	ln, mln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
 	a, err := newApp(ctx, cfg, log, deps{})
 	if err != nil {
+		_ = ln.Close()
+		if mln != nil {
+			_ = mln.Close()
+		}
 		return err
 	}
 	defer a.Close()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("APP_METRICS_ADDR: %w", err)
-		}
+	if mln != nil {
 		defer a.serveMetrics(mln)()
 	}
 	return a.serve(ctx, ln)
+}
+
+// listen takes the API port and, if metrics are served apart, theirs. It
+// runs once the configuration is valid and before anything is opened: a
+// port in use fails the start at once, with no database file created and
+// no connection made.
+func listen(cfg Config) (api, metrics net.Listener, err error) {
+	if api, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, nil, fmt.Errorf("APP_ADDR: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		if metrics, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = api.Close()
+			return nil, nil, fmt.Errorf("APP_METRICS_ADDR: %w", err)
+		}
+	}
+	return api, metrics, nil
 }
 
 // serve answers HTTP on ln until ctx ends, then shuts down gracefully:
