@@ -67,8 +67,10 @@ type Config struct {
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
 	ShutdownGrace   time.Duration
-	LogLevel        string
-	LogFormat       string // text or json
+	// StartupTimeout bounds the wait for the database and Redis at start.
+	StartupTimeout time.Duration
+	LogLevel       string
+	LogFormat      string // text or json
 	// LogDir, if set, gets one file per log stream instead of stderr.
 	LogDir string
 	// SlowThreshold is the duration from which an operation is logged to
@@ -192,6 +194,7 @@ func settings() []setting {
 		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
 		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
 		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
+		{"APP_STARTUP_TIMEOUT", "startup-timeout", "60s", "at start, how long to wait for the database and Redis (retrying; /healthz alive, /readyz 503 meanwhile) before giving up", duration(func(c *Config) *time.Duration { return &c.StartupTimeout })},
 		{"APP_SHUTDOWN_GRACE", "shutdown-grace", "", "on SIGTERM, how long /readyz reports not-ready while requests are still served, before draining (default: 0 in development, 5s in production)", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 		{"APP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"APP_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},

@@ -227,6 +227,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			t.Fatalf("not listening: %s", stderr)
 		}
 	}
+	waitReadyz(t, base)
 	post := func(body, token string) (map[string]any, int, error) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -66,11 +66,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	for _, w := range cfg.warnings() {
 		log.Warn(w)
 	}
+	return startAndServe(ctx, cfg, log)
+}
+
+// startAndServe takes the ports, then opens the dependencies while the
+// listener already answers, and serves until ctx ends.
+func startAndServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ln, mln, err := listen(cfg)
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, cfg, log, deps{})
+	a, err := prepareApp(cfg, log)
 	if err != nil {
 		_ = ln.Close()
 		if mln != nil {
@@ -82,7 +88,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	if mln != nil {
 		defer a.serveMetrics(mln)()
 	}
-	return a.serve(ctx, ln)
+	// The listener serves from now on: /healthz alive, /readyz 503 and a
+	// coded 503 elsewhere until start has opened the database and Redis.
+	// A start that fails ends serving as a signal would, and is what run
+	// returns; a signal during the start ends it.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	started := make(chan error, 1)
+	go func() {
+		err := a.start(sctx, deps{})
+		if err != nil && ctx.Err() == nil {
+			log.Error("start-up failed", slog.Any("error", err))
+			stop()
+		}
+		started <- err
+	}()
+	serveErr := a.serve(sctx, ln)
+	stop()
+	startErr := <-started // before a.Close: start may still be opening
+	if serveErr != nil {
+		return serveErr
+	}
+	if startErr != nil && ctx.Err() == nil {
+		return startErr
+	}
+	return nil
 }
 
 // listen takes the API port and, if metrics are served apart, theirs. It
@@ -127,7 +157,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	// Not ready first, still serving: load balancers that probe /readyz
 	// stop sending new requests during the grace period.
 	a.draining.Store(true)
-	if g := a.cfg.ShutdownGrace; g > 0 {
+	if g := a.cfg.ShutdownGrace; g > 0 && a.up.Load() { // never ready: no balancer sends traffic
 		a.log.Info("shutting down: not ready, still serving", slog.Duration("grace", g))
 		time.Sleep(g)
 	}

@@ -219,6 +219,7 @@ func TestRunMetricsOnOwnListener(t *testing.T) {
 			t.Fatalf("not listening after 5s; log:\n%s", stderr)
 		}
 	}
+	waitReadyz(t, addrs["listening"])
 	if got := sample(t, scrape(t, addrs["serving metrics"]+"/metrics"), `authql_redis_up`); got != 1 {
 		t.Errorf("authql_redis_up=%v, want 1", got)
 	}

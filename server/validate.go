@@ -65,6 +65,9 @@ func (c Config) validate() []error {
 	if c.AccessTTL <= 0 || c.RefreshTTL <= 0 || c.SessionIdle <= 0 {
 		errs = append(errs, errors.New("token and session lifetimes must be positive"))
 	}
+	if c.StartupTimeout <= 0 {
+		errs = append(errs, errors.New("APP_STARTUP_TIMEOUT: must be positive"))
+	}
 	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 		errs = append(errs, errors.New("APP_REFRESH_REUSE_GRACE: must be between 0 and 1m"))
 	}
