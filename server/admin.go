@@ -46,7 +46,9 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 		return fmt.Errorf("usage: server %s [flags] EMAIL", cmd)
 	}
 	email = auth.NormalizeEmail(email)
-	cfg, err := loadConfig(args, getenv, stderr)
+	// Only the database and Redis settings matter here; the server's own
+	// start-up is what reports misspelled ones (no environment list).
+	cfg, err := loadConfig(args, getenv, func() []string { return nil }, stderr)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,12 @@ type app struct {
 	cacheRdb redis.UniversalClient
 	sessions *auth.Sessions
 	bus      *cache.Bus
-	handler  http.Handler
+	// handler is front: the start-up handler until the dependencies are
+	// open, the application's from then on.
+	handler http.Handler
+	front   switchHandler
+	// up is set once the application's handler serves.
+	up atomic.Bool
 	// draining turns /readyz not-ready when shutdown begins, so a load
 	// balancer stops sending new requests before connections are drained.
 	draining atomic.Bool
@@ -63,52 +68,47 @@ type deps struct {
 }
 
 // newApp opens the database (migrating it) and Redis, and builds the
-// handler. Each embedded default is announced once, with how to replace it.
-func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry()}
-	defer func() {
-		if err != nil {
-			a.Close()
-		}
-	}()
-	if d.now == nil {
-		d.now = time.Now
+// handler: it returns an application that serves. Each embedded default is
+// announced once, with how to replace it.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, error) {
+	a, err := prepareApp(cfg, log)
+	if err != nil {
+		return nil, err
 	}
+	if err := a.start(ctx, d); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// prepareApp builds what needs neither the database nor Redis: the metrics,
+// and a handler that answers while they come up (startingRoutes).
+func prepareApp(cfg Config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry()}
+	var err error
 	if a.metrics, err = newMetrics(a.registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	a.front.set(a.startingRoutes())
+	a.handler = &a.front
+	return a, nil
+}
 
-	dsn := cfg.DatabaseURL
-	if dsn == "" {
-		dsn = DefaultSQLitePath
-		log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://... for PostgreSQL", slog.String("path", dsn))
+// start opens the dependencies (waiting for those not up yet, see
+// openDeps), builds the application on them and switches the handler to
+// it. On error, Close releases what it opened.
+func (a *app) start(ctx context.Context, d deps) error {
+	cfg, log := a.cfg, a.log
+	if d.now == nil {
+		d.now = time.Now
 	}
-	a.db, err = entdb.Open(ctx, dsn, entdb.Pool{MaxOpenConns: cfg.DBMaxOpen, MaxIdleConns: cfg.DBMaxIdle}, cache.CountSQL)
-	if err != nil {
-		return nil, err
+	if err := a.openDeps(ctx, d); err != nil {
+		return err
 	}
-	a.closers = append(a.closers, func() { _ = a.db.Close() })
-	if err := a.db.Migrate(ctx); err != nil {
-		return nil, err
-	}
-	log.Info("database ready", slog.String("database", a.db.Describe))
-
-	a.rdb = d.rdb
-	if a.rdb == nil {
-		if a.rdb, err = a.openRedis(ctx); err != nil {
-			return nil, err
-		}
-		a.closers = append(a.closers, func() { _ = a.rdb.Close() })
-	}
-	a.rdb.AddHook(cache.CostHook{})
-	a.warnIfEvicting(ctx)
-	if a.cacheRdb, err = a.openCacheRedis(ctx, d.cacheRdb); err != nil {
-		return nil, err
-	}
-
 	tokens, err := a.tokens(d.now)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// One bus per process, on the main Redis: revocations and user-record
 	// evictions reach every instance through it. The cache tiers publish
@@ -116,7 +116,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 	bus := cache.NewBus(a.rdb, cfg.RedisPrefix, log)
 	a.bus = bus
 	if err := watch(a.registry, a.rdb, a.db.SQL, bus); err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+		return fmt.Errorf("register metrics: %w", err)
 	}
 	a.sessions = auth.NewSessions(a.rdb, bus, tokens, auth.SessionConfig{
 		Prefix:      cfg.RedisPrefix,
@@ -158,31 +158,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
 	})
-	a.handler = a.routes(gql)
-	return a, nil
-}
-
-func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
-	cfg := a.cfg
-	if cfg.EmbeddedRedis() {
-		m, stop, err := embeddedRedis(context.WithoutCancel(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("start embedded redis: %w", err)
-		}
-		a.closers = append(a.closers, stop)
-		a.log.Info("using the embedded in-process Redis; set REDIS_URL=redis://... for a real one (sessions then survive restarts and are shared by instances)",
-			slog.String("addr", m.Addr()))
-		return cache.Open(ctx, cache.Config{URL: "redis://" + m.Addr()})
-	}
-	rdb, err := cache.Open(ctx, cache.Config{
-		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
-		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
-		Password: cfg.RedisPassword,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return rdb, nil
+	a.front.set(a.routes(gql))
+	a.up.Store(true)
+	log.Info("ready: serving the API")
+	return nil
 }
 
 // tokens builds the access token service. The signing key is the Ed25519

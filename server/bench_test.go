@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -37,7 +36,7 @@ func newBenchServer(b *testing.B, users, postsEach int, env map[string]string) *
 	for k, v := range env {
 		full[k] = v
 	}
-	cfg, err := loadConfig(nil, func(k string) string { return full[k] }, io.Discard)
+	cfg, err := loadWith(full)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/graph"
@@ -69,8 +67,10 @@ type Config struct {
 	RateLimits      auth.RateLimits
 	ShutdownTimeout time.Duration
 	ShutdownGrace   time.Duration
-	LogLevel        string
-	LogFormat       string // text or json
+	// StartupTimeout bounds the wait for the database and Redis at start.
+	StartupTimeout time.Duration
+	LogLevel       string
+	LogFormat      string // text or json
 	// LogDir, if set, gets one file per log stream instead of stderr.
 	LogDir string
 	// SlowThreshold is the duration from which an operation is logged to
@@ -91,6 +91,10 @@ type Config struct {
 	// GOMAXPROCS); HashWait is how long one waits for its turn.
 	HashConcurrency int
 	HashWait        time.Duration
+	// unknown describes each APP_ variable of the environment that is no
+	// setting (production refuses them: a misspelled setting is silently
+	// its default).
+	unknown []string
 }
 
 // DefaultSQLitePath is where the embedded database lives by default.
@@ -122,7 +126,7 @@ func settings() []setting {
 			return nil
 		}},
 		{"APP_ADDR", "addr", ":8080", "listen address", str(func(c *Config) *string { return &c.Addr })},
-		{"DATABASE_URL", "database-url", "", "postgres:// URL, or a SQLite file (sqlite:PATH); default " + DefaultSQLitePath, str(func(c *Config) *string { return &c.DatabaseURL })},
+		{"DATABASE_URL", "database-url", "", "postgres:// URL, or a SQLite file (sqlite:PATH or a path); other schemes are refused; default " + DefaultSQLitePath, str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
 		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
 		{"REDIS_URL", "redis-url", "", "redis:// URL of a single Redis; default: embedded in-process server", str(func(c *Config) *string { return &c.RedisURL })},
@@ -208,6 +212,7 @@ func settings() []setting {
 		}},
 		{"APP_PASSWORD_HASH_CONCURRENCY", "password-hash-concurrency", "0", "password hashes running at once, each holding 19 MiB (0: one per core, GOMAXPROCS)", integer(func(c *Config) *int { return &c.HashConcurrency })},
 		{"APP_PASSWORD_HASH_WAIT", "password-hash-wait", shortDuration(auth.DefaultHashWait), "how long a login or sign-up waits for a hashing slot before SERVICE_UNAVAILABLE", duration(func(c *Config) *time.Duration { return &c.HashWait })},
+		{"APP_STARTUP_TIMEOUT", "startup-timeout", "60s", "at start, how long to wait for the database and Redis (retrying; /healthz alive, /readyz 503 meanwhile) before giving up", duration(func(c *Config) *time.Duration { return &c.StartupTimeout })},
 		{"APP_SHUTDOWN_GRACE", "shutdown-grace", "", "on SIGTERM, how long /readyz reports not-ready while requests are still served, before draining (default: 0 in development, 5s in production)", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 		{"APP_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "how long in-flight requests may take to finish on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"APP_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
@@ -219,8 +224,10 @@ func settings() []setting {
 }
 
 // loadConfig reads the configuration from getenv, then flags (which win),
-// and returns every problem at once.
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+// and returns every problem at once. environ lists the whole environment
+// (KEY=value, as os.Environ), so that an APP_ variable that is not a
+// setting is noticed.
+func loadConfig(args []string, getenv func(string) string, environ func() []string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -287,83 +294,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			c.ratesOff = append(c.ratesOff, s.env)
 		}
 	}
+	c.unknown = unknownSettings(table, environ())
 	errs = append(errs, c.validate()...)
 	c.PasswordMemoryKiB, c.PasswordTime = 19*1024, 2
 	return c, errors.Join(errs...)
-}
-
-// validate checks the values together. In production it refuses the
-// development conveniences: an embedded Redis (sessions would live in one
-// process), a generated key (tokens would die with it and differ per
-// instance), a short key, and the default SQLite file; and the weak
-// settings development only warns about (hardening.go).
-func (c Config) validate() []error {
-	var errs []error
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("APP_LOG_FORMAT: must be text or json, not %q", c.LogFormat))
-	}
-	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-		errs = append(errs, errors.New("APP_JWT_SECRET: must be at least 32 bytes (256 bits) for HS256"))
-	}
-	for _, s := range c.JWTVerifySecrets {
-		if len(s) < 32 {
-			errs = append(errs, errors.New("APP_JWT_VERIFY_SECRETS: every secret must be at least 32 bytes"))
-			break
-		}
-	}
-	if c.JWTEd25519Key != "" {
-		if _, err := auth.ParseEd25519Private(c.JWTEd25519Key); err != nil {
-			errs = append(errs, fmt.Errorf("APP_JWT_ED25519_KEY: %w", err))
-		}
-	}
-	for _, k := range c.JWTEd25519Verify {
-		if _, err := auth.ParseEd25519Public(k); err != nil {
-			errs = append(errs, fmt.Errorf("APP_JWT_ED25519_VERIFY_KEYS: %w", err))
-			break
-		}
-	}
-	if c.AccessTTL <= 0 || c.RefreshTTL <= 0 || c.SessionIdle <= 0 {
-		errs = append(errs, errors.New("token and session lifetimes must be positive"))
-	}
-	if c.JWTLeeway < 0 {
-		errs = append(errs, errors.New("APP_JWT_LEEWAY: must not be negative"))
-	}
-	if c.SlowThreshold < 0 {
-		errs = append(errs, errors.New("APP_SLOW_THRESHOLD: must not be negative"))
-	}
-	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
-		errs = append(errs, errors.New("APP_REFRESH_REUSE_GRACE: must be between 0 and 1m"))
-	}
-	n := 0
-	for _, set := range []bool{c.RedisURL != "", len(c.RedisClusterAddrs) > 0, len(c.RedisSentinelAddrs) > 0} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		errs = append(errs, errors.New("set only one of REDIS_URL, APP_REDIS_CLUSTER_ADDRS and APP_REDIS_SENTINEL_ADDRS"))
-	}
-	if c.CacheRedisURL != "" {
-		if _, err := redis.ParseURL(c.CacheRedisURL); err != nil {
-			errs = append(errs, fmt.Errorf("APP_CACHE_REDIS_URL: %w", err))
-		}
-	}
-	if len(c.RedisSentinelAddrs) > 0 && c.RedisMasterName == "" {
-		errs = append(errs, errors.New("APP_REDIS_MASTER_NAME: required with APP_REDIS_SENTINEL_ADDRS"))
-	}
-	if c.Production() {
-		if c.EmbeddedRedis() {
-			errs = append(errs, errors.New("production: set REDIS_URL (or a cluster or sentinel): the embedded Redis keeps sessions in one process"))
-		}
-		if c.JWTSecret == "" && c.JWTEd25519Key == "" {
-			errs = append(errs, errors.New("production: set APP_JWT_SECRET (at least 32 random bytes) or APP_JWT_ED25519_KEY: a generated key differs per instance and dies with the process"))
-		}
-		if c.DatabaseURL == "" {
-			errs = append(errs, errors.New("production: set DATABASE_URL: the default SQLite file is for development"))
-		}
-		errs = append(errs, c.productionProblems()...)
-	}
-	return errs
 }
 
 func str(field func(*Config) *string) func(*Config, string) error {
@@ -428,6 +362,11 @@ func duration(field func(*Config) *time.Duration) func(*Config, string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return fmt.Errorf("must be a duration like 15m or 30s, not %q", v)
+		}
+		// No setting means anything by a negative duration; some would
+		// panic (a ticker) or act at once (a timeout).
+		if d < 0 {
+			return fmt.Errorf("must not be negative, not %q", v)
 		}
 		*field(c) = d
 		return nil

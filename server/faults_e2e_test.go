@@ -217,7 +217,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	env := map[string]string{"APP_ADDR": "127.0.0.1:0", "DATABASE_URL": dsn, "APP_SHUTDOWN_GRACE": "400ms",
 		"APP_JWT_SECRET": testSecret, "APP_RATE_API": "off", "APP_LOG_LEVEL": "info"}
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, stderr) }()
+	go func() { errc <- runWith(ctx, nil, env, io.Discard, stderr) }()
 	addr := regexp.MustCompile(`msg=listening addr=(\S+)`)
 	var base string
 	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
@@ -227,6 +227,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			t.Fatalf("not listening: %s", stderr)
 		}
 	}
+	waitReadyz(t, base)
 	post := func(body, token string) (map[string]any, int, error) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -33,7 +33,7 @@ const (
 // weakSettings lists what production refuses and development only warns
 // about, each with what to do instead.
 func (c Config) weakSettings() []string {
-	var out []string
+	out := append([]string(nil), c.unknown...)
 	if c.JWTSecret != "" && secretBytes(c.JWTSecret) < minSecretBytes {
 		out = append(out, "APP_JWT_SECRET: must be at least 32 random bytes, base64- or hex-encoded "+
 			"(`server gen-secret` or `openssl rand -base64 32` makes one); a passphrase is not random, whatever its length")

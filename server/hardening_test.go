@@ -18,7 +18,8 @@ func productionBase() map[string]string {
 }
 
 func loadWith(env map[string]string) (Config, error) {
-	return loadConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	getenv, environ := mapEnv(env)
+	return loadConfig(nil, getenv, environ, io.Discard)
 }
 
 // Production refuses every setting that turns a protection off or makes a
@@ -128,7 +129,7 @@ func TestConfigMetricsAddrDefaults(t *testing.T) {
 
 func TestGenSecretIsAccepted(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(t.Context(), []string{"gen-secret"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+	if err := runWith(t.Context(), []string{"gen-secret"}, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	secret, ok := strings.CutPrefix(strings.TrimSpace(out.String()), "APP_JWT_SECRET=")

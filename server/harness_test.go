@@ -76,7 +76,7 @@ func (e *testEnv) config(t *testing.T) Config {
 	for k, v := range e.env {
 		env[k] = v
 	}
-	cfg, err := loadConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	cfg, err := loadWith(env)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -31,8 +31,7 @@ func TestHealthcheck(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	check := func(args ...string) error {
-		return run(context.Background(), append([]string{"healthcheck"}, args...),
-			func(string) string { return "" }, io.Discard, io.Discard)
+		return runWith(context.Background(), append([]string{"healthcheck"}, args...), nil, io.Discard, io.Discard)
 	}
 
 	if err := check("-url", ts.URL+"/readyz"); err != nil {
@@ -68,8 +67,7 @@ func TestHealthcheckUnreachable(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
-			err := run(context.Background(), append([]string{"healthcheck"}, args...),
-				func(string) string { return "" }, io.Discard, io.Discard)
+			err := runWith(context.Background(), append([]string{"healthcheck"}, args...), nil, io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("healthcheck=nil, want an error")
 			}
@@ -99,13 +97,8 @@ func TestHealthcheckFollowsAPPADDR(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := func(appAddr string, args ...string) error {
-		return run(context.Background(), append([]string{"healthcheck"}, args...),
-			func(k string) string {
-				if k == "APP_ADDR" {
-					return appAddr
-				}
-				return ""
-			}, io.Discard, io.Discard)
+		return runWith(context.Background(), append([]string{"healthcheck"}, args...),
+			map[string]string{"APP_ADDR": appAddr}, io.Discard, io.Discard)
 	}
 
 	for _, addr := range []string{":" + port, "0.0.0.0:" + port, "127.0.0.1:" + port} {

@@ -66,11 +66,17 @@ func (a *app) routes(gql http.Handler) http.Handler {
 	if a.cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
 	}
+	return a.around(mux)
+}
+
+// around wraps mux in the middleware every response goes through, from
+// the first request on (the start-up handler too).
+func (a *app) around(mux *http.ServeMux) http.Handler {
 	var h http.Handler = routeRefusals(mux)
 	h = a.cors().Handler(h)
 	h = securityHeaders(h)
 	if a.cfg.RequireHTTPS {
-		h = px.requireHTTPS(h)
+		h = proxies{a.cfg.TrustedProxies}.requireHTTPS(h)
 	}
 	h = withRequestID(h)
 	h = a.recoverHTTP(h)

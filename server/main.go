@@ -25,7 +25,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Environ, os.Stdout, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -35,8 +35,10 @@ func main() {
 	}
 }
 
-// run is the whole program; main only supplies the operating system.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is the whole program; main only supplies the operating system:
+// getenv reads one variable, environ lists them all (to catch a misspelled
+// setting).
+func run(ctx context.Context, args []string, getenv func(string) string, environ func() []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "promote-admin":
@@ -52,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:], getenv, stdout, stderr)
 	}
-	cfg, err := loadConfig(args, getenv, stderr)
+	cfg, err := loadConfig(args, getenv, environ, stderr)
 	if err != nil {
 		return err
 	}
@@ -64,24 +66,70 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, w := range cfg.warnings() {
 		log.Warn(w)
 	}
-	a, err := newApp(ctx, cfg, log, deps{})
+	return startAndServe(ctx, cfg, log)
+}
+
+// startAndServe takes the ports, then opens the dependencies while the
+// listener already answers, and serves until ctx ends.
+func startAndServe(ctx context.Context, cfg Config, log *slog.Logger) error {
+	ln, mln, err := listen(cfg)
 	if err != nil {
+		return err
+	}
+	a, err := prepareApp(cfg, log)
+	if err != nil {
+		_ = ln.Close()
+		if mln != nil {
+			_ = mln.Close()
+		}
 		return err
 	}
 	defer a.Close()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("APP_METRICS_ADDR: %w", err)
-		}
+	if mln != nil {
 		defer a.serveMetrics(mln)()
 	}
-	return a.serve(ctx, ln)
+	// The listener serves from now on: /healthz alive, /readyz 503 and a
+	// coded 503 elsewhere until start has opened the database and Redis.
+	// A start that fails ends serving as a signal would, and is what run
+	// returns; a signal during the start ends it.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	started := make(chan error, 1)
+	go func() {
+		err := a.start(sctx, deps{})
+		if err != nil && ctx.Err() == nil {
+			log.Error("start-up failed", slog.Any("error", err))
+			stop()
+		}
+		started <- err
+	}()
+	serveErr := a.serve(sctx, ln)
+	stop()
+	startErr := <-started // before a.Close: start may still be opening
+	if serveErr != nil {
+		return serveErr
+	}
+	if startErr != nil && ctx.Err() == nil {
+		return startErr
+	}
+	return nil
+}
+
+// listen takes the API port and, if metrics are served apart, theirs. It
+// runs once the configuration is valid and before anything is opened: a
+// port in use fails the start at once, with no database file created and
+// no connection made.
+func listen(cfg Config) (api, metrics net.Listener, err error) {
+	if api, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, nil, fmt.Errorf("APP_ADDR: %w", err)
+	}
+	if cfg.MetricsAddr != "" {
+		if metrics, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = api.Close()
+			return nil, nil, fmt.Errorf("APP_METRICS_ADDR: %w", err)
+		}
+	}
+	return api, metrics, nil
 }
 
 // serve answers HTTP on ln until ctx ends, then shuts down gracefully:
@@ -109,7 +157,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	// Not ready first, still serving: load balancers that probe /readyz
 	// stop sending new requests during the grace period.
 	a.draining.Store(true)
-	if g := a.cfg.ShutdownGrace; g > 0 {
+	if g := a.cfg.ShutdownGrace; g > 0 && a.up.Load() { // never ready: no balancer sends traffic
 		a.log.Info("shutting down: not ready, still serving", slog.Duration("grace", g))
 		time.Sleep(g)
 	}

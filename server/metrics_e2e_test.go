@@ -209,7 +209,7 @@ func TestRunMetricsOnOwnListener(t *testing.T) {
 	stderr := &syncBuffer{}
 	env := map[string]string{"APP_ADDR": "127.0.0.1:0", "APP_METRICS_ADDR": "127.0.0.1:0"}
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, stderr) }()
+	go func() { errc <- runWith(ctx, nil, env, io.Discard, stderr) }()
 
 	addrs := map[string]string{}
 	re := regexp.MustCompile(`msg="?(listening|serving metrics)"? addr=(\S+)`)
@@ -221,6 +221,7 @@ func TestRunMetricsOnOwnListener(t *testing.T) {
 			t.Fatalf("not listening after 5s; log:\n%s", stderr)
 		}
 	}
+	waitReadyz(t, addrs["listening"])
 	if got := sample(t, scrape(t, addrs["serving metrics"]+"/metrics"), `authql_redis_up`); got != 1 {
 		t.Errorf("authql_redis_up=%v, want 1", got)
 	}

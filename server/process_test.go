@@ -126,6 +126,7 @@ func (e *testEnv) startProcess(t *testing.T, extra map[string]string) *process {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("process not listening after 30s; log:\n%s", p.logs)
 	}
+	waitReadyz(t, p.URL)
 	return p
 }
 

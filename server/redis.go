@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -25,14 +26,33 @@ func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient
 	case a.cfg.CacheRedisURL == "":
 		return a.rdb, nil
 	}
-	rdb, err := cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL})
+	var rdb redis.UniversalClient
+	err := a.retry(ctx, "cache redis (APP_CACHE_REDIS_URL)", redisTransient, func(ctx context.Context) (err error) {
+		rdb, err = cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL})
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("APP_CACHE_REDIS_URL: %w", err)
+		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
 	rdb.AddHook(cache.CostHook{})
 	a.log.Info("the cache tiers and persisted queries use their own Redis (APP_CACHE_REDIS_URL)")
 	return rdb, nil
+}
+
+// redisTransient reports whether a failure to reach Redis may pass by
+// itself: no answer at all (refused, unresolvable, timed out, cut), or an
+// answer that says to wait (loading its data set, a failover or resharding
+// under way, a replica not yet promoted, too many clients). Any other
+// answer (a wrong password, a missing permission) will not change.
+func redisTransient(err error) bool {
+	var answer redis.Error
+	if !errors.As(err, &answer) {
+		return true
+	}
+	return redis.IsLoadingError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
+		redis.IsMasterDownError(err) || redis.IsReadOnlyError(err) || redis.IsMaxClientsError(err) ||
+		redis.HasErrorPrefix(err, "BUSY")
 }
 
 // warnIfEvicting warns at start-up when the main Redis may evict keys under

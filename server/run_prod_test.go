@@ -31,11 +31,12 @@ type runningServer struct {
 	base   string // http://addr of APP_ADDR
 	logs   *syncBuffer
 	cancel context.CancelFunc
-	errc   chan error
+	done   chan struct{} // closed when run has returned err
+	err    error
 }
 
 // startRun starts run with env (production by default, on a test database
-// and Redis prefix, listening on a free port) and waits until it listens.
+// and Redis prefix, listening on a free port) and waits until it is ready.
 // It is stopped when the test ends.
 func startRun(t *testing.T, env map[string]string) *runningServer {
 	t.Helper()
@@ -51,19 +52,43 @@ func startRun(t *testing.T, env map[string]string) *runningServer {
 	for k, v := range env {
 		full[k] = v
 	}
+	s := launch(t, full)
+	s.base = "http://" + s.waitLog(t, "listening")
+	waitReadyz(t, s.base)
+	return s
+}
+
+// launch starts run with exactly env and returns at once. It is stopped
+// when the test ends.
+func launch(t *testing.T, env map[string]string) *runningServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &runningServer{logs: &syncBuffer{}, cancel: cancel, errc: make(chan error, 1)}
-	go func() { s.errc <- run(ctx, nil, func(k string) string { return full[k] }, io.Discard, s.logs) }()
+	s := &runningServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.err = runWith(ctx, nil, env, io.Discard, s.logs)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-s.errc:
+		case <-s.done:
 		case <-time.After(20 * time.Second):
 			t.Error("run did not return after cancel")
 		}
 	})
-	s.base = "http://" + s.waitLog(t, "listening")
 	return s
+}
+
+// wait waits up to d for run to return, and returns its error.
+func (s *runningServer) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(d):
+		t.Fatalf("run still running after %v; log:\n%s", d, s.logs)
+		return nil
+	}
 }
 
 // waitLog waits for the log line msg and returns its addr field (text or
@@ -76,8 +101,8 @@ func (s *runningServer) waitLog(t *testing.T, msg string) string {
 			return m[1] + m[2]
 		}
 		select {
-		case err := <-s.errc:
-			t.Fatalf("run returned %v before %q; log:\n%s", err, msg, s.logs)
+		case <-s.done:
+			t.Fatalf("run returned %v before %q; log:\n%s", s.err, msg, s.logs)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -123,7 +148,7 @@ func TestRunProductionMetricsApart(t *testing.T) {
 func TestRunProductionRefusesMetricsOnAPIAddr(t *testing.T) {
 	env := productionBase()
 	env["APP_ADDR"], env["APP_METRICS_ADDR"] = "127.0.0.1:18999", "127.0.0.1:18999"
-	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	err := runWith(context.Background(), nil, env, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "APP_METRICS_ADDR") {
 		t.Fatalf("run with metrics on the API address: err=%v", err)
 	}

@@ -24,7 +24,7 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 	env := map[string]string{"APP_ADDR": "127.0.0.1:0"}
 	start := time.Now()
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, stderr) }()
+	go func() { errc <- runWith(ctx, nil, env, io.Discard, stderr) }()
 
 	addrRe := regexp.MustCompile(`msg=listening addr=(\S+)`)
 	var base string
@@ -38,19 +38,12 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	res, err := http.Get(base + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("readyz=%d", res.StatusCode)
-	}
+	waitReadyz(t, base)
 	t.Logf("ready %v after start", time.Since(start))
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("ready after %v, want within 5s", time.Since(start))
 	}
-	res, err = http.Post(base+"/query", "application/json", strings.NewReader(
+	res, err := http.Post(base+"/query", "application/json", strings.NewReader(
 		`{"query":"mutation { register(input: {email: \"a@example.com\", password: \"plum-tree-42\", name: \"A\"}) { user { email } } }"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -81,10 +74,34 @@ func TestRunEmbeddedDefaults(t *testing.T) {
 }
 
 func TestRunRefusesProductionDefaults(t *testing.T) {
-	err := run(context.Background(), nil, func(k string) string {
-		return map[string]string{"APP_ENV": "production"}[k]
-	}, io.Discard, io.Discard)
+	err := runWith(context.Background(), nil, map[string]string{"APP_ENV": "production"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "production") {
 		t.Fatalf("run in production with defaults: err=%v", err)
+	}
+}
+
+// runWith runs the program with the environment m and nothing else in it.
+func runWith(ctx context.Context, args []string, m map[string]string, stdout, stderr io.Writer) error {
+	getenv, environ := mapEnv(m)
+	return run(ctx, args, getenv, environ, stdout, stderr)
+}
+
+// waitReadyz waits until base's /readyz answers 200: the program listens
+// before its database and Redis are open.
+func waitReadyz(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz not 200 after 30s (last: %v, %v)", base, res, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,13 +49,7 @@ type DB struct {
 // Close closes the client and the pool.
 func (db *DB) Close() error { return db.Client.Close() }
 
-// Open opens the database named by dsn:
-//
-//	postgres://user:pass@host:5432/db?sslmode=disable   PostgreSQL through pgx
-//	postgresql://...                                     the same
-//	sqlite:path/to/app.db, sqlite://path, file:path      SQLite file (?busy_timeout=ms, default 5000)
-//	path/to/app.db                                       SQLite file
-//
+// Open opens the database named by dsn, in one of the forms Parse accepts.
 // SQLite is opened with foreign keys on, WAL, a 5 s busy timeout and
 // BEGIN IMMEDIATE transactions (so a write transaction never fails to
 // upgrade its lock half-way). Drivers ignore what they do not understand,
@@ -62,32 +57,26 @@ func (db *DB) Close() error { return db.Client.Close() }
 // The ent client does not open its own connections: the returned pool is the
 // only one, and wrap may decorate its driver (e.g. to count statements).
 func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver) (*DB, error) {
-	var (
-		db       *sql.DB
-		name     string
-		describe string
-		err      error
-	)
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		name = dialect.Postgres
-		describe = redactURL(dsn)
+	src, err := Parse(dsn)
+	if err != nil {
+		return nil, err
+	}
+	var db *sql.DB
+	switch src.Dialect {
+	case dialect.Postgres:
 		db, err = sql.Open("pgx", dsn)
 	default:
-		name = dialect.SQLite
-		path, busy := sqlitePath(dsn)
-		describe = "sqlite:" + path
-		if dir := filepath.Dir(path); dir != "." {
+		if dir := filepath.Dir(src.path); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return nil, fmt.Errorf("create database directory: %w", err)
 			}
 		}
-		db, err = sql.Open("sqlite", "file:"+path+
-			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout("+busy+")"+
+		db, err = sql.Open("sqlite", "file:"+src.path+
+			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout("+src.busyMillis+")"+
 			"&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", describe, err)
+		return nil, fmt.Errorf("open %s: %w", src.Describe, err)
 	}
 	if pool.MaxOpenConns > 0 {
 		db.SetMaxOpenConns(pool.MaxOpenConns)
@@ -102,41 +91,115 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("connect to %s: %w", describe, err)
+		return nil, fmt.Errorf("connect to %s: %w", src.Describe, err)
 	}
-	if name == dialect.SQLite {
+	if src.Dialect == dialect.SQLite {
 		if err := checkForeignKeys(pctx, db); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
 	}
-	var drv dialect.Driver = entsql.OpenDB(name, db)
+	var drv dialect.Driver = entsql.OpenDB(src.Dialect, db)
 	if wrap != nil {
 		drv = wrap(drv)
 	}
-	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: name, Describe: describe}, nil
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: src.Dialect, Describe: src.Describe}, nil
 }
 
-// sqlitePath strips the scheme from a SQLite DSN and returns the busy
-// timeout in milliseconds (?busy_timeout=N, default 5000): how long a write
-// waits for another writer before failing as unavailable.
-func sqlitePath(dsn string) (path, busyMillis string) {
+// Source is a data source name that Parse accepted.
+type Source struct {
+	// Dialect is dialect.Postgres or dialect.SQLite.
+	Dialect string
+	// Describe names the database without credentials, for logs.
+	Describe string
+
+	path, busyMillis string // SQLite only
+}
+
+// Forms lists the data source names Open accepts, for error messages.
+const Forms = "postgres://USER:PASS@HOST:5432/DB?sslmode=... (or postgresql://), " +
+	"sqlite:PATH, sqlite://PATH, file:PATH (each with an optional ?busy_timeout=MS), or a bare file path"
+
+var (
+	// schemeRe matches a leading URL scheme (RFC 3986 §3.1) and its colon.
+	schemeRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+	// keywordRe matches the start of a libpq keyword/value string
+	// ("host=db user=app"), which would otherwise be taken for a file name.
+	keywordRe = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
+)
+
+// Parse checks dsn without opening, creating or connecting to anything, and
+// says what is wrong with it. The accepted forms:
+//
+//	postgres://user:pass@host:5432/db?sslmode=disable   PostgreSQL through pgx
+//	postgresql://...                                     the same
+//	sqlite:path/to/app.db, sqlite://path, file:path      SQLite file (?busy_timeout=ms, default 5000)
+//	path/to/app.db                                       SQLite file
+//
+// Anything else with a scheme (mysql://..., redis:..., a bare path whose
+// first segment ends in a colon) is refused rather than taken for a file
+// name: a file named after a URL would be created, and the server would
+// start on an empty database. A file whose name has a colon in its first
+// segment is still reachable as sqlite:PATH.
+func Parse(dsn string) (Source, error) {
+	if strings.TrimSpace(dsn) == "" {
+		return Source{}, errors.New("empty database name; accepted forms: " + Forms)
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		// ParseConfig reads no network; it refuses a bad port, sslmode or
+		// escape, and its errors never carry the password.
+		if _, err := pgconn.ParseConfig(dsn); err != nil {
+			return Source{}, fmt.Errorf("invalid PostgreSQL URL: %w", err)
+		}
+		return Source{Dialect: dialect.Postgres, Describe: redactURL(dsn)}, nil
+	}
+	rest, scheme := dsn, ""
 	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
-		if rest, ok := strings.CutPrefix(dsn, p); ok {
-			dsn = rest
+		if r, ok := strings.CutPrefix(dsn, p); ok {
+			rest, scheme = r, p
 			break
 		}
 	}
-	busyMillis = "5000"
-	if i := strings.IndexByte(dsn, '?'); i >= 0 {
-		if q, err := url.ParseQuery(dsn[i+1:]); err == nil {
-			if n, err := strconv.Atoi(q.Get("busy_timeout")); err == nil && n >= 0 {
-				busyMillis = strconv.Itoa(n)
-			}
+	if scheme == "" {
+		if m := schemeRe.FindString(dsn); m != "" || strings.Contains(dsn, "://") {
+			return Source{}, fmt.Errorf("unknown scheme %q: accepted forms: %s", strings.TrimSuffix(m, ":"), Forms)
 		}
-		dsn = dsn[:i]
+		if keywordRe.MatchString(dsn) {
+			return Source{}, errors.New("a keyword/value connection string is not accepted: use a postgres:// URL")
+		}
 	}
-	return dsn, busyMillis
+	path, busy, err := sqlitePath(rest)
+	if err != nil {
+		return Source{}, err
+	}
+	return Source{Dialect: dialect.SQLite, Describe: "sqlite:" + path, path: path, busyMillis: busy}, nil
+}
+
+// sqlitePath splits a SQLite DSN without its scheme into the file path and
+// the busy timeout in milliseconds (?busy_timeout=N, default 5000): how
+// long a write waits for another writer before failing as unavailable.
+// Other parameters are refused: they would be silently dropped.
+func sqlitePath(dsn string) (path, busyMillis string, err error) {
+	path, query, _ := strings.Cut(dsn, "?")
+	if path == "" {
+		return "", "", errors.New("SQLite: the file path is empty")
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", "", fmt.Errorf("SQLite: parameters: %w", err)
+	}
+	busyMillis = "5000"
+	for k, v := range q {
+		if k != "busy_timeout" {
+			return "", "", fmt.Errorf("SQLite: unknown parameter %q (only busy_timeout is understood)", k)
+		}
+		n, err := strconv.Atoi(v[len(v)-1])
+		if err != nil || n < 0 {
+			return "", "", fmt.Errorf("SQLite: busy_timeout must be a number of milliseconds, not %q", v[len(v)-1])
+		}
+		busyMillis = strconv.Itoa(n)
+	}
+	return path, busyMillis, nil
 }
 
 func checkForeignKeys(ctx context.Context, db *sql.DB) error {
