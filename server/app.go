@@ -167,12 +167,12 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 		a.closers = append(a.closers, stop)
 		a.log.Info("using the embedded in-process Redis; set REDIS_URL=redis://... for a real one (sessions then survive restarts and are shared by instances)",
 			slog.String("addr", m.Addr()))
-		return cache.Open(ctx, cache.Config{URL: "redis://" + m.Addr()})
+		return cache.Open(ctx, cache.Config{URL: "redis://" + m.Addr(), Timeout: cfg.RedisTimeout})
 	}
 	rdb, err := cache.Open(ctx, cache.Config{
 		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
 		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
-		Password: cfg.RedisPassword,
+		Password: cfg.RedisPassword, Timeout: cfg.RedisTimeout,
 	})
 	if err != nil {
 		return nil, err

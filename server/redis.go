@@ -25,7 +25,7 @@ func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient
 	case a.cfg.CacheRedisURL == "":
 		return a.rdb, nil
 	}
-	rdb, err := cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL})
+	rdb, err := cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL, Timeout: a.cfg.RedisTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("APP_CACHE_REDIS_URL: %w", err)
 	}
