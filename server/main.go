@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -61,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeLog()
+	redis.SetLogger(redisLogger{log}) // once per process: go-redis has one logger (log.go)
 	for _, w := range cfg.warnings() {
 		log.Warn(w)
 	}
