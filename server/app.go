@@ -18,6 +18,7 @@ import (
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
+	"github.com/authql/authql/outbox"
 )
 
 // app is one running server: its dependencies and its HTTP handler.
@@ -57,6 +58,9 @@ type deps struct {
 	// cacheRdb, if set, is used for the cache tiers and persisted queries
 	// instead of APP_CACHE_REDIS_URL (or rdb).
 	cacheRdb redis.UniversalClient
+	// beforeCommit runs in every write of posts or users just before its
+	// commit (graph.Deps.BeforeCommit).
+	beforeCommit func(ctx context.Context)
 }
 
 // newApp opens the database (migrating it) and Redis, and builds the
@@ -126,6 +130,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		MaxSessions: cfg.MaxSessions,
 		Ledger:      auth.NewLedger(a.db.Client),
 	})
+	// Every instance delivers what writes left in the outbox (theirs or a
+	// dead instance's), at once when its bus resyncs: Redis is back.
+	ob := outbox.New(a.db.Client, a.db.Dialect, outbox.Config{Log: a.logs.err})
+	bus.OnSync(func(context.Context) error { ob.Kick(); return nil })
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); a.sessions.Run(bg) }()
@@ -143,7 +151,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Sessions:  a.sessions,
 		Passwords: auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1}),
 		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, a.logs.auth, a.metrics),
+		Outbox:    ob,
 		Log:       a.logs.err,
+
+		BeforeCommit: d.beforeCommit,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
 		Suggestions:      !cfg.Production(),
@@ -154,6 +165,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (_ *app, 
 		Observe:          a.observeOperation,
 	})
 	a.handler = a.routes(gql)
+	obDone := make(chan struct{}) // started once the handler registered its kinds
+	go func() { defer close(obDone); ob.Run(bg) }()
+	a.closers = append(a.closers, func() { stopBG(); <-obDone })
 	return a, nil
 }
 
