@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -82,8 +83,11 @@ func (s *Sessions) flushTouches(ctx context.Context) {
 	})
 	if err != nil {
 		// Losing a last-used update only makes a session look idler than it
-		// was; the next use is written again.
-		s.cfg.Log.WarnContext(ctx, "record session use", slog.Any("error", err), slog.Int("sessions", len(due)))
+		// was; the next use is written again. A flush cut short by shutdown
+		// is not worth a warning.
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			s.cfg.Log.WarnContext(ctx, "record session use", slog.Any("error", err), slog.Int("sessions", len(due)))
+		}
 		t.mu.Lock()
 		for k := range due {
 			t.written.Delete(k)
@@ -91,6 +95,9 @@ func (s *Sessions) flushTouches(ctx context.Context) {
 		t.mu.Unlock()
 	}
 }
+
+// stopFlushTimeout bounds the last flush of last-used times at shutdown.
+const stopFlushTimeout = 250 * time.Millisecond
 
 // Run does the background work of the session store until ctx ends:
 // writing last-used times every second, every minute forgetting
@@ -106,7 +113,11 @@ func (s *Sessions) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.flushTouches(context.WithoutCancel(ctx))
+			// The last second's uses, within a bound: a hung Redis must
+			// not hold the process's exit.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopFlushTimeout)
+			s.flushTouches(fctx)
+			cancel()
 			return
 		case <-tick.C:
 			s.flushTouches(ctx)

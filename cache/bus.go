@@ -95,6 +95,8 @@ const (
 	busHeartbeat   = time.Second
 	busJoinLease   = 2 * time.Second
 	busInstanceTTL = 3 * time.Second
+	// busLeaveTimeout bounds leaving the instance set when Run ends.
+	busLeaveTimeout = 250 * time.Millisecond
 )
 
 // The lease must run out before the publisher's wait does, with a margin
@@ -294,7 +296,12 @@ func (b *Bus) Run(ctx context.Context) {
 	defer func() {
 		b.alive.Store(unsynced)
 		b.joined.Store(unsynced)
-		b.rdb.ZRem(context.WithoutCancel(ctx), b.instances, b.id)
+		// Leave the instance set, so publishers stop waiting for us at
+		// once; within a bound, so a hung Redis does not hold the exit
+		// (the entry then ages out of the set in busInstanceTTL).
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), busLeaveTimeout)
+		b.rdb.ZRem(lctx, b.instances, b.id)
+		cancel()
 	}()
 	go b.background(ctx, ps)
 	subscribed, synced := false, false

@@ -28,7 +28,16 @@ type Config struct {
 	// PoolSize is the connection pool size per node (0: go-redis default,
 	// 10 per CPU).
 	PoolSize int
+	// Timeout bounds each dial, read and write, and the wait for a pooled
+	// connection (0: DefaultTimeout). A request's own Redis budget
+	// (WithRedisBudget) is usually shorter and then bounds it first.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is Config.Timeout's default: long enough for a loaded
+// Redis, short enough that background work (heartbeats, outbox delivery)
+// notices a hung one within seconds.
+const DefaultTimeout = time.Second
 
 // Open returns a go-redis UniversalClient for the configured mode and checks
 // that it answers. The same code paths run against a single node, a
@@ -62,21 +71,32 @@ func Open(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
 		opts.Password = cfg.Password
 	}
 	opts.PoolSize = cfg.PoolSize
-	// Fail fast: a request waiting on a dead Redis should fail in well under
-	// a second, not hang for the library's default timeouts.
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = time.Second
-	opts.WriteTimeout = time.Second
-	opts.PoolTimeout = 2 * time.Second
-	// One dial attempt and one retry per command: with Redis down, a request
-	// gets SERVICE_UNAVAILABLE in milliseconds, not after seconds of
-	// backoff. (go-redis then stops dialing for a second at a time after a
-	// run of failures, and notices by itself when Redis is back.)
+	// A hung Redis (a stopped process, a stalled network) answers nothing
+	// and closes nothing: only timeouts end the wait. Each dial, read and
+	// write has one; a request's Redis budget (budget.go) usually ends it
+	// sooner, through the context, which go-redis watches only with
+	// ContextTimeoutEnabled.
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+	opts.ContextTimeoutEnabled = true
+	// Retries, chosen so they cannot multiply the bound: one dial retry,
+	// and one retry of a command whose connection broke (EOF, reset: a
+	// pooled connection Redis closed while idle). go-redis also retries a
+	// read that timed out; within a request the budget's deadline has
+	// passed by then, so that retry fails at once. In background work it
+	// doubles the wait (2 × Timeout), which nothing there minds.
 	opts.DialerRetries = 1
 	opts.MaxRetries = 1
 	opts.DisableIdentity = true
+	// Pub/sub (the bus) is unaffected by ReadTimeout: PubSub.ReceiveTimeout
+	// sets its own read deadline per call, and a timeout there does not
+	// count as a broken connection.
 
 	rdb := redis.NewUniversalClient(&opts)
+	rdb.AddHook(budgetHook{})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {

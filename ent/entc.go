@@ -29,8 +29,9 @@ func main() {
 		Templates: templates,
 		// Modify lets the post loader read the first page of many authors'
 		// lists in one windowed query; Upsert records a revocation once
-		// however often it is written.
-		Features: []gen.Feature{gen.FeatureModifier, gen.FeatureUpsert},
+		// however often it is written; Lock lets outbox workers claim rows
+		// with FOR UPDATE SKIP LOCKED on PostgreSQL.
+		Features: []gen.Feature{gen.FeatureModifier, gen.FeatureUpsert, gen.FeatureLock},
 	}
 	if err := entc.Generate("./schema", cfg, entc.Extensions(ex)); err != nil {
 		log.Fatalf("ent codegen: %v", err)

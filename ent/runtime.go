@@ -5,6 +5,7 @@ package ent
 import (
 	"time"
 
+	"github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/revocation"
 	"github.com/authql/authql/ent/schema"
@@ -16,6 +17,48 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	outboxFields := schema.Outbox{}.Fields()
+	_ = outboxFields
+	// outboxDescKind is the schema descriptor for kind field.
+	outboxDescKind := outboxFields[0].Descriptor()
+	// outbox.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	outbox.KindValidator = func() func(string) error {
+		validators := outboxDescKind.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(kind string) error {
+			for _, fn := range fns {
+				if err := fn(kind); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// outboxDescCreatedAt is the schema descriptor for created_at field.
+	outboxDescCreatedAt := outboxFields[2].Descriptor()
+	// outbox.DefaultCreatedAt holds the default value on creation for the created_at field.
+	outbox.DefaultCreatedAt = outboxDescCreatedAt.Default.(func() time.Time)
+	// outboxDescNextAttemptAt is the schema descriptor for next_attempt_at field.
+	outboxDescNextAttemptAt := outboxFields[3].Descriptor()
+	// outbox.DefaultNextAttemptAt holds the default value on creation for the next_attempt_at field.
+	outbox.DefaultNextAttemptAt = outboxDescNextAttemptAt.Default.(func() time.Time)
+	// outboxDescAttempts is the schema descriptor for attempts field.
+	outboxDescAttempts := outboxFields[4].Descriptor()
+	// outbox.DefaultAttempts holds the default value on creation for the attempts field.
+	outbox.DefaultAttempts = outboxDescAttempts.Default.(int)
+	// outbox.AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
+	outbox.AttemptsValidator = outboxDescAttempts.Validators[0].(func(int) error)
+	// outboxDescClaimedBy is the schema descriptor for claimed_by field.
+	outboxDescClaimedBy := outboxFields[5].Descriptor()
+	// outbox.ClaimedByValidator is a validator for the "claimed_by" field. It is called by the builders before save.
+	outbox.ClaimedByValidator = outboxDescClaimedBy.Validators[0].(func(string) error)
+	// outboxDescLastError is the schema descriptor for last_error field.
+	outboxDescLastError := outboxFields[7].Descriptor()
+	// outbox.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	outbox.LastErrorValidator = outboxDescLastError.Validators[0].(func(string) error)
 	postMixin := schema.Post{}.Mixin()
 	postMixinFields0 := postMixin[0].Fields()
 	_ = postMixinFields0

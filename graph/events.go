@@ -21,7 +21,10 @@ const postTopic = "post"
 // postEvent is a post that was created, updated or deleted, as it travels
 // between instances.
 type postEvent struct {
-	Kind             string `json:"k"` // created, updated, deleted
+	Kind string `json:"k"` // created, updated, deleted
+	// EventID names the event: a second delivery of it (the outbox
+	// delivers at least once) is dropped (events.dispatch).
+	EventID          string `json:"e,omitempty"`
 	cache.PostRecord        // only the ID for deleted
 }
 
@@ -38,6 +41,7 @@ type events struct {
 
 	mu   sync.Mutex
 	subs map[*eventSub]struct{}
+	seen recentIDs
 }
 
 type eventSub struct {
@@ -52,23 +56,21 @@ type eventSub struct {
 const subscriberBuffer = 64
 
 func newEvents(bus *cache.Bus, log *slog.Logger) *events {
-	e := &events{bus: bus, log: log, subs: map[*eventSub]struct{}{}}
+	e := &events{bus: bus, log: log, subs: map[*eventSub]struct{}{}, seen: newRecentIDs(recentEvents)}
 	if bus != nil {
 		bus.Handle(postTopic, e.dispatch)
 	}
 	return e
 }
 
-// publish sends an event to every instance. It is a notification: a failure
-// is logged and the write it reports stands.
-func (e *events) publish(ctx context.Context, ev postEvent) {
+// publish sends an event to every instance (the outbox's kindPosts
+// delivers it, and retries it when this fails).
+func (e *events) publish(ctx context.Context, ev postEvent) error {
 	if e.bus == nil {
-		return
+		return nil
 	}
 	b, _ := json.Marshal(ev) // compact JSON: no newline
-	if err := e.bus.Broadcast(ctx, postTopic, string(b)); err != nil {
-		e.log.WarnContext(ctx, "publish post event", slog.Any("error", err))
-	}
+	return e.bus.Broadcast(ctx, postTopic, string(b))
 }
 
 func (e *events) dispatch(payload string) {
@@ -79,6 +81,9 @@ func (e *events) dispatch(payload string) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if ev.EventID != "" && !e.seen.add(ev.EventID) {
+		return // delivered before
+	}
 	for s := range e.subs {
 		if s.kind != ev.Kind || (s.id != "" && s.id != ev.ID) {
 			continue
@@ -91,6 +96,37 @@ func (e *events) dispatch(payload string) {
 			close(s.ch)
 		}
 	}
+}
+
+// recentEvents is how many event ids each instance remembers to drop a
+// second delivery: a redelivery comes seconds after the first (once the
+// outbox's backoff or a lease ran out), many thousands of events sooner
+// than this would forget it.
+const recentEvents = 4096
+
+// recentIDs is a set of the last n ids added.
+type recentIDs struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentIDs(n int) recentIDs {
+	return recentIDs{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// add records id and reports whether it was new.
+func (r *recentIDs) add(id string) bool {
+	if _, ok := r.ids[id]; ok {
+		return false
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.ids, old)
+	}
+	r.ring[r.next] = id
+	r.next = (r.next + 1) % len(r.ring)
+	r.ids[id] = struct{}{}
+	return true
 }
 
 // subscribe returns the events of a kind (for "updated", of one post) until

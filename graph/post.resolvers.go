@@ -22,27 +22,29 @@ func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePos
 		return nil, err
 	}
 	var p *ent.Post
-	err = r.writePosts(ctx, func(tx *ent.Client) error {
+	err = r.writePosts(ctx, func(tx *ent.Client) (postEvent, error) {
 		p, err = tx.Post.Create().
 			SetTitle(trimText(input.Title)).
 			SetContent(sanitizeContent(input.Content)).
 			SetAuthorID(v.UserID).
 			Save(ctx)
-		return err
+		if err != nil {
+			return postEvent{}, err
+		}
+		return newPostEvent("created", p), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.events.publish(ctx, newPostEvent("created", p))
 	return p, nil
 }
 
 func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input model.UpdatePostInput) (*ent.Post, error) {
 	var p *ent.Post
-	err := r.writePosts(ctx, func(tx *ent.Client) error {
+	err := r.writePosts(ctx, func(tx *ent.Client) (postEvent, error) {
 		cur, err := r.editablePost(ctx, tx, id)
 		if err != nil {
-			return err
+			return postEvent{}, err
 		}
 		upd := tx.Post.UpdateOne(cur)
 		if input.Title != nil {
@@ -52,27 +54,28 @@ func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input mo
 			upd.SetContent(sanitizeContent(*input.Content))
 		}
 		p, err = upd.Save(ctx)
-		return err
+		if err != nil {
+			return postEvent{}, err
+		}
+		return newPostEvent("updated", p), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.events.publish(ctx, newPostEvent("updated", p))
 	return p, nil
 }
 
 func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.ID, error) {
-	err := r.writePosts(ctx, func(tx *ent.Client) error {
+	err := r.writePosts(ctx, func(tx *ent.Client) (postEvent, error) {
 		p, err := r.editablePost(ctx, tx, id)
 		if err != nil {
-			return err
+			return postEvent{}, err
 		}
-		return tx.Post.DeleteOne(p).Exec(ctx)
+		return postEvent{Kind: "deleted", PostRecord: cache.PostRecord{ID: id}}, tx.Post.DeleteOne(p).Exec(ctx)
 	})
 	if err != nil {
 		return "", err
 	}
-	r.events.publish(ctx, postEvent{Kind: "deleted", PostRecord: cache.PostRecord{ID: id}})
 	return id, nil
 }
 

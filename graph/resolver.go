@@ -16,6 +16,7 @@ import (
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
+	"github.com/authql/authql/outbox"
 )
 
 // Deps are what the resolvers need.
@@ -29,7 +30,14 @@ type Deps struct {
 	Tiers *cache.Tiers
 	// Bus carries post events to every instance (subscriptions).
 	Bus *cache.Bus
-	Log *slog.Logger
+	// Outbox records, in each write's transaction, the cache invalidation
+	// and event that must follow it, and delivers them (see outbox.go);
+	// nil: delivered after the commit with nothing to retry a failure.
+	Outbox *outbox.Outbox
+	Log    *slog.Logger
+	// BeforeCommit, for tests, runs in every write of posts or users after
+	// its work and its first cache invalidation, just before the commit.
+	BeforeCommit func(ctx context.Context)
 }
 
 // Resolver is the resolver root and the dependency-injection point of the
@@ -41,9 +49,12 @@ type Resolver struct {
 	limiter   *auth.Limiter
 	tiers     *cache.Tiers
 	events    *events
-	sockets   sockets
-	ws        WebSocketOptions
-	log       *slog.Logger
+	outbox    *outbox.Outbox
+	// beforeCommit: Deps.BeforeCommit.
+	beforeCommit func(ctx context.Context)
+	sockets      sockets
+	ws           WebSocketOptions
+	log          *slog.Logger
 }
 
 // NewSchema returns the executable schema with its resolvers and directives.
@@ -52,8 +63,11 @@ func NewSchema(d Deps) graphql.ExecutableSchema {
 }
 
 func newResolver(d Deps, ws WebSocketOptions) *Resolver {
-	return &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
-		tiers: d.Tiers, events: newEvents(d.Bus, d.logger()), ws: ws, log: d.logger()}
+	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
+		tiers: d.Tiers, events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
+		ws: ws, log: d.logger()}
+	r.handleOutbox()
+	return r
 }
 
 func (r *Resolver) schema() graphql.ExecutableSchema {
@@ -153,44 +167,63 @@ func (r *Resolver) isSelfOrAdmin(ctx context.Context, owner pulid.ID) (bool, err
 // writePosts runs a write of posts in a transaction and moves the post
 // cache generation on: inside the transaction (if Redis cannot be told,
 // nothing is written) and again after the commit (so a read that raced the
-// commit cannot have cached the old state under the new generation).
-func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) error) error {
+// commit cannot have cached the old state under the new generation), then
+// publishes the event fn returns. The bump after the commit and the event
+// are recorded in the transaction's outbox: if Redis fails between the
+// commit and them, they are delivered once it is back (outbox.go).
+func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) (postEvent, error)) error {
+	var f followUp
 	err := withTx(ctx, r.client, func(tx *ent.Client) error {
-		if err := fn(tx); err != nil {
+		ev, err := fn(tx)
+		if err != nil {
 			return err
 		}
-		return r.tiers.InvalidatePosts(ctx)
+		ev.EventID = newEventID()
+		if f, err = r.record(ctx, tx, kindPosts, postsWritten{Event: ev}); err != nil {
+			return err
+		}
+		if err := r.tiers.InvalidatePosts(ctx); err != nil {
+			return err
+		}
+		r.testBeforeCommit(ctx)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := r.tiers.InvalidatePosts(ctx); err != nil {
-		r.log.ErrorContext(ctx, "invalidate post cache after commit", slog.Any("error", err))
-	}
+	r.deliver(ctx, f)
 	return nil
 }
 
 // writeUser is writePosts for a user's record (*id is read after fn ran,
-// so fn may create the user). A new user is in nobody's in-process cache:
-// only an existing one's change is announced to every instance.
+// so fn may create the user).
 func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, created bool, fn func(tx *ent.Client) error) error {
+	var f followUp
 	err := withTx(ctx, r.client, func(tx *ent.Client) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return r.tiers.InvalidateUsers(ctx, *id)
+		var err error
+		if f, err = r.record(ctx, tx, kindUsers, usersWritten{IDs: []pulid.ID{*id}, Created: created}); err != nil {
+			return err
+		}
+		if err := r.tiers.InvalidateUsers(ctx, *id); err != nil {
+			return err
+		}
+		r.testBeforeCommit(ctx)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	after := r.tiers.UsersWritten
-	if created {
-		after = r.tiers.InvalidateUsers
-	}
-	if err := after(ctx, *id); err != nil {
-		r.log.ErrorContext(ctx, "invalidate user cache after commit", slog.Any("error", err))
-	}
+	r.deliver(ctx, f)
 	return nil
+}
+
+func (r *Resolver) testBeforeCommit(ctx context.Context) {
+	if r.beforeCommit != nil {
+		r.beforeCommit(ctx)
+	}
 }
 
 // wantsField reports whether the field being resolved selects a sub-field

@@ -18,6 +18,7 @@ import (
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
+	"github.com/authql/authql/outbox"
 )
 
 // app is one running server: its dependencies and its HTTP handler.
@@ -65,6 +66,9 @@ type deps struct {
 	// onHashSlot, if set, sees every password-hashing slot taken (see
 	// auth.PasswordOptions.OnAcquire).
 	onHashSlot func(held int)
+	// beforeCommit runs in every write of posts or users just before its
+	// commit (graph.Deps.BeforeCommit).
+	beforeCommit func(ctx context.Context)
 }
 
 // newApp opens the database (migrating it) and Redis, and builds the
@@ -129,6 +133,10 @@ func (a *app) start(ctx context.Context, d deps) error {
 		MaxSessions: cfg.MaxSessions,
 		Ledger:      auth.NewLedger(a.db.Client),
 	})
+	// Every instance delivers what writes left in the outbox (theirs or a
+	// dead instance's), at once when its bus resyncs: Redis is back.
+	ob := outbox.New(a.db.Client, a.db.Dialect, outbox.Config{Log: a.logs.err})
+	bus.OnSync(func(context.Context) error { ob.Kick(); return nil })
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); a.sessions.Run(bg) }()
@@ -148,7 +156,10 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Sessions:  a.sessions,
 		Passwords: passwords,
 		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, d.now, a.logs.auth, a.metrics),
+		Outbox:    ob,
 		Log:       a.logs.err,
+
+		BeforeCommit: d.beforeCommit,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
 		Suggestions:      !cfg.Production(),
@@ -159,6 +170,9 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Observe:          a.observeOperation,
 	})
 	a.front.set(a.routes(gql))
+	obDone := make(chan struct{}) // started once the handler registered its kinds
+	go func() { defer close(obDone); ob.Run(bg) }()
+	a.closers = append(a.closers, func() { stopBG(); <-obDone })
 	a.up.Store(true)
 	log.Info("ready: serving the API")
 	return nil

@@ -35,6 +35,10 @@ type Config struct {
 	// queries; sessions, rate limits, revocations and the bus stay on the
 	// main one.
 	CacheRedisURL string
+	// RedisTimeout bounds each Redis dial, read and write; RedisBudget the
+	// time one request may wait on Redis in all (0: no budget).
+	RedisTimeout time.Duration
+	RedisBudget  time.Duration
 
 	JWTSecret        string   // HS256 signing secret; empty in development: random
 	JWTVerifySecrets []string // older secrets still accepted (key rotation)
@@ -135,6 +139,8 @@ func settings() []setting {
 		{"APP_REDIS_MASTER_NAME", "redis-master-name", "", "master name for Redis Sentinel", str(func(c *Config) *string { return &c.RedisMasterName })},
 		{"APP_REDIS_PASSWORD", "redis-password", "", "password for Redis Cluster or Sentinel nodes", str(func(c *Config) *string { return &c.RedisPassword })},
 		{"APP_CACHE_REDIS_URL", "cache-redis-url", "", "redis:// URL of a Redis for the cache tiers and persisted queries only (run it with maxmemory and allkeys-lru); default: the main Redis", str(func(c *Config) *string { return &c.CacheRedisURL })},
+		{"APP_REDIS_TIMEOUT", "redis-timeout", "1s", "longest wait for one Redis dial, read or write (background work; requests are bounded by APP_REDIS_REQUEST_BUDGET)", duration(func(c *Config) *time.Duration { return &c.RedisTimeout })},
+		{"APP_REDIS_REQUEST_BUDGET", "redis-request-budget", "250ms", "longest time one request may wait on Redis, all its commands together; then SERVICE_UNAVAILABLE (0: only APP_REDIS_TIMEOUT per command)", duration(func(c *Config) *time.Duration { return &c.RedisBudget })},
 		{"APP_REDIS_PREFIX", "redis-prefix", "", "prefix of every Redis key (to share one Redis)", str(func(c *Config) *string { return &c.RedisPrefix })},
 		{"APP_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes; development default: random per start", str(func(c *Config) *string { return &c.JWTSecret })},
 		{"APP_JWT_VERIFY_SECRETS", "jwt-verify-secrets", "", "comma-separated older secrets still accepted while tokens signed with them live", list(func(c *Config) *[]string { return &c.JWTVerifySecrets })},

@@ -121,7 +121,12 @@ func (e *testEnv) start(t *testing.T) *testServer {
 		ts.Close()
 		a.Close()
 	})
-	return &testServer{Server: ts, app: a, logs: logs}
+	s := &testServer{Server: ts, app: a, logs: logs}
+	// An instance answers from memory once synced; before, it asks Redis
+	// and the database per request, which tests counting statements or
+	// round trips would see. Tests of the unsynced path cut it themselves.
+	waitSynced(t, s)
+	return s
 }
 
 // gqlError is one entry of a response's errors.

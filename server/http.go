@@ -37,7 +37,7 @@ func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	px := proxies{a.cfg.TrustedProxies}
 	pending := &pendingSockets{max: a.cfg.WSMaxPendingPerIP, clientIP: px.clientIP}
-	api := withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(pending.limit(gql)))))
+	api := a.withRedisBudget(withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(pending.limit(gql))))))
 	mux.Handle("/query", noStore(api))
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Page("/query"))
@@ -238,6 +238,19 @@ func withCost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, _ := cache.WithCost(r.Context())
 		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// withRedisBudget gives every API request but a WebSocket its Redis
+// budget (APP_REDIS_REQUEST_BUDGET): a hung Redis costs a request that
+// long, then it is answered SERVICE_UNAVAILABLE. A WebSocket lives for
+// hours; each Redis command it sends is bounded by APP_REDIS_TIMEOUT.
+func (a *app) withRedisBudget(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.RedisBudget > 0 && !isWebSocket(r) {
+			r = r.WithContext(cache.WithRedisBudget(r.Context(), a.cfg.RedisBudget))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -144,6 +144,23 @@ func (r *streamRouter) replay(h slog.Handler) slog.Handler {
 	return h
 }
 
+// redisLogger routes go-redis's own messages (failed dials, reconnecting
+// pools and subscriptions) into the process logger at WARN, so that every
+// line the process writes has its format: one JSON object per line in
+// production. go-redis keeps one logger per process, a package variable
+// set by redis.SetLogger; run sets it once, at start-up. That is the one
+// exception to "no package-level state", and a harmless one: a process
+// runs one server, whose clients would all want this logger anyway.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	msg := strings.TrimPrefix(strings.TrimSpace(fmt.Sprintf(format, v...)), "redis: ")
+	l.log.WarnContext(ctx, "go-redis: "+msg)
+}
+
 type requestIDKey struct{}
 
 // requestIDFrom returns the id of the request ctx belongs to, or "".

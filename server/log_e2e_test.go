@@ -12,7 +12,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
 )
 
@@ -219,5 +221,41 @@ func TestLogDirOneFilePerStream(t *testing.T) {
 	}
 	if got := stderr.String(); got != "" {
 		t.Errorf("with APP_LOG_DIR, stderr got:\n%s", got)
+	}
+}
+
+// go-redis's own messages (a dial refused while Redis is down, a
+// subscription reconnecting) go through the process logger: in JSON every
+// line of stderr is one JSON object, through a Redis stop and restart.
+func TestRedisClientLogsAreJSON(t *testing.T) {
+	t.Parallel()
+	srv := cachetest.StartServer(t)
+	e := newTestEnvOn(t, cache.Config{URL: srv.URL})
+	p := e.startProcess(t, map[string]string{"APP_LOG_FORMAT": "json"})
+	s := p.server()
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+
+	srv.Stop()
+	for range 3 {
+		s.do(t, tok.Access, `{ me { id } }`, nil)
+	}
+	srv.Start()
+	p.waitReady(t, t.Context())
+	s.login(t, "ann@example.com", "plum-tree-42")
+
+	// Raw or routed, go-redis's lines contain "redis: ".
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.logs.String(), "redis: "); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no go-redis line in the log after a Redis restart:\n%s", p.logs)
+		}
+	}
+	for i, line := range strings.Split(strings.TrimSpace(p.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("stderr line %d is not JSON: %s", i+1, line)
+		}
+	}
+	if !strings.Contains(p.logs.String(), `"msg":"go-redis: `) {
+		t.Errorf("no go-redis line went through the logger")
 	}
 }

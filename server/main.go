@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -63,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 		return err
 	}
 	defer closeLog()
+	redis.SetLogger(redisLogger{log}) // once per process: go-redis has one logger (log.go)
 	for _, w := range cfg.warnings() {
 		log.Warn(w)
 	}

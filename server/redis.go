@@ -28,7 +28,7 @@ func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient
 	}
 	var rdb redis.UniversalClient
 	err := a.retry(ctx, "cache redis (APP_CACHE_REDIS_URL)", redisTransient, func(ctx context.Context) (err error) {
-		rdb, err = cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL})
+		rdb, err = cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL, Timeout: a.cfg.RedisTimeout})
 		return err
 	})
 	if err != nil {

@@ -128,7 +128,7 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 	c := cache.Config{
 		URL: a.cfg.RedisURL, ClusterAddrs: a.cfg.RedisClusterAddrs,
 		SentinelAddrs: a.cfg.RedisSentinelAddrs, MasterName: a.cfg.RedisMasterName,
-		Password: a.cfg.RedisPassword,
+		Password: a.cfg.RedisPassword, Timeout: a.cfg.RedisTimeout,
 	}
 	if a.cfg.EmbeddedRedis() {
 		m, stop, err := embeddedRedis(context.WithoutCancel(ctx))
@@ -138,7 +138,7 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 		a.closers = append(a.closers, stop)
 		a.log.Info("using the embedded in-process Redis; set REDIS_URL=redis://... for a real one (sessions then survive restarts and are shared by instances)",
 			slog.String("addr", m.Addr()))
-		c = cache.Config{URL: "redis://" + m.Addr()}
+		c = cache.Config{URL: "redis://" + m.Addr(), Timeout: a.cfg.RedisTimeout}
 	}
 	var rdb redis.UniversalClient
 	err := a.retry(ctx, "redis", redisTransient, func(ctx context.Context) (err error) {

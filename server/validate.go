@@ -68,6 +68,9 @@ func (c Config) validate() []error {
 	if c.StartupTimeout <= 0 {
 		errs = append(errs, errors.New("APP_STARTUP_TIMEOUT: must be positive"))
 	}
+	if c.RedisTimeout <= 0 {
+		errs = append(errs, errors.New("APP_REDIS_TIMEOUT: must be positive"))
+	}
 	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 		errs = append(errs, errors.New("APP_REFRESH_REUSE_GRACE: must be between 0 and 1m"))
 	}
