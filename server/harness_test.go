@@ -72,6 +72,10 @@ func (e *testEnv) config(t *testing.T) Config {
 		"APP_REDIS_PREFIX": e.redis.Prefix,
 		"APP_JWT_SECRET":   testSecret,
 		"APP_LOG_LEVEL":    "warn",
+		// The suite runs with -race, in parallel, on small machines: a
+		// request's Redis budget (250 ms in production) would be spent by
+		// the scheduler alone. Tests of the budget set their own.
+		"APP_REDIS_REQUEST_BUDGET": "10s",
 	}
 	for k, v := range e.env {
 		env[k] = v
