@@ -158,7 +158,15 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 		ctx = context.Background()
 	}
 	msg := strings.TrimPrefix(strings.TrimSpace(fmt.Sprintf(format, v...)), "redis: ")
-	l.log.WarnContext(ctx, "go-redis: "+msg)
+	// go-redis says through this one logger both what went wrong (a failed
+	// dial, a lost connection) and what merely happened (Sentinel naming
+	// the master it found): only the former is a warning.
+	level := slog.LevelInfo
+	if strings.Contains(msg, "fail") || strings.Contains(msg, "error") || strings.Contains(msg, "err=") ||
+		strings.Contains(msg, "timeout") || strings.Contains(msg, "refused") || strings.Contains(msg, "discard") {
+		level = slog.LevelWarn
+	}
+	l.log.Log(ctx, level, "go-redis: "+msg)
 }
 
 type requestIDKey struct{}

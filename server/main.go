@@ -66,6 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	}
 	defer closeLog()
 	redis.SetLogger(redisLogger{log}) // once per process: go-redis has one logger (log.go)
+	// Libraries that write through the standard log package (gqlgen's
+	// WebSocket transport) land in the same stream, one record per line.
+	slog.SetDefault(log)
 	for _, w := range cfg.warnings() {
 		log.Warn(w)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -34,7 +35,9 @@ var serverBinary = struct {
 // own log into the instance's: their dial failures during the outage
 // tests are expected, and are dropped rather than written raw to stderr.
 func TestMain(m *testing.M) {
+	// In-process instances: what libraries print on their own is noise here.
 	redis.SetLogger(redisLogger{slog.New(slog.DiscardHandler)})
+	stdlog.SetOutput(io.Discard)
 	code := m.Run()
 	if serverBinary.path != "" {
 		_ = os.RemoveAll(filepath.Dir(serverBinary.path))
