@@ -100,7 +100,7 @@ func TestBusPausedPeerIsNotSyncedAfterPublishReturns(t *testing.T) {
 			ev := "pause-" + pause.String()
 			proxy.Freeze()
 			thawed := make(chan struct{})
-			go func() { time.Sleep(pause); proxy.Thaw(); close(thawed) }()
+			go func() { time.Sleep(pause); proxy.Thaw(); close(thawed) }() // the freeze's length is what the test varies
 			start := time.Now()
 			if err := a.bus.Publish(context.Background(), "t", ev); err != nil {
 				t.Fatal(err)

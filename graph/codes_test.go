@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// Codes lists every Code constant of this package, so the README's error
-// table (checked against Codes in server/readme_test.go) cannot miss one.
+// Codes lists every Code constant of this package, so docs/API.md's error
+// table (checked against Codes in server/docs_test.go) cannot miss one.
 func TestCodesListsEveryCode(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
 	if err != nil {

@@ -284,7 +284,7 @@ func TestGeneratedClientAccountAndAdmin(t *testing.T) {
 	wantCode(t, "revoked laptop", err, "UNAUTHENTICATED", "SESSION_ENDED")
 
 	// changePassword checks the policy and the current password, then
-	// replaces this session's tokens.
+	// replaces the tokens of the caller's session.
 	_, err = client.ChangePassword(ctx, cat, input.Password, "short")
 	wantCode(t, "short new password", err, "BAD_USER_INPUT", "")
 	_, err = client.ChangePassword(ctx, cat, "not the password", "a new password")

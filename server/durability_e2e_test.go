@@ -223,8 +223,8 @@ func TestLogoutRunsToTheEndWhenTheClientLeaves(t *testing.T) {
 		res.Body.Close()
 		t.Fatal("the logout answered while B was frozen; the client should have given up first")
 	}
-	time.Sleep(cache.AckTimeout) // let A's wait for B run out
-	proxy.Thaw()
+	// A's wait for B runs out (cache.AckTimeout) and the logout goes on to
+	// its end: the session leaves Redis while B is still frozen.
 	deadline := time.Now().Add(5 * time.Second)
 	for len(cachetest.Keys(t, e.redis.Client, e.redis.Prefix+"session:{"+eve.UserID+"}:*")) != 0 {
 		if time.Now().After(deadline) {
@@ -232,6 +232,7 @@ func TestLogoutRunsToTheEndWhenTheClientLeaves(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	proxy.Thaw()
 	for name, s := range map[string]*testServer{"A": a, "B": b} {
 		if got, want := s.do(t, eve.Access, `{ me { id } }`, nil).code(t), "UNAUTHENTICATED"; got != want {
 			t.Errorf("instance %s: code=%q, want %q", name, got, want)

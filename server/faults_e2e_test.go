@@ -279,9 +279,15 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// SIGTERM comes once writes are being acknowledged, so some are in
+	// flight when it does.
+	waitUntil(t, "writing", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 16
+	})
 	cancel() // what SIGTERM does through signal.NotifyContext
-	time.Sleep(100 * time.Millisecond)
+	waitUntil(t, "shutting down", func() bool { return strings.Contains(stderr.String(), "shutting down: not ready") })
 	res, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatalf("readyz during the grace period: %v", err)

@@ -54,7 +54,7 @@ func sample(t *testing.T, samples map[string]float64, series string) float64 {
 
 // After a login, a refresh, a refresh-token theft, a rate-limited login,
 // cache hits and refused tokens, /metrics counts each of them, with the
-// labels the README lists.
+// labels docs/OPERATIONS.md lists.
 func TestMetricsCountTraffic(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)

@@ -15,7 +15,7 @@ import (
 	"github.com/authql/authql/outbox"
 )
 
-// deliveryBound is the README's bound on how long after Redis answers
+// deliveryBound is docs/OPERATIONS.md's bound on how long after Redis answers
 // again a write's invalidation and event are delivered (the outbox's
 // longest backoff plus its poll), with room for a loaded machine.
 const deliveryBound = 2 * (outbox.MaxBackoff + time.Second)
@@ -82,8 +82,8 @@ func waitTitle(t *testing.T, s *testServer, token, title string, within time.Dur
 // data (a reader cached the list, without the write, under the generation
 // the write's first bump made). The write is acknowledged: it committed.
 // Once Redis is back, another instance lists the write within the
-// README's bound: the bump was recorded in the write's transaction and
-// the outbox delivers it.
+// bound of docs/OPERATIONS.md: the bump was recorded in the write's
+// transaction and the outbox delivers it.
 func TestListFreshAfterRedisLostBetweenCommitAndBump(t *testing.T) {
 	t.Parallel()
 	srv := cachetest.StartServer(t)

@@ -39,7 +39,7 @@ func TestPausedInstanceNeverAcceptsRevokedToken(t *testing.T) {
 		pb.pause(t)
 		resumed := make(chan time.Time, 1)
 		go func() {
-			time.Sleep(pause)
+			time.Sleep(pause) // the stop's length is what the test varies
 			_ = pb.cmd.Process.Signal(syscall.SIGCONT)
 			resumed <- time.Now()
 		}()

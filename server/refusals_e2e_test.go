@@ -12,7 +12,7 @@ import (
 
 // Every request the server refuses as a whole gets a GraphQL-shaped JSON
 // body with extensions.code, in the media type the client asked for, and
-// the status the README's error table gives; nothing of it runs.
+// the status docs/API.md's error table gives; nothing of it runs.
 func TestRefusalsAreCodedJSON(t *testing.T) {
 	t.Parallel()
 	s := newTestEnv(t).start(t)

@@ -23,7 +23,10 @@ func TestIdleShutdownIsPromptAndQuiet(t *testing.T) {
 	s.createPost(t, tok.Access, "hello", "body")
 	peer.server().do(t, tok.Access, `{ me { id } }`, nil).mustOK(t)
 	p.waitReady(t, t.Context())
-	time.Sleep(1500 * time.Millisecond) // idle: heartbeats and pings go on
+	// Idle on purpose, longer than a period of every background loop (bus
+	// pings; the heartbeat, the session-use flush and the outbox poll each
+	// second): SIGTERM finds them running, not freshly started.
+	time.Sleep(1500 * time.Millisecond)
 
 	start := time.Now()
 	before := len(p.logs.String())

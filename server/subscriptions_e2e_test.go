@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,59 @@ func (c *wsClient) next(id string) map[string]any {
 	return p.Data
 }
 
+// awaitLive waits until subscription id is live. Subscribe messages get no
+// answer and run concurrently, so it makes probe writes until id receives
+// the event of one. probe writes and returns what the last probe's events
+// carry, by subscription id (a post's id, a title), for every live
+// subscription it reaches; awaitLive then reads until each of them has
+// arrived, so no probe's event is left for the test to read: a
+// subscription delivers events in the order they were published, and a
+// write publishes its event before it returns.
+func (c *wsClient) awaitLive(id string, probe func() map[string]string) {
+	c.t.Helper()
+	type result struct {
+		m   wsMsg
+		err error
+	}
+	res := make(chan result, 1)
+	readNext := func() {
+		go func() {
+			m, err := c.read(10 * time.Second)
+			res <- result{m, err}
+		}()
+	}
+	var got []wsMsg
+	take := func(r result) bool {
+		c.t.Helper()
+		if r.err != nil || (r.m.Type != "next" && r.m.Type != "data") {
+			c.t.Fatalf("waiting for subscription %s to go live: %v %s %s %s", id, r.err, r.m.Type, r.m.ID, r.m.Payload)
+		}
+		got = append(got, r.m)
+		return r.m.ID == id
+	}
+	var last map[string]string
+	readNext()
+	for live, deadline := false, time.Now().Add(10*time.Second); !live; {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("subscription %s got no event of probes made for 10s", id)
+		}
+		last = probe()
+		select {
+		case r := <-res:
+			if live = take(r); !live {
+				readNext()
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for sub, marker := range last {
+		for !slices.ContainsFunc(got, func(m wsMsg) bool { return m.ID == sub && strings.Contains(string(m.Payload), marker) }) {
+			readNext()
+			take(<-res)
+		}
+	}
+}
+
 // closedWith waits until the server closes the socket and returns the code.
 func (c *wsClient) closedWith(within time.Duration) websocket.StatusCode {
 	c.t.Helper()
@@ -151,7 +205,7 @@ func TestSubscriptionsFanOutAcrossInstances(t *testing.T) {
 			}
 			c.subscribe("1", `subscription { postCreated { id title author { name } } }`, nil)
 			c.subscribe("2", `subscription { postDeleted }`, nil)
-			time.Sleep(100 * time.Millisecond) // subscriptions registered
+			awaitCreatedAndDeleted(t, c, b, tok.Access)
 			id := b.createPost(t, tok.Access, "hello", "world")
 			data := c.next("1")
 			post := data["postCreated"].(map[string]any)
@@ -159,7 +213,13 @@ func TestSubscriptionsFanOutAcrossInstances(t *testing.T) {
 				t.Errorf("postCreated=%v", post)
 			}
 			c.subscribe("3", `subscription($id: ID!) { postUpdated(id: $id) { title } }`, map[string]any{"id": id})
-			time.Sleep(100 * time.Millisecond)
+			probes := 0
+			c.awaitLive("3", func() map[string]string {
+				probes++
+				title := fmt.Sprintf("probe %d", probes)
+				b.do(t, tok.Access, `mutation($id: ID!, $t: String!) { updatePost(id: $id, input: {title: $t}) { id } }`, map[string]any{"id": id, "t": title}).mustOK(t)
+				return map[string]string{"3": `"` + title + `"`}
+			})
 			other := b.createPost(t, tok.Access, "other", "x")
 			c.next("1") // the second creation
 			b.do(t, tok.Access, `mutation($id: ID!) { updatePost(id: $id, input: {title: "edited"}) { id } }`, map[string]any{"id": other}).mustOK(t)
@@ -173,6 +233,21 @@ func TestSubscriptionsFanOutAcrossInstances(t *testing.T) {
 			}
 		})
 	}
+}
+
+// awaitCreatedAndDeleted waits until subscriptions "1" (postCreated, with
+// the post's id) and "2" (postDeleted) of c are live, writing through s.
+func awaitCreatedAndDeleted(t *testing.T, c *wsClient, s *testServer, token string) {
+	t.Helper()
+	c.awaitLive("1", func() map[string]string {
+		id := s.createPost(t, token, "probe", "live yet?")
+		return map[string]string{"1": `"` + id + `"`}
+	})
+	c.awaitLive("2", func() map[string]string {
+		id := s.createPost(t, token, "probe", "live yet?")
+		s.do(t, token, `mutation($id: ID!) { deletePost(id: $id) }`, map[string]any{"id": id}).mustOK(t)
+		return map[string]string{"1": `"` + id + `"`, "2": `"` + id + `"`}
+	})
 }
 
 func TestSubscriptionsNeedAuthentication(t *testing.T) {
@@ -256,7 +331,7 @@ func TestWebSocketLimits(t *testing.T) {
 	}
 	c1.subscribe("1", `subscription { postCreated { id } }`, nil)
 	c1.subscribe("2", `subscription { postDeleted }`, nil)
-	time.Sleep(100 * time.Millisecond) // subscribe messages run concurrently: let 1 and 2 take their places
+	awaitCreatedAndDeleted(t, c1, s, tok.Access) // subscribe messages run concurrently: 1 and 2 take their places first
 	c1.subscribe("3", `subscription { postDeleted }`, nil)
 	m, err := c1.read(2 * time.Second)
 	if err != nil || m.ID != "3" || !strings.Contains(string(m.Payload), `"code":"LIMIT_EXCEEDED"`) {

@@ -9,28 +9,42 @@ import (
 	"testing"
 )
 
-// The README's "Example with curl" block is what a newcomer types first:
-// these tests run it, command by command, against a real server, and keep
-// its account the one the playground's Register and Login tabs use.
+// The curl commands of the docs are what a newcomer types first: these
+// tests run them, command by command, against a real server, and keep
+// their account the one the playground's Register and Login tabs use.
 
-// readmeCurlBlock is the body of the first sh block after "Example with curl".
-func readmeCurlBlock(t *testing.T) string {
+// curlExample is a block of curl commands in the docs: the first sh block
+// after a heading.
+type curlExample struct {
+	path, heading string
+	// ops are the operations the block must show.
+	ops []string
+	// signIns is how often it gives the account's e-mail and password.
+	signIns int
+}
+
+var curlExamples = []curlExample{
+	// The README's first query.
+	{"README.md", "## A first query", []string{"register", "me", "posts"}, 1},
+	// The walkthrough from sign-up to logout.
+	{"docs/API.md", "## Example with curl",
+		[]string{"register", "login", "refresh", "logout", "me", "posts", "createPost", "updatePost", "deletePost"}, 2},
+}
+
+// block is the body of the first sh block after the example's heading.
+func (x curlExample) block(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(b), "Example with curl")
+	_, after, ok := strings.Cut(readDoc(t, x.path), "\n"+x.heading+"\n")
 	if !ok {
-		t.Fatal(`README.md has no "Example with curl"`)
+		t.Fatalf("%s has no %q", x.path, x.heading)
 	}
 	_, after, ok = strings.Cut(after, "```sh\n")
 	if !ok {
-		t.Fatal(`README.md: no sh block after "Example with curl"`)
+		t.Fatalf("%s: no sh block after %q", x.path, x.heading)
 	}
 	block, _, ok := strings.Cut(after, "```")
 	if !ok {
-		t.Fatal("README.md: the curl block does not end")
+		t.Fatalf("%s: the curl block after %q does not end", x.path, x.heading)
 	}
 	return block
 }
@@ -47,7 +61,7 @@ var assignLine = regexp.MustCompile(`^([A-Z_]+)=\.\.\.\s*#\s*(.+)$`)
 
 // shellSteps splits the block into steps. A command runs over several lines
 // while a line ends in a backslash or a single-quoted string is open (the
-// README's commands quote with single quotes, and splice a variable in
+// docs' commands quote with single quotes, and splice a variable in
 // as '"$X"', which keeps their count even).
 func shellSteps(block string) []shellStep {
 	var steps []shellStep
@@ -121,11 +135,11 @@ func walk(v any, path []string) (string, bool) {
 	return s, ok && s != ""
 }
 
-// TestREADMECurlExamples runs the README's curl commands in order, as a
+// TestDocsCurlExamples runs each block of curl commands in order, as a
 // reader would (with bash and curl), against a real server: every answer
 // must carry data and no error, and together they must cover the
-// operations a newcomer needs.
-func TestREADMECurlExamples(t *testing.T) {
+// operations the block is there to show.
+func TestDocsCurlExamples(t *testing.T) {
 	t.Parallel()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -134,13 +148,22 @@ func TestREADMECurlExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("no curl")
 	}
+	for _, x := range curlExamples {
+		t.Run(x.path, func(t *testing.T) {
+			t.Parallel()
+			runCurlExample(t, bash, x)
+		})
+	}
+}
+
+func runCurlExample(t *testing.T, bash string, x curlExample) {
 	s := newTestEnv(t).start(t)
 	host := strings.TrimPrefix(s.URL, "http://")
 	// Nothing of the caller's environment: no proxy, no ~/.curlrc.
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	var last any
 	ran := map[string]bool{}
-	for _, st := range shellSteps(readmeCurlBlock(t)) {
+	for _, st := range shellSteps(x.block(t)) {
 		if st.name != "" {
 			v, ok := fieldIn(last, strings.Fields(st.comment))
 			if !ok {
@@ -170,17 +193,17 @@ func TestREADMECurlExamples(t *testing.T) {
 		}
 		last = answer.Data
 	}
-	for _, op := range []string{"register", "login", "refresh", "logout", "me", "posts", "createPost", "updatePost", "deletePost"} {
+	for _, op := range x.ops {
 		if !ran[op] {
-			t.Errorf("the README's curl examples do not show %s", op)
+			t.Errorf("the curl commands of %s do not show %s", x.path, op)
 		}
 	}
 }
 
-// TestREADMEExamplesUsePlaygroundAccount: a reader who registers with the
-// README's curl and then opens the playground can log in with its Login
-// tab as it is: both use one e-mail and one password.
-func TestREADMEExamplesUsePlaygroundAccount(t *testing.T) {
+// TestDocsExamplesUsePlaygroundAccount: a reader who registers with the
+// docs' curl and then opens the playground can log in with its Login tab
+// as it is: both use one e-mail and one password.
+func TestDocsExamplesUsePlaygroundAccount(t *testing.T) {
 	t.Parallel()
 	js, err := os.ReadFile("playground/src/examples.js")
 	if err != nil {
@@ -194,15 +217,17 @@ func TestREADMEExamplesUsePlaygroundAccount(t *testing.T) {
 		return string(m[1])
 	}
 	want := map[string]string{"email": constant("email"), "password": constant("password")}
-	block := readmeCurlBlock(t)
-	for key, v := range want {
-		got := regexp.MustCompile(`"`+key+`": "([^"]*)"`).FindAllStringSubmatch(block, -1)
-		if len(got) < 2 {
-			t.Errorf("the README's curl examples give %q %d times, want it in register and login", key, len(got))
-		}
-		for _, g := range got {
-			if g[1] != v {
-				t.Errorf("the README's curl examples use %s %q, the playground %q", key, g[1], v)
+	for _, x := range curlExamples {
+		block := x.block(t)
+		for key, v := range want {
+			got := regexp.MustCompile(`"`+key+`": "([^"]*)"`).FindAllStringSubmatch(block, -1)
+			if len(got) < x.signIns {
+				t.Errorf("the curl commands of %s give %q %d times, want %d (register, login)", x.path, key, len(got), x.signIns)
+			}
+			for _, g := range got {
+				if g[1] != v {
+					t.Errorf("the curl commands of %s use %s %q, the playground %q", x.path, key, g[1], v)
+				}
 			}
 		}
 	}
