@@ -140,7 +140,7 @@ func (operationGuard) Validate(graphql.ExecutableSchema) error { return nil }
 var rateExempt = map[string]bool{"refresh": true, "login": true, "register": true, "logout": true}
 
 func (g operationGuard) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if g.d.Limiter == nil || onlyExempt(oc.Operation) {
+	if g.d.Limiter == nil || onlyExempt(oc.Operation, oc.Doc) {
 		return nil
 	}
 	cost := 1
@@ -158,15 +158,32 @@ func (g operationGuard) MutateOperationContext(ctx context.Context, oc *graphql.
 	return nil
 }
 
-func onlyExempt(op *ast.OperationDefinition) bool {
-	for _, sel := range op.SelectionSet {
-		f, ok := sel.(*ast.Field)
-		if !ok || !rateExempt[f.Name] {
-			return false
-		}
-	}
-	return true
+// onlyExempt reports whether every field at the root of op, fragments
+// included, is exempt from the API budget.
+func onlyExempt(op *ast.OperationDefinition, doc *ast.QueryDocument) bool {
+	walk := walkWith[int](doc, rootFields{charged})
+	return walk.set(op.SelectionSet) == 0
 }
+
+func charged(f *ast.Field) bool { return !rateExempt[f.Name] }
+
+// rootFields counts the fields at the root of an operation, fragments
+// included, that match.
+type rootFields struct{ match func(*ast.Field) bool }
+
+func (rootFields) enter(sel ast.Selection) bool {
+	_, field := sel.(*ast.Field)
+	return !field
+}
+
+func (r rootFields) leave(sel ast.Selection, below int) int {
+	if f, ok := sel.(*ast.Field); ok && r.match(f) {
+		return 1
+	}
+	return below
+}
+
+func (rootFields) add(sum, n int) (int, bool) { return sum + n, false }
 
 // responseStatus lets the GraphQL layer choose the HTTP status of a request
 // it refuses as a whole (gqlgen's transports pick 200 or 422 themselves).
@@ -302,18 +319,13 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 		return
 	}
 	// Cheap test first: most operations have no two lookups at the root.
-	n := 0
-	for _, sel := range oc.Operation.SelectionSet {
-		if f, ok := sel.(*ast.Field); ok && (f.Name == "node" || f.Name == "user" || f.Name == "post") {
-			n++
-		}
-	}
-	if n < 2 {
+	walk := walkWith[int](oc.Doc, rootFields{isLookup})
+	if walk.set(oc.Operation.SelectionSet) < 2 {
 		return
 	}
 	var users, posts []pulid.ID
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Query"}) {
-		if f.Name != "node" && f.Name != "user" && f.Name != "post" {
+		if !isLookup(f.Field) {
 			continue
 		}
 		s, _ := f.ArgumentMap(oc.Variables)["id"].(string)
@@ -332,6 +344,9 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 		l.PrefetchPosts(ctx, posts)
 	}
 }
+
+// isLookup reports whether f looks an object up by ID.
+func isLookup(f *ast.Field) bool { return f.Name == "node" || f.Name == "user" || f.Name == "post" }
 
 // logger returns d.Log or a logger that discards.
 func (d Deps) logger() *slog.Logger {

@@ -137,43 +137,50 @@ var uncacheable = map[string]bool{"mySessions": true, "__schema": true, "__type"
 // the answer depends on the viewer's role too; ok is false if the operation
 // must not be cached.
 func responseScope(op *ast.OperationDefinition, doc *ast.QueryDocument, v auth.Viewer) (scope string, roleDependent, ok bool) {
-	perViewer := false
-	seen := map[string]bool{}
-	var walk func(ast.SelectionSet) bool
-	walk = func(set ast.SelectionSet) bool {
-		for _, sel := range set {
-			switch sel := sel.(type) {
-			case *ast.Field:
-				if uncacheable[sel.Name] {
-					return false
-				}
-				guarded := sel.Definition != nil && sel.Definition.Directives.ForName("hasRole") != nil
-				perViewer = perViewer || viewerFields[sel.Name] || guarded
-				roleDependent = roleDependent || roleFields[sel.Name] || guarded
-				if !walk(sel.SelectionSet) {
-					return false
-				}
-			case *ast.InlineFragment:
-				if !walk(sel.SelectionSet) {
-					return false
-				}
-			case *ast.FragmentSpread:
-				if seen[sel.Name] {
-					continue
-				}
-				seen[sel.Name] = true
-				if f := doc.Fragments.ForName(sel.Name); f != nil && !walk(f.SelectionSet) {
-					return false
-				}
-			}
-		}
-		return true
-	}
-	if !walk(op.SelectionSet) {
+	walk := walkWith[cacheNeeds](doc, cacheNeedsOf{})
+	needs := walk.set(op.SelectionSet)
+	switch {
+	case needs&uncached != 0:
 		return "", false, false
+	case needs&perViewer != 0:
+		return "u:" + string(v.UserID), needs&perRole != 0, true
 	}
-	if perViewer {
-		return "u:" + string(v.UserID), roleDependent, true
+	return "*", needs&perRole != 0, true
+}
+
+// cacheNeeds is what a selection asks of the response cache.
+type cacheNeeds uint8
+
+const (
+	perViewer cacheNeeds = 1 << iota // cached for the viewer only
+	perRole                          // keyed by the viewer's role too
+	uncached                         // never cached
+)
+
+// cacheNeedsOf finds what the fields of an operation ask of the cache.
+type cacheNeedsOf struct{}
+
+func (cacheNeedsOf) enter(ast.Selection) bool { return true }
+
+func (cacheNeedsOf) leave(sel ast.Selection, below cacheNeeds) cacheNeeds {
+	f, ok := sel.(*ast.Field)
+	if !ok {
+		return below
 	}
-	return "*", roleDependent, true
+	if uncacheable[f.Name] {
+		return uncached
+	}
+	guarded := f.Definition != nil && f.Definition.Directives.ForName("hasRole") != nil
+	if viewerFields[f.Name] || guarded {
+		below |= perViewer
+	}
+	if roleFields[f.Name] || guarded {
+		below |= perRole
+	}
+	return below
+}
+
+func (cacheNeedsOf) add(sum, n cacheNeeds) (cacheNeeds, bool) {
+	sum |= n
+	return sum, sum&uncached != 0
 }
