@@ -15,6 +15,7 @@ import (
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
+	"github.com/authql/authql/graph/model"
 )
 
 // responseCache serves whole responses of cacheable queries from Redis
@@ -23,18 +24,19 @@ import (
 // makes every response built before it unreachable.
 //
 // Only authenticated queries without errors are cached, and only after the
-// request passed authentication, rate limiting and validation. A query that
-// shows viewer-dependent data (me, e-mail addresses, the admin-only users
-// list) is cached per viewer; one that cannot be cached at all (sessions,
-// introspection) is never looked up.
+// request passed authentication, rate limiting and validation. The schema
+// says which fields make an answer depend on who asks (@cacheControl): a
+// query that selects one of those (me, e-mail addresses, the admin-only
+// users list) is cached per viewer; one that selects a field never cached
+// (sessions) or introspection is never looked up.
 //
 // What a directive or resolver decided from the viewer's role is part of
-// the key: a query that reaches a @hasRole field or a role-dependent field
-// is looked up under the viewer's current role, read from the database as
-// @hasRole reads it, so a demoted admin misses and is refused by the
-// directive itself. An answer whose resolution read the viewer's role
-// without the role in its key, or read anyone else's role (User.role, never
-// cached), is not stored at all.
+// the key: a query that reaches a field marked PRIVATE_PER_ROLE (every
+// @hasRole field is) is looked up under the viewer's current role, read
+// from the database as @hasRole reads it, so a demoted admin misses and is
+// refused by the directive itself. An answer whose resolution read the
+// viewer's role without the role in its key, or read anyone else's role
+// (User.role), is not stored at all.
 type responseCache struct {
 	tiers  *cache.Tiers
 	roleOf func(context.Context, pulid.ID) (user.Role, error)
@@ -120,18 +122,6 @@ func noteRoleRead(ctx context.Context, id pulid.ID) {
 // than Redis could answer the lookup.
 const minCachedComplexity = 10
 
-// viewerFields make a response depend on who asks.
-var viewerFields = map[string]bool{"me": true, "email": true, "users": true}
-
-// roleFields are resolved differently for admins (User.email: the
-// isSelfOrAdmin check). Fields guarded by @hasRole need not be listed: the
-// schema says so.
-var roleFields = map[string]bool{"email": true}
-
-// uncacheable fields are never served from the response cache: sessions
-// live in Redis (no generation tracks them), introspection is cheap.
-var uncacheable = map[string]bool{"mySessions": true, "__schema": true, "__type": true}
-
 // responseScope says who may share a cached response: "*" for any
 // authenticated viewer, "u:<id>" for this viewer only; roleDependent, that
 // the answer depends on the viewer's role too; ok is false if the operation
@@ -164,20 +154,37 @@ func (cacheNeedsOf) enter(ast.Selection) bool { return true }
 
 func (cacheNeedsOf) leave(sel ast.Selection, below cacheNeeds) cacheNeeds {
 	f, ok := sel.(*ast.Field)
-	if !ok {
+	switch {
+	case !ok || f.Definition == nil:
 		return below
+	case isIntrospection(f):
+		return uncached // cheap to answer, and not worth a key
 	}
-	if uncacheable[f.Name] {
+	return below | fieldCacheNeeds(f.Definition)
+}
+
+// fieldCacheNeeds is what the schema says of a field with @cacheControl:
+// the one place that decides which fields make an answer private, keyed
+// by role, or never cached (TestViewerDependentFieldsAreCachedPrivately
+// checks that every field that needs to says so).
+func fieldCacheNeeds(def *ast.FieldDefinition) cacheNeeds {
+	d := def.Directives.ForName("cacheControl")
+	if d == nil {
+		return 0
+	}
+	scope := d.Arguments.ForName("scope")
+	if scope == nil || scope.Value == nil {
+		return 0
+	}
+	switch model.CacheScope(scope.Value.Raw) {
+	case model.CacheScopePrivate:
+		return perViewer
+	case model.CacheScopePrivatePerRole:
+		return perViewer | perRole
+	case model.CacheScopeNoStore:
 		return uncached
 	}
-	guarded := f.Definition != nil && f.Definition.Directives.ForName("hasRole") != nil
-	if viewerFields[f.Name] || guarded {
-		below |= perViewer
-	}
-	if roleFields[f.Name] || guarded {
-		below |= perRole
-	}
-	return below
+	return 0
 }
 
 func (cacheNeedsOf) add(sum, n cacheNeeds) (cacheNeeds, bool) {
