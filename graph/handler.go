@@ -149,10 +149,9 @@ func (g operationGuard) MutateOperationContext(ctx context.Context, oc *graphql.
 	}
 	v, _ := auth.FromContext(ctx)
 	if err := g.d.Limiter.API(ctx, v.UserID, auth.MetaFrom(ctx).IP, cost); err != nil {
-		if rl, ok := err.(*auth.RateLimitError); ok {
-			// The whole request is refused: HTTP 429 with Retry-After.
-			refuseRequest(ctx, CodeRateLimited, rl.RetrySeconds())
-		}
+		// Nothing ran: the whole request is refused (HTTP 429 with
+		// Retry-After for a spent budget).
+		refuseWith(ctx, err)
 		return errorPresenter(g.d.logger())(ctx, err)
 	}
 	return nil

@@ -15,31 +15,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// refusalStatus is the HTTP status of a request refused as a whole, by the
-// code of its error: the one place where the two meet. A field's error
-// leaves the response at 200, and gqlgen answers a document that does not
-// parse or validate with 422 (400 under application/graphql-response+json).
-var refusalStatus = map[string]int{
-	CodeBadRequest:         http.StatusBadRequest,
-	CodeForbidden:          http.StatusForbidden,
-	CodeHTTPSRequired:      http.StatusForbidden,
-	CodeNotFound:           http.StatusNotFound,
-	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
-	CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
-	CodeRateLimited:        http.StatusTooManyRequests,
-	CodeInternal:           http.StatusInternalServerError,
-	CodeServiceUnavailable: http.StatusServiceUnavailable,
-}
-
-// RefusalStatus returns the HTTP status of a request refused as a whole
-// with code (400 for a code that refuses no whole request).
-func RefusalStatus(code string) int {
-	if s, ok := refusalStatus[code]; ok {
-		return s
-	}
-	return http.StatusBadRequest
-}
-
 // refuseRequest gives the whole response the status of code (unless it is
 // refused for another reason already), with Retry-After raised to
 // retryAfter seconds.
