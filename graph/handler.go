@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -183,99 +181,6 @@ func (r rootFields) leave(sel ast.Selection, below int) int {
 }
 
 func (rootFields) add(sum, n int) (int, bool) { return sum + n, false }
-
-// responseStatus lets the GraphQL layer choose the HTTP status of a request
-// it refuses as a whole (gqlgen's transports pick 200 or 422 themselves).
-// Field errors are presented concurrently, hence the lock.
-type responseStatus struct {
-	mu         sync.Mutex
-	status     int
-	retryAfter int
-	allow      string
-}
-
-// refuse sets the status of the whole response, unless one is set already.
-func (s *responseStatus) refuse(status, retryAfter int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status == 0 {
-		s.status = status
-	}
-	s.retryAfter = max(s.retryAfter, retryAfter)
-}
-
-// retryAt raises the Retry-After of the response.
-func (s *responseStatus) retryAt(seconds int) {
-	s.mu.Lock()
-	s.retryAfter = max(s.retryAfter, seconds)
-	s.mu.Unlock()
-}
-
-// allowOnly sets the Allow header of a 405 response.
-func (s *responseStatus) allowOnly(methods string) {
-	s.mu.Lock()
-	s.allow = methods
-	s.mu.Unlock()
-}
-
-func (s *responseStatus) get() (status, retryAfter int, allow string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status, s.retryAfter, s.allow
-}
-
-type responseStatusKey struct{}
-
-func responseStatusFrom(ctx context.Context) *responseStatus {
-	s, _ := ctx.Value(responseStatusKey{}).(*responseStatus)
-	return s
-}
-
-func withResponseStatus(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &responseStatus{}
-		ctx := context.WithValue(r.Context(), responseStatusKey{}, st)
-		if r.Header.Get("Upgrade") != "" {
-			ctx = context.WithValue(ctx, liveConnKey{}, &liveConn{})
-		}
-		next.ServeHTTP(&statusWriter{ResponseWriter: w, st: st}, r.WithContext(ctx))
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	st      *responseStatus
-	written bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.written {
-		return
-	}
-	w.written = true
-	status, retry, allow := w.st.get()
-	if retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-	}
-	if allow != "" {
-		w.Header().Set("Allow", allow)
-	}
-	if status != 0 {
-		code = status
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.written {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer
-// (flushing, hijacking for WebSockets).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // loadersExtension gives every operation its own dataloaders, whatever the
 // transport.

@@ -160,9 +160,9 @@ func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphq
 type upgradeRefusals struct{ transport.Websocket }
 
 func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	uw := &upgradeWriter{ResponseWriter: w}
-	t.Websocket.Do(uw, r, exec)
-	switch uw.refused {
+	hw := HoldErrors(w)
+	t.Websocket.Do(hw, r, exec)
+	switch hw.Held() {
 	case 0:
 	case http.StatusForbidden:
 		Refusal{Code: CodeForbidden, Message: "WebSockets from this Origin are not allowed"}.Write(w, r)
@@ -170,32 +170,3 @@ func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql
 		Refusal{Code: CodeBadRequest, Message: "not a WebSocket upgrade this server accepts (RFC 6455, version 13)"}.Write(w, r)
 	}
 }
-
-// upgradeWriter holds back an upgrade's error response (status 400 and
-// up), so that Do can send a coded one instead; anything else, the 101
-// Switching Protocols and the hijack among them, passes through.
-type upgradeWriter struct {
-	http.ResponseWriter
-	refused int
-}
-
-func (w *upgradeWriter) WriteHeader(code int) {
-	if w.refused != 0 {
-		return
-	}
-	if code >= http.StatusBadRequest {
-		w.refused = code
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *upgradeWriter) Write(b []byte) (int, error) {
-	if w.refused != 0 {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets the WebSocket library hijack the connection.
-func (w *upgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
