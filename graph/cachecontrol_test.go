@@ -92,54 +92,56 @@ var viewerReads = []string{"auth.Require", "auth.FromContext", "auth.MetaFrom", 
 
 // viewerReadingResolvers returns the resolver methods of this package
 // ("Query.me", "User.email") that read the viewer, directly or through
-// functions of this package. Calls are followed by name (every method of
-// that name), which errs towards finding too much. noteRoleRead, which
-// reads the viewer only to tell the response cache whose role was read, is
-// not followed.
+// functions of this package or of the packages in localDirs. Calls are
+// followed by name (to every function and method of that name), which errs
+// towards finding too much. noteRoleRead, which reads the viewer only to
+// tell the response cache whose role was read, is not followed.
 func viewerReadingResolvers(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	fset := token.NewFileSet()
-	calls := map[string][]string{} // function or "Type.method" -> names called
+	calls := map[string][]string{}  // function or "Type.method" -> names called
+	byName := map[string][]string{} // name -> functions and methods of that name
 	reads := map[string]bool{}
-	methods := map[string][]string{} // method name -> "Type.method"
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") || name == "generated.go" {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
+	for _, dir := range localDirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range f.Decls {
-			fn, ok := d.(*ast.FuncDecl)
-			if !ok || fn.Body == nil || fn.Name.Name == "noteRoleRead" {
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") || filepath.Base(name) == "generated.go" {
 				continue
 			}
-			key := fn.Name.Name
-			if fn.Recv != nil {
-				key = receiverType(fn.Recv.List[0].Type) + "." + key
-				methods[fn.Name.Name] = append(methods[fn.Name.Name], key)
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
 			}
-			ast.Inspect(fn.Body, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok {
-					return true
+			for _, d := range f.Decls {
+				fn, ok := d.(*ast.FuncDecl)
+				if !ok || fn.Body == nil || fn.Name.Name == "noteRoleRead" {
+					continue
 				}
-				switch fun := call.Fun.(type) {
-				case *ast.Ident:
-					calls[key] = append(calls[key], fun.Name)
-				case *ast.SelectorExpr:
-					if pkg, ok := fun.X.(*ast.Ident); ok && slices.Contains(viewerReads, pkg.Name+"."+fun.Sel.Name) {
-						reads[key] = true
+				key := fn.Name.Name
+				if fn.Recv != nil {
+					key = receiverType(fn.Recv.List[0].Type) + "." + key
+				}
+				byName[fn.Name.Name] = append(byName[fn.Name.Name], key)
+				ast.Inspect(fn.Body, func(n ast.Node) bool {
+					call, ok := n.(*ast.CallExpr)
+					if !ok {
+						return true
 					}
-					calls[key] = append(calls[key], "."+fun.Sel.Name)
-				}
-				return true
-			})
+					switch fun := call.Fun.(type) {
+					case *ast.Ident:
+						calls[key] = append(calls[key], fun.Name)
+					case *ast.SelectorExpr:
+						if pkg, ok := fun.X.(*ast.Ident); ok && slices.Contains(viewerReads, pkg.Name+"."+fun.Sel.Name) {
+							reads[key] = true
+						}
+						calls[key] = append(calls[key], fun.Sel.Name)
+					}
+					return true
+				})
+			}
 		}
 	}
 	for changed := true; changed; {
@@ -149,11 +151,7 @@ func viewerReadingResolvers(t *testing.T) map[string]bool {
 				continue
 			}
 			for _, c := range called {
-				targets := []string{c}
-				if strings.HasPrefix(c, ".") {
-					targets = methods[c[1:]]
-				}
-				if slices.ContainsFunc(targets, func(k string) bool { return reads[k] }) {
+				if slices.ContainsFunc(byName[c], func(k string) bool { return reads[k] }) {
 					reads[fn], changed = true, true
 					break
 				}
@@ -171,6 +169,10 @@ func viewerReadingResolvers(t *testing.T) map[string]bool {
 	}
 	return out
 }
+
+// localDirs are the directories of this package and of the packages below
+// it that resolvers call into (a missing one is skipped).
+var localDirs = []string{".", "store"}
 
 func receiverType(e ast.Expr) string {
 	switch e := e.(type) {
