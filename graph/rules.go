@@ -68,28 +68,31 @@ func (credentialKeys) add(struct{}, struct{}) (struct{}, bool) { return struct{}
 // uncoded "introspection disabled" field error, which reads as a server
 // fault (INTERNAL_SERVER_ERROR). __typename stays allowed: clients need it.
 func introspectionRule(observers *core.Events, addError core.AddErrFunc) {
-	var walk *selections[struct{}, introspectionFields]
+	found := &introspectionFields{addError: addError}
 	observers.OnOperation(func(w *core.Walker, op *ast.OperationDefinition) {
-		if walk == nil {
-			// One walk for the document: a fragment spread by several
-			// operations is reported once.
-			all := walkWith[struct{}](w.Document, introspectionFields{addError})
-			walk = &all
-		}
+		walk := walkWith[struct{}](w.Document, found)
 		walk.set(op.SelectionSet)
 	})
 }
 
-// introspectionFields reports every __schema and __type field it meets.
-type introspectionFields struct{ addError core.AddErrFunc }
+// introspectionFields reports every __schema and __type field it meets,
+// once: a fragment spread by several operations is walked for each.
+type introspectionFields struct {
+	addError core.AddErrFunc
+	reported map[*ast.Field]bool
+}
 
-func (introspectionFields) enter(ast.Selection) bool { return true }
+func (*introspectionFields) enter(ast.Selection) bool { return true }
 
-func (i introspectionFields) leave(sel ast.Selection, _ struct{}) struct{} {
-	if f, ok := sel.(*ast.Field); ok && isIntrospection(f) {
+func (i *introspectionFields) leave(sel ast.Selection, _ struct{}) struct{} {
+	if f, ok := sel.(*ast.Field); ok && isIntrospection(f) && !i.reported[f] {
+		if i.reported == nil {
+			i.reported = map[*ast.Field]bool{}
+		}
+		i.reported[f] = true
 		i.addError(core.Message("introspection is disabled on this server"), core.At(f.Position))
 	}
 	return struct{}{}
 }
 
-func (introspectionFields) add(struct{}, struct{}) (struct{}, bool) { return struct{}{}, false }
+func (*introspectionFields) add(struct{}, struct{}) (struct{}, bool) { return struct{}{}, false }

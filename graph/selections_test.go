@@ -7,6 +7,9 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+	"github.com/vektah/gqlparser/v2/validator"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 )
 
 // fieldsMet records every field a walk meets and counts them.
@@ -72,5 +75,16 @@ func TestSelectionsCycleAndUnknownFragment(t *testing.T) {
 	}
 	if met.met["a"] != 1 || met.met["b"] != 1 {
 		t.Errorf("met %v, want a and b once each", met.met)
+	}
+}
+
+// With introspection off, each __schema or __type field is refused once,
+// however many operations spread the fragment that holds it.
+func TestIntrospectionRuleReportsEachFieldOnce(t *testing.T) {
+	schema := NewExecutableSchema(Config{}).Schema()
+	doc := mustParse(t, `query A { ...I } query B { ...I __type(name: "User") { name } } fragment I on Query { __schema { queryType { name } } }`)
+	errs := validator.ValidateWithRules(schema, doc, rules.NewRules(core.Rule{Name: "NoIntrospection", RuleFunc: introspectionRule}))
+	if got, want := len(errs), 2; got != want {
+		t.Errorf("%d errors, want %d: %v", got, want, errs)
 	}
 }
