@@ -60,55 +60,66 @@ const nodeBytes = 384
 // (which the AST's positions keep alive) and its nodes. Fragments are
 // counted once, where they are defined, not once per spread.
 func docWeight(query string, doc *ast.QueryDocument) int {
+	if doc == nil {
+		return len(query)
+	}
 	n := 0
-	var values func(v *ast.Value)
-	values = func(v *ast.Value) {
-		if v == nil {
-			return
-		}
-		n++
-		for _, c := range v.Children {
-			values(c.Value)
-		}
+	walk := walkWith[int](doc, nodeCount{})
+	for _, op := range doc.Operations {
+		n += 1 + len(op.VariableDefinitions) + directiveNodes(op.Directives) + walk.set(op.SelectionSet)
 	}
-	directives := func(ds ast.DirectiveList) {
-		for _, d := range ds {
-			n++
-			for _, a := range d.Arguments {
-				values(a.Value)
-			}
-		}
-	}
-	var set func(ast.SelectionSet)
-	set = func(s ast.SelectionSet) {
-		for _, sel := range s {
-			n++
-			switch sel := sel.(type) {
-			case *ast.Field:
-				for _, a := range sel.Arguments {
-					values(a.Value)
-				}
-				directives(sel.Directives)
-				set(sel.SelectionSet)
-			case *ast.InlineFragment:
-				directives(sel.Directives)
-				set(sel.SelectionSet)
-			case *ast.FragmentSpread:
-				directives(sel.Directives)
-			}
-		}
-	}
-	if doc != nil {
-		for _, op := range doc.Operations {
-			n += 1 + len(op.VariableDefinitions)
-			directives(op.Directives)
-			set(op.SelectionSet)
-		}
-		for _, f := range doc.Fragments {
-			n++
-			directives(f.Directives)
-			set(f.SelectionSet)
-		}
+	for _, f := range doc.Fragments {
+		n += 1 + directiveNodes(f.Directives) + walk.set(f.SelectionSet)
 	}
 	return len(query) + n*nodeBytes
+}
+
+// nodeCount counts the nodes of selection sets: each selection, its
+// arguments' values and its directives. It does not follow fragment
+// spreads: docWeight counts each fragment where it is defined.
+type nodeCount struct{}
+
+func (nodeCount) enter(sel ast.Selection) bool {
+	_, spread := sel.(*ast.FragmentSpread)
+	return !spread
+}
+
+func (nodeCount) leave(sel ast.Selection, below int) int {
+	n := 1 + below
+	switch sel := sel.(type) {
+	case *ast.Field:
+		for _, a := range sel.Arguments {
+			n += valueNodes(a.Value)
+		}
+		n += directiveNodes(sel.Directives)
+	case *ast.InlineFragment:
+		n += directiveNodes(sel.Directives)
+	case *ast.FragmentSpread:
+		n += directiveNodes(sel.Directives)
+	}
+	return n
+}
+
+func (nodeCount) add(sum, n int) (int, bool) { return sum + n, false }
+
+func valueNodes(v *ast.Value) int {
+	if v == nil {
+		return 0
+	}
+	n := 1
+	for _, c := range v.Children {
+		n += valueNodes(c.Value)
+	}
+	return n
+}
+
+func directiveNodes(ds ast.DirectiveList) int {
+	n := 0
+	for _, d := range ds {
+		n++
+		for _, a := range d.Arguments {
+			n += valueNodes(a.Value)
+		}
+	}
+	return n
 }

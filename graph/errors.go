@@ -12,10 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
-	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema"
 	"github.com/authql/authql/ent/user"
@@ -60,9 +57,9 @@ func Codes() []string {
 // Reasons returns every extensions.reason of an UNAUTHENTICATED error.
 func Reasons() []string {
 	var out []string
-	for _, m := range authCodes {
-		if m.reason != "" {
-			out = append(out, m.reason)
+	for _, p := range problems {
+		if p.reason != "" {
+			out = append(out, p.reason)
 		}
 	}
 	return out
@@ -82,25 +79,6 @@ func badInput(field, msg string) error { return &inputError{field: field, msg: m
 
 // errNotFound is returned when the object a mutation names does not exist.
 var errNotFound = errors.New("not found")
-
-// authCodes maps the auth package's sentinels to codes. extensions.reason
-// lets a client tell "refresh and retry" (TOKEN_EXPIRED) from "sign in
-// again" (SESSION_ENDED) without parsing messages.
-var authCodes = []struct {
-	err    error
-	code   string
-	reason string
-}{
-	{auth.ErrUnauthenticated, CodeUnauthenticated, "NO_TOKEN"},
-	{auth.ErrTokenExpired, CodeUnauthenticated, "TOKEN_EXPIRED"},
-	{auth.ErrInvalidToken, CodeUnauthenticated, "INVALID_TOKEN"},
-	{auth.ErrSessionRevoked, CodeUnauthenticated, "SESSION_ENDED"},
-	{auth.ErrInvalidCredentials, CodeUnauthenticated, "INVALID_CREDENTIALS"},
-	{auth.ErrInvalidRefreshToken, CodeUnauthenticated, "INVALID_REFRESH_TOKEN"},
-	{auth.ErrRefreshReused, CodeUnauthenticated, "REFRESH_TOKEN_REUSED"},
-	{auth.ErrForbidden, CodeForbidden, ""},
-	{auth.ErrUnavailable, CodeServiceUnavailable, ""},
-}
 
 // errorPresenter is the single place internal errors become GraphQL errors.
 // Known errors keep a safe message and get a code; anything else is logged
@@ -155,62 +133,36 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// presentKnown codes the errors of known kinds other than bad input, and
-// reports whether cause was one.
+// presentKnown codes cause as the first row of problems it matches says,
+// and reports whether it matched one.
 func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error, cause error) bool {
-	var rl *auth.RateLimitError
-	switch {
-	case errors.Is(cause, errTooManySubscriptions):
-		gqlErr.Message = cause.Error()
-		setCode(gqlErr, CodeLimitExceeded)
-		return true
-	case errors.Is(cause, cache.ErrBadCursor):
-		// The resolvers check cursors first and name the argument; this
-		// is the cache's own check behind them.
-		gqlErr.Message = "cursor is not one of this list's"
-		setCode(gqlErr, CodeBadUserInput)
-		return true
-	case errors.Is(cause, cache.ErrUnavailable), entdb.IsUnavailable(cause):
-		log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
-		gqlErr.Message = "service temporarily unavailable; retry shortly"
-		setCode(gqlErr, CodeServiceUnavailable)
-		refuseRequest(ctx, CodeServiceUnavailable, 1)
-		return true
-	case errors.Is(cause, auth.ErrBusy):
-		// Overload, not a fault: counted by the responses metric, not
-		// logged once per refused request.
-		gqlErr.Message = auth.ErrBusy.Error()
-		setCode(gqlErr, CodeServiceUnavailable)
-		refuseRequest(ctx, CodeServiceUnavailable, 1)
-		return true
-	case errors.Is(cause, errNotFound), ent.IsNotFound(cause):
-		gqlErr.Message = "not found"
-		setCode(gqlErr, CodeNotFound)
-		return true
-	case errors.As(cause, &rl):
-		gqlErr.Message = rl.Error()
-		setCode(gqlErr, CodeRateLimited)
-		gqlErr.Extensions["retryAfter"] = rl.RetrySeconds()
-		if st := responseStatusFrom(ctx); st != nil {
-			st.retryAt(rl.RetrySeconds())
-		}
-		return true
+	p, matched := problemOf(cause)
+	if p == nil {
+		return false
 	}
-	for _, m := range authCodes {
-		if errors.Is(cause, m.err) {
-			if m.code == CodeServiceUnavailable {
-				log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
-				refuseRequest(ctx, CodeServiceUnavailable, 1)
-			}
-			gqlErr.Message = m.err.Error()
-			setCode(gqlErr, m.code)
-			if m.reason != "" {
-				gqlErr.Extensions["reason"] = m.reason
-			}
-			return true
+	if p.log != "" {
+		log.ErrorContext(ctx, p.log, slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
+	}
+	gqlErr.Message = p.message
+	if gqlErr.Message == "" {
+		gqlErr.Message = matched.Error()
+	}
+	setCode(gqlErr, p.code)
+	if p.reason != "" {
+		gqlErr.Extensions["reason"] = p.reason
+	}
+	retry, own := p.retry(matched)
+	if own {
+		gqlErr.Extensions["retryAfter"] = retry
+	}
+	if st := responseStatusFrom(ctx); st != nil {
+		if p.refuses {
+			st.refuse(p.status, retry)
+		} else if retry > 0 {
+			st.retryAt(retry)
 		}
 	}
-	return false
+	return true
 }
 
 // clientInput returns the client's mistake that cause is, if it is one:

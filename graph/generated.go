@@ -5967,6 +5967,16 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNCacheScope2githubᚗcomᚋauthqlᚋauthqlᚋgraphᚋmodelᚐCacheScope(ctx context.Context, v any) (model.CacheScope, error) {
+	var res model.CacheScope
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCacheScope2githubᚗcomᚋauthqlᚋauthqlᚋgraphᚋmodelᚐCacheScope(ctx context.Context, sel ast.SelectionSet, v model.CacheScope) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNCreatePostInput2githubᚗcomᚋauthqlᚋauthqlᚋgraphᚋmodelᚐCreatePostInput(ctx context.Context, v any) (model.CreatePostInput, error) {
 	res, err := ec.unmarshalInputCreatePostInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -140,7 +138,7 @@ func (operationGuard) Validate(graphql.ExecutableSchema) error { return nil }
 var rateExempt = map[string]bool{"refresh": true, "login": true, "register": true, "logout": true}
 
 func (g operationGuard) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if g.d.Limiter == nil || onlyExempt(oc.Operation) {
+	if g.d.Limiter == nil || onlyExempt(oc.Operation, oc.Doc) {
 		return nil
 	}
 	cost := 1
@@ -149,117 +147,40 @@ func (g operationGuard) MutateOperationContext(ctx context.Context, oc *graphql.
 	}
 	v, _ := auth.FromContext(ctx)
 	if err := g.d.Limiter.API(ctx, v.UserID, auth.MetaFrom(ctx).IP, cost); err != nil {
-		if rl, ok := err.(*auth.RateLimitError); ok {
-			// The whole request is refused: HTTP 429 with Retry-After.
-			refuseRequest(ctx, CodeRateLimited, rl.RetrySeconds())
-		}
+		// Nothing ran: the whole request is refused (HTTP 429 with
+		// Retry-After for a spent budget).
+		refuseWith(ctx, err)
 		return errorPresenter(g.d.logger())(ctx, err)
 	}
 	return nil
 }
 
-func onlyExempt(op *ast.OperationDefinition) bool {
-	for _, sel := range op.SelectionSet {
-		f, ok := sel.(*ast.Field)
-		if !ok || !rateExempt[f.Name] {
-			return false
-		}
+// onlyExempt reports whether every field at the root of op, fragments
+// included, is exempt from the API budget.
+func onlyExempt(op *ast.OperationDefinition, doc *ast.QueryDocument) bool {
+	walk := walkWith[int](doc, rootFields{charged})
+	return walk.set(op.SelectionSet) == 0
+}
+
+func charged(f *ast.Field) bool { return !rateExempt[f.Name] }
+
+// rootFields counts the fields at the root of an operation, fragments
+// included, that match.
+type rootFields struct{ match func(*ast.Field) bool }
+
+func (rootFields) enter(sel ast.Selection) bool {
+	_, field := sel.(*ast.Field)
+	return !field
+}
+
+func (r rootFields) leave(sel ast.Selection, below int) int {
+	if f, ok := sel.(*ast.Field); ok && r.match(f) {
+		return 1
 	}
-	return true
+	return below
 }
 
-// responseStatus lets the GraphQL layer choose the HTTP status of a request
-// it refuses as a whole (gqlgen's transports pick 200 or 422 themselves).
-// Field errors are presented concurrently, hence the lock.
-type responseStatus struct {
-	mu         sync.Mutex
-	status     int
-	retryAfter int
-	allow      string
-}
-
-// refuse sets the status of the whole response, unless one is set already.
-func (s *responseStatus) refuse(status, retryAfter int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status == 0 {
-		s.status = status
-	}
-	s.retryAfter = max(s.retryAfter, retryAfter)
-}
-
-// retryAt raises the Retry-After of the response.
-func (s *responseStatus) retryAt(seconds int) {
-	s.mu.Lock()
-	s.retryAfter = max(s.retryAfter, seconds)
-	s.mu.Unlock()
-}
-
-// allowOnly sets the Allow header of a 405 response.
-func (s *responseStatus) allowOnly(methods string) {
-	s.mu.Lock()
-	s.allow = methods
-	s.mu.Unlock()
-}
-
-func (s *responseStatus) get() (status, retryAfter int, allow string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status, s.retryAfter, s.allow
-}
-
-type responseStatusKey struct{}
-
-func responseStatusFrom(ctx context.Context) *responseStatus {
-	s, _ := ctx.Value(responseStatusKey{}).(*responseStatus)
-	return s
-}
-
-func withResponseStatus(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &responseStatus{}
-		ctx := context.WithValue(r.Context(), responseStatusKey{}, st)
-		if r.Header.Get("Upgrade") != "" {
-			ctx = context.WithValue(ctx, liveConnKey{}, &liveConn{})
-		}
-		next.ServeHTTP(&statusWriter{ResponseWriter: w, st: st}, r.WithContext(ctx))
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	st      *responseStatus
-	written bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.written {
-		return
-	}
-	w.written = true
-	status, retry, allow := w.st.get()
-	if retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-	}
-	if allow != "" {
-		w.Header().Set("Allow", allow)
-	}
-	if status != 0 {
-		code = status
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.written {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer
-// (flushing, hijacking for WebSockets).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (rootFields) add(sum, n int) (int, bool) { return sum + n, false }
 
 // loadersExtension gives every operation its own dataloaders, whatever the
 // transport.
@@ -302,18 +223,13 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 		return
 	}
 	// Cheap test first: most operations have no two lookups at the root.
-	n := 0
-	for _, sel := range oc.Operation.SelectionSet {
-		if f, ok := sel.(*ast.Field); ok && (f.Name == "node" || f.Name == "user" || f.Name == "post") {
-			n++
-		}
-	}
-	if n < 2 {
+	walk := walkWith[int](oc.Doc, rootFields{isLookup})
+	if walk.set(oc.Operation.SelectionSet) < 2 {
 		return
 	}
 	var users, posts []pulid.ID
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Query"}) {
-		if f.Name != "node" && f.Name != "user" && f.Name != "post" {
+		if !isLookup(f.Field) {
 			continue
 		}
 		s, _ := f.ArgumentMap(oc.Variables)["id"].(string)
@@ -332,6 +248,9 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 		l.PrefetchPosts(ctx, posts)
 	}
 }
+
+// isLookup reports whether f looks an object up by ID.
+func isLookup(f *ast.Field) bool { return f.Name == "node" || f.Name == "user" || f.Name == "post" }
 
 // logger returns d.Log or a logger that discards.
 func (d Deps) logger() *slog.Logger {

@@ -3,7 +3,6 @@ package graph
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -58,8 +57,9 @@ func (l Limits) validationRules(introspection bool) func() *rules.Rules {
 // rule reports operations deeper or larger (fragments inlined) than the limits.
 func (l Limits) rule(observers *core.Events, addError core.AddErrFunc) {
 	observers.OnOperation(func(w *core.Walker, op *ast.OperationDefinition) {
-		m := &measurer{doc: w.Document, memo: map[string]size{}, visiting: map[string]bool{}, cap: l.MaxFields + 1}
-		s := m.selectionSet(op.SelectionSet)
+		m := measure{cap: l.MaxFields + 1}
+		walk := walkWith[size](w.Document, m)
+		s := walk.set(op.SelectionSet)
 		if l.MaxFields > 0 && s.fields > l.MaxFields {
 			addError(
 				core.Message("operation has %s fields once fragments are expanded, more than the limit of %d", atLeast(s.fields, m.cap), l.MaxFields),
@@ -98,143 +98,87 @@ func limitExt(name string, max int) core.ErrorOption {
 // size is the depth and expanded field count of a selection set.
 type size struct{ depth, fields int }
 
-// measurer computes sizes with every fragment measured once: linear in the
+// measure sizes selection sets. A fragment's size is computed once and
+// counted at every spread (see selections), so measuring is linear in the
 // document, whatever the expansion.
-type measurer struct {
-	doc      *ast.QueryDocument
-	memo     map[string]size
-	visiting map[string]bool
-	cap      int // field counts saturate here
+type measure struct {
+	cap int // field counts saturate here
 }
 
-func (m *measurer) selectionSet(set ast.SelectionSet) size {
-	var out size
-	for _, sel := range set {
-		var s size
-		switch sel := sel.(type) {
-		case *ast.Field:
-			if strings.HasPrefix(sel.Name, "__") && (sel.Name == "__schema" || sel.Name == "__type") {
-				s = size{depth: 1, fields: 1} // bounded by MaxIntrospectionDepth
-				break
-			}
-			child := m.selectionSet(sel.SelectionSet)
-			s = size{depth: child.depth + 1, fields: m.add(child.fields, 1)}
-		case *ast.InlineFragment:
-			s = m.selectionSet(sel.SelectionSet)
-		case *ast.FragmentSpread:
-			s = m.fragment(sel.Name)
-		}
-		out.depth = max(out.depth, s.depth)
-		out.fields = m.add(out.fields, s.fields)
-	}
-	return out
+func (m measure) enter(sel ast.Selection) bool {
+	f, ok := sel.(*ast.Field)
+	return !ok || !isIntrospection(f) // bounded by MaxIntrospectionDepth
 }
 
-func (m *measurer) fragment(name string) size {
-	if s, ok := m.memo[name]; ok {
-		return s
+func (m measure) leave(sel ast.Selection, sub size) size {
+	f, ok := sel.(*ast.Field)
+	switch {
+	case !ok:
+		return sub
+	case isIntrospection(f):
+		return size{depth: 1, fields: 1}
 	}
-	f := m.doc.Fragments.ForName(name)
-	if f == nil || m.visiting[name] {
-		return size{} // unknown or cyclic: other rules report it
-	}
-	m.visiting[name] = true
-	s := m.selectionSet(f.SelectionSet)
-	delete(m.visiting, name)
-	m.memo[name] = s
-	return s
+	return size{depth: sub.depth + 1, fields: min(sub.fields+1, m.cap)}
 }
 
-func (m *measurer) add(a, b int) int { return min(a+b, m.cap) }
+func (m measure) add(sum, s size) (size, bool) {
+	return size{depth: max(sum.depth, s.depth), fields: min(sum.fields+s.fields, m.cap)}, false
+}
 
 // checkPageSizes refuses page sizes over MaxPageSize anywhere in the
 // operation before anything runs (resolvers check again). It runs on every
 // request, so it allocates nothing unless it finds one (or walks a fragment
 // spread).
 func checkPageSizes(op *ast.OperationDefinition, doc *ast.QueryDocument, vars map[string]any) *gqlerror.Error {
-	w := pageSizeWalker{doc: doc, vars: vars}
-	f, a := w.find(op.SelectionSet)
-	if f == nil {
+	walk := walkWith[*badPageSize](doc, pageSizes{vars})
+	bad := walk.set(op.SelectionSet)
+	if bad == nil {
 		return nil
 	}
-	path, _ := fieldPath(op.SelectionSet, doc, f, nil, map[string]bool{})
-	e := gqlerror.ErrorPathf(path, "%s must be between 0 and %d", a, MaxPageSize)
-	e.Extensions = map[string]any{"code": CodeBadUserInput, "field": a}
+	e := gqlerror.ErrorPathf(bad.path, "%s must be between 0 and %d", bad.arg, MaxPageSize)
+	e.Extensions = map[string]any{"code": CodeBadUserInput, "field": bad.arg}
 	return e
 }
 
-type pageSizeWalker struct {
-	doc  *ast.QueryDocument
-	vars map[string]any
-	seen map[string]bool // fragments walked
+// badPageSize is a field with a page size out of range: the argument, and
+// the field's response path below the selection set walked.
+type badPageSize struct {
+	arg  string
+	path ast.Path
 }
 
-// find returns the first field with a page size out of range, and which
-// argument it is.
-func (w *pageSizeWalker) find(set ast.SelectionSet) (*ast.Field, string) {
-	for _, sel := range set {
-		switch sel := sel.(type) {
-		case *ast.Field:
-			for _, a := range sel.Arguments {
-				if a.Name != "first" && a.Name != "last" {
-					continue
-				}
-				v, err := a.Value.Value(w.vars)
-				if n, ok := asInt(v); err == nil && ok && (n < 0 || n > MaxPageSize) {
-					return sel, a.Name
-				}
-			}
-			if f, a := w.find(sel.SelectionSet); f != nil {
-				return f, a
-			}
-		case *ast.InlineFragment:
-			if f, a := w.find(sel.SelectionSet); f != nil {
-				return f, a
-			}
-		case *ast.FragmentSpread:
-			if w.seen[sel.Name] {
-				continue
-			}
-			if w.seen == nil {
-				w.seen = map[string]bool{}
-			}
-			w.seen[sel.Name] = true
-			if frag := w.doc.Fragments.ForName(sel.Name); frag != nil {
-				if f, a := w.find(frag.SelectionSet); f != nil {
-					return f, a
-				}
-			}
+// pageSizes finds the first field whose first or last is out of range,
+// a field's own arguments before those of the fields below it.
+type pageSizes struct{ vars map[string]any }
+
+func (p pageSizes) enter(ast.Selection) bool { return true }
+
+func (p pageSizes) leave(sel ast.Selection, below *badPageSize) *badPageSize {
+	f, ok := sel.(*ast.Field)
+	if !ok {
+		return below
+	}
+	for _, a := range f.Arguments {
+		if a.Name != "first" && a.Name != "last" {
+			continue
+		}
+		v, err := a.Value.Value(p.vars)
+		if n, ok := asInt(v); err == nil && ok && (n < 0 || n > MaxPageSize) {
+			return &badPageSize{arg: a.Name, path: ast.Path{ast.PathName(f.Alias)}}
 		}
 	}
-	return nil, ""
+	if below != nil {
+		// A copy: a fragment's finding is shared by its spreads.
+		below = &badPageSize{arg: below.arg, path: append(ast.Path{ast.PathName(f.Alias)}, below.path...)}
+	}
+	return below
 }
 
-// fieldPath is the response path of target within set, found again only
-// for an error message.
-func fieldPath(set ast.SelectionSet, doc *ast.QueryDocument, target *ast.Field, above ast.Path, seen map[string]bool) (ast.Path, bool) {
-	for _, sel := range set {
-		var path ast.Path
-		var ok bool
-		switch sel := sel.(type) {
-		case *ast.Field:
-			here := append(above[:len(above):len(above)], ast.PathName(sel.Alias))
-			if sel == target {
-				return here, true
-			}
-			path, ok = fieldPath(sel.SelectionSet, doc, target, here, seen)
-		case *ast.InlineFragment:
-			path, ok = fieldPath(sel.SelectionSet, doc, target, above, seen)
-		case *ast.FragmentSpread:
-			if frag := doc.Fragments.ForName(sel.Name); frag != nil && !seen[sel.Name] {
-				seen[sel.Name] = true
-				path, ok = fieldPath(frag.SelectionSet, doc, target, above, seen)
-			}
-		}
-		if ok {
-			return path, true
-		}
+func (p pageSizes) add(first, b *badPageSize) (*badPageSize, bool) {
+	if first == nil {
+		first = b
 	}
-	return nil, false
+	return first, first != nil
 }
 
 // asInt reads an Int argument, whether it came from a literal or a

@@ -65,4 +65,8 @@ func TestCheckPageSizes(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = checkPageSizes(plain.Operations[0], plain, vars) }); n != 0 {
 		t.Errorf("%v allocations per accepted operation, want 0", n)
 	}
+	// Nor with a fragment spread and an inline fragment.
+	if n := testing.AllocsPerRun(100, func() { _ = checkPageSizes(op, doc, vars) }); n != 0 {
+		t.Errorf("%v allocations per accepted operation with fragments, want 0", n)
+	}
 }

@@ -15,31 +15,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// refusalStatus is the HTTP status of a request refused as a whole, by the
-// code of its error: the one place where the two meet. A field's error
-// leaves the response at 200, and gqlgen answers a document that does not
-// parse or validate with 422 (400 under application/graphql-response+json).
-var refusalStatus = map[string]int{
-	CodeBadRequest:         http.StatusBadRequest,
-	CodeForbidden:          http.StatusForbidden,
-	CodeHTTPSRequired:      http.StatusForbidden,
-	CodeNotFound:           http.StatusNotFound,
-	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
-	CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
-	CodeRateLimited:        http.StatusTooManyRequests,
-	CodeInternal:           http.StatusInternalServerError,
-	CodeServiceUnavailable: http.StatusServiceUnavailable,
-}
-
-// RefusalStatus returns the HTTP status of a request refused as a whole
-// with code (400 for a code that refuses no whole request).
-func RefusalStatus(code string) int {
-	if s, ok := refusalStatus[code]; ok {
-		return s
-	}
-	return http.StatusBadRequest
-}
-
 // refuseRequest gives the whole response the status of code (unless it is
 // refused for another reason already), with Retry-After raised to
 // retryAfter seconds.
@@ -185,9 +160,9 @@ func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphq
 type upgradeRefusals struct{ transport.Websocket }
 
 func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	uw := &upgradeWriter{ResponseWriter: w}
-	t.Websocket.Do(uw, r, exec)
-	switch uw.refused {
+	hw := HoldErrors(w)
+	t.Websocket.Do(hw, r, exec)
+	switch hw.Held() {
 	case 0:
 	case http.StatusForbidden:
 		Refusal{Code: CodeForbidden, Message: "WebSockets from this Origin are not allowed"}.Write(w, r)
@@ -195,32 +170,3 @@ func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql
 		Refusal{Code: CodeBadRequest, Message: "not a WebSocket upgrade this server accepts (RFC 6455, version 13)"}.Write(w, r)
 	}
 }
-
-// upgradeWriter holds back an upgrade's error response (status 400 and
-// up), so that Do can send a coded one instead; anything else, the 101
-// Switching Protocols and the hijack among them, passes through.
-type upgradeWriter struct {
-	http.ResponseWriter
-	refused int
-}
-
-func (w *upgradeWriter) WriteHeader(code int) {
-	if w.refused != 0 {
-		return
-	}
-	if code >= http.StatusBadRequest {
-		w.refused = code
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *upgradeWriter) Write(b []byte) (int, error) {
-	if w.refused != 0 {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets the WebSocket library hijack the connection.
-func (w *upgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

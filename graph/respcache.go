@@ -15,6 +15,7 @@ import (
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
+	"github.com/authql/authql/graph/model"
 )
 
 // responseCache serves whole responses of cacheable queries from Redis
@@ -23,18 +24,19 @@ import (
 // makes every response built before it unreachable.
 //
 // Only authenticated queries without errors are cached, and only after the
-// request passed authentication, rate limiting and validation. A query that
-// shows viewer-dependent data (me, e-mail addresses, the admin-only users
-// list) is cached per viewer; one that cannot be cached at all (sessions,
-// introspection) is never looked up.
+// request passed authentication, rate limiting and validation. The schema
+// says which fields make an answer depend on who asks (@cacheControl): a
+// query that selects one of those (me, e-mail addresses, the admin-only
+// users list) is cached per viewer; one that selects a field never cached
+// (sessions) or introspection is never looked up.
 //
 // What a directive or resolver decided from the viewer's role is part of
-// the key: a query that reaches a @hasRole field or a role-dependent field
-// is looked up under the viewer's current role, read from the database as
-// @hasRole reads it, so a demoted admin misses and is refused by the
-// directive itself. An answer whose resolution read the viewer's role
-// without the role in its key, or read anyone else's role (User.role, never
-// cached), is not stored at all.
+// the key: a query that reaches a field marked PRIVATE_PER_ROLE (every
+// @hasRole field is) is looked up under the viewer's current role, read
+// from the database as @hasRole reads it, so a demoted admin misses and is
+// refused by the directive itself. An answer whose resolution read the
+// viewer's role without the role in its key, or read anyone else's role
+// (User.role), is not stored at all.
 type responseCache struct {
 	tiers  *cache.Tiers
 	roleOf func(context.Context, pulid.ID) (user.Role, error)
@@ -120,60 +122,72 @@ func noteRoleRead(ctx context.Context, id pulid.ID) {
 // than Redis could answer the lookup.
 const minCachedComplexity = 10
 
-// viewerFields make a response depend on who asks.
-var viewerFields = map[string]bool{"me": true, "email": true, "users": true}
-
-// roleFields are resolved differently for admins (User.email: the
-// isSelfOrAdmin check). Fields guarded by @hasRole need not be listed: the
-// schema says so.
-var roleFields = map[string]bool{"email": true}
-
-// uncacheable fields are never served from the response cache: sessions
-// live in Redis (no generation tracks them), introspection is cheap.
-var uncacheable = map[string]bool{"mySessions": true, "__schema": true, "__type": true}
-
 // responseScope says who may share a cached response: "*" for any
 // authenticated viewer, "u:<id>" for this viewer only; roleDependent, that
 // the answer depends on the viewer's role too; ok is false if the operation
 // must not be cached.
 func responseScope(op *ast.OperationDefinition, doc *ast.QueryDocument, v auth.Viewer) (scope string, roleDependent, ok bool) {
-	perViewer := false
-	seen := map[string]bool{}
-	var walk func(ast.SelectionSet) bool
-	walk = func(set ast.SelectionSet) bool {
-		for _, sel := range set {
-			switch sel := sel.(type) {
-			case *ast.Field:
-				if uncacheable[sel.Name] {
-					return false
-				}
-				guarded := sel.Definition != nil && sel.Definition.Directives.ForName("hasRole") != nil
-				perViewer = perViewer || viewerFields[sel.Name] || guarded
-				roleDependent = roleDependent || roleFields[sel.Name] || guarded
-				if !walk(sel.SelectionSet) {
-					return false
-				}
-			case *ast.InlineFragment:
-				if !walk(sel.SelectionSet) {
-					return false
-				}
-			case *ast.FragmentSpread:
-				if seen[sel.Name] {
-					continue
-				}
-				seen[sel.Name] = true
-				if f := doc.Fragments.ForName(sel.Name); f != nil && !walk(f.SelectionSet) {
-					return false
-				}
-			}
-		}
-		return true
-	}
-	if !walk(op.SelectionSet) {
+	walk := walkWith[cacheNeeds](doc, cacheNeedsOf{})
+	needs := walk.set(op.SelectionSet)
+	switch {
+	case needs&uncached != 0:
 		return "", false, false
+	case needs&perViewer != 0:
+		return "u:" + string(v.UserID), needs&perRole != 0, true
 	}
-	if perViewer {
-		return "u:" + string(v.UserID), roleDependent, true
+	return "*", needs&perRole != 0, true
+}
+
+// cacheNeeds is what a selection asks of the response cache.
+type cacheNeeds uint8
+
+const (
+	perViewer cacheNeeds = 1 << iota // cached for the viewer only
+	perRole                          // keyed by the viewer's role too
+	uncached                         // never cached
+)
+
+// cacheNeedsOf finds what the fields of an operation ask of the cache.
+type cacheNeedsOf struct{}
+
+func (cacheNeedsOf) enter(ast.Selection) bool { return true }
+
+func (cacheNeedsOf) leave(sel ast.Selection, below cacheNeeds) cacheNeeds {
+	f, ok := sel.(*ast.Field)
+	switch {
+	case !ok || f.Definition == nil:
+		return below
+	case isIntrospection(f):
+		return uncached // cheap to answer, and not worth a key
 	}
-	return "*", roleDependent, true
+	return below | fieldCacheNeeds(f.Definition)
+}
+
+// fieldCacheNeeds is what the schema says of a field with @cacheControl:
+// the one place that decides which fields make an answer private, keyed
+// by role, or never cached (TestViewerDependentFieldsAreCachedPrivately
+// checks that every field that needs to says so).
+func fieldCacheNeeds(def *ast.FieldDefinition) cacheNeeds {
+	d := def.Directives.ForName("cacheControl")
+	if d == nil {
+		return 0
+	}
+	scope := d.Arguments.ForName("scope")
+	if scope == nil || scope.Value == nil {
+		return 0
+	}
+	switch model.CacheScope(scope.Value.Raw) {
+	case model.CacheScopePrivate:
+		return perViewer
+	case model.CacheScopePrivatePerRole:
+		return perViewer | perRole
+	case model.CacheScopeNoStore:
+		return uncached
+	}
+	return 0
+}
+
+func (cacheNeedsOf) add(sum, n cacheNeeds) (cacheNeeds, bool) {
+	sum |= n
+	return sum, sum&uncached != 0
 }

@@ -31,30 +31,9 @@ func credentialRule(observers *core.Events, addError core.AddErrFunc) {
 		if op.Operation != ast.Mutation {
 			return
 		}
-		keys := map[string]bool{}
-		seen := map[string]bool{}
-		var walk func(ast.SelectionSet)
-		walk = func(set ast.SelectionSet) {
-			for _, sel := range set {
-				switch sel := sel.(type) {
-				case *ast.Field:
-					if slices.Contains(credentialFields[:], sel.Name) {
-						keys[sel.Alias] = true
-					}
-				case *ast.InlineFragment:
-					walk(sel.SelectionSet)
-				case *ast.FragmentSpread:
-					if seen[sel.Name] {
-						continue
-					}
-					seen[sel.Name] = true
-					if f := w.Document.Fragments.ForName(sel.Name); f != nil {
-						walk(f.SelectionSet)
-					}
-				}
-			}
-		}
-		walk(op.SelectionSet)
+		keys := credentialKeys{}
+		walk := walkWith[struct{}](w.Document, keys)
+		walk.set(op.SelectionSet)
 		if len(keys) <= 1 {
 			return
 		}
@@ -66,19 +45,54 @@ func credentialRule(observers *core.Events, addError core.AddErrFunc) {
 	})
 }
 
+// credentialKeys collects the response keys of the credential fields at
+// the root of an operation.
+type credentialKeys map[string]bool
+
+func (credentialKeys) enter(sel ast.Selection) bool {
+	_, field := sel.(*ast.Field)
+	return !field // the root only: fragments, not the fields' selections
+}
+
+func (k credentialKeys) leave(sel ast.Selection, _ struct{}) struct{} {
+	if f, ok := sel.(*ast.Field); ok && slices.Contains(credentialFields[:], f.Name) {
+		k[f.Alias] = true
+	}
+	return struct{}{}
+}
+
+func (credentialKeys) add(struct{}, struct{}) (struct{}, bool) { return struct{}{}, false }
+
 // introspectionRule refuses __schema and __type when introspection is off,
 // as a validation error. Without it the executor answers them with an
 // uncoded "introspection disabled" field error, which reads as a server
 // fault (INTERNAL_SERVER_ERROR). __typename stays allowed: clients need it.
 func introspectionRule(observers *core.Events, addError core.AddErrFunc) {
-	seen := map[*ast.Field]bool{} // a fragment's fields are walked once per spread too
-	observers.OnField(func(_ *core.Walker, f *ast.Field) {
-		if (f.Name == "__schema" || f.Name == "__type") && !seen[f] {
-			seen[f] = true
-			addError(
-				core.Message("introspection is disabled on this server"),
-				core.At(f.Position),
-			)
-		}
+	found := &introspectionFields{addError: addError}
+	observers.OnOperation(func(w *core.Walker, op *ast.OperationDefinition) {
+		walk := walkWith[struct{}](w.Document, found)
+		walk.set(op.SelectionSet)
 	})
 }
+
+// introspectionFields reports every __schema and __type field it meets,
+// once: a fragment spread by several operations is walked for each.
+type introspectionFields struct {
+	addError core.AddErrFunc
+	reported map[*ast.Field]bool
+}
+
+func (*introspectionFields) enter(ast.Selection) bool { return true }
+
+func (i *introspectionFields) leave(sel ast.Selection, _ struct{}) struct{} {
+	if f, ok := sel.(*ast.Field); ok && isIntrospection(f) && !i.reported[f] {
+		if i.reported == nil {
+			i.reported = map[*ast.Field]bool{}
+		}
+		i.reported[f] = true
+		i.addError(core.Message("introspection is disabled on this server"), core.At(f.Position))
+	}
+	return struct{}{}
+}
+
+func (*introspectionFields) add(struct{}, struct{}) (struct{}, bool) { return struct{}{}, false }

@@ -30,15 +30,13 @@ import (
 //	GET  /metrics             Prometheus metrics (unless APP_METRICS_ADDR serves them apart)
 //
 // Middleware, outermost first: the deadline of every response but a
-// WebSocket, metrics, panic recovery, request id, security headers, CORS,
-// then on /query no-store, the operation log, the body limit, caller
-// identification and the cap on sockets not yet authenticated.
+// WebSocket, metrics, panic recovery, request id, security headers, CORS
+// (around), then on /query no-store, the Redis budget, cost counting, the
+// operation log, the body limit, caller identification and the cap on
+// sockets not yet authenticated (api).
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	px := proxies{a.cfg.TrustedProxies}
-	pending := &pendingSockets{max: a.cfg.WSMaxPendingPerIP, clientIP: px.clientIP}
-	api := a.withRedisBudget(withCost(a.logOperations(limitBody(a.cfg.BodyLimit)(auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(pending.limit(gql))))))
-	mux.Handle("/query", noStore(api))
+	mux.Handle("/query", a.api(gql))
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Page("/query"))
 		mux.Handle("GET "+playground.AssetPrefix, playground.Assets())
@@ -67,6 +65,20 @@ func (a *app) routes(gql http.Handler) http.Handler {
 		mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
 	}
 	return a.around(mux)
+}
+
+// api wraps the GraphQL handler in the middleware of /query alone.
+func (a *app) api(gql http.Handler) http.Handler {
+	px := proxies{a.cfg.TrustedProxies}
+	pending := &pendingSockets{max: a.cfg.WSMaxPendingPerIP, clientIP: px.clientIP}
+	h := pending.limit(gql)
+	h = auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(h)
+	h = limitBody(a.cfg.BodyLimit)(h)
+	h = a.logOperations(h)
+	h = withCost(h)
+	h = a.withRedisBudget(h)
+	h = noStore(h)
+	return h
 }
 
 // around wraps mux in the middleware every response goes through, from
@@ -194,36 +206,15 @@ func routeRefusals(mux *http.ServeMux) http.Handler {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		miss := &routeMiss{ResponseWriter: w}
+		miss := graph.HoldErrors(w)
 		mux.ServeHTTP(miss, r)
-		switch miss.status {
+		switch miss.Held() {
 		case http.StatusNotFound:
 			writeError(w, r, graph.CodeNotFound, "nothing is served at this path; the API is at /query")
 		case http.StatusMethodNotAllowed:
 			writeError(w, r, graph.CodeMethodNotAllowed, "this path is not served with this method; Allow lists those it is")
 		}
 	})
-}
-
-// routeMiss holds back the mux's own 404 and 405 responses.
-type routeMiss struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *routeMiss) WriteHeader(code int) {
-	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
-		w.status = code
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *routeMiss) Write(b []byte) (int, error) {
-	if w.status != 0 {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

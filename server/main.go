@@ -5,6 +5,7 @@
 //	server demote-admin EMAIL   make an ADMIN an ordinary USER again
 //	server gen-key              print a new Ed25519 signing key for APP_JWT_ED25519_KEY
 //	server gen-secret           print a new HS256 secret for APP_JWT_SECRET
+//	server healthcheck          exit 0 if the server answers /readyz with 200 (container health checks)
 package main
 
 import (
@@ -51,10 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 			return genKey(stdout)
 		case "gen-secret":
 			return genSecret(stdout)
+		case "healthcheck":
+			return healthcheck(ctx, args[1:], getenv, stdout, stderr)
 		}
-	}
-	if len(args) > 0 && args[0] == "healthcheck" {
-		return healthcheck(ctx, args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := loadConfig(args, getenv, environ, stderr)
 	if err != nil {

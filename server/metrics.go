@@ -242,9 +242,9 @@ func (m *metrics) instrument(mux *http.ServeMux, next http.Handler) http.Handler
 		if r.Method != http.MethodConnect { // CONNECT paths are not canonicalised: never a label
 			_, pattern = mux.Handler(r)
 		}
-		sw := &statusRecorder{ResponseWriter: w}
+		sw := graph.NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
-		m.httpDuration.WithLabelValues(routeLabel(pattern), strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
+		m.httpDuration.WithLabelValues(routeLabel(pattern), strconv.Itoa(sw.Status())).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -42,10 +42,10 @@ func (a *app) logOperations(next http.Handler) http.Handler {
 		}
 		rec := &opRecord{}
 		ctx := context.WithValue(r.Context(), opRecordKey{}, rec)
-		sw := &statusRecorder{ResponseWriter: w}
+		sw := graph.NewStatusWriter(w)
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		if op := rec.op.Load(); op != nil {
-			a.logOperation(ctx, *op, sw.code())
+			a.logOperation(ctx, *op, sw.Status())
 		}
 	})
 }
@@ -98,36 +98,4 @@ func opType(op graph.Operation) string {
 		return "unknown"
 	}
 	return op.Type
-}
-
-// statusRecorder remembers the status code of a response.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 { // 1xx are informational, not the answer
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer
-// (flushing, hijacking for WebSockets).
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// code is the status sent; a handler that wrote nothing sent 200.
-func (w *statusRecorder) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
 }

@@ -94,6 +94,68 @@ type UpdatePostInput struct {
 	Content *string `json:"content,omitempty"`
 }
 
+// Who may be served a cached answer (see `@cacheControl`).
+type CacheScope string
+
+const (
+	// Only the caller who asked: the field's value depends on who asks.
+	CacheScopePrivate CacheScope = "PRIVATE"
+	// Only the caller who asked, while they hold the role they held then: the
+	// field's value depends on the caller's role too.
+	CacheScopePrivatePerRole CacheScope = "PRIVATE_PER_ROLE"
+	// Nobody: an answer that selects the field is never cached.
+	CacheScopeNoStore CacheScope = "NO_STORE"
+)
+
+var AllCacheScope = []CacheScope{
+	CacheScopePrivate,
+	CacheScopePrivatePerRole,
+	CacheScopeNoStore,
+}
+
+func (e CacheScope) IsValid() bool {
+	switch e {
+	case CacheScopePrivate, CacheScopePrivatePerRole, CacheScopeNoStore:
+		return true
+	}
+	return false
+}
+
+func (e CacheScope) String() string {
+	return string(e)
+}
+
+func (e *CacheScope) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CacheScope(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CacheScope", str)
+	}
+	return nil
+}
+
+func (e CacheScope) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CacheScope) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CacheScope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // Which sessions `logout` ends.
 type LogoutScope string
 
