@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -31,7 +32,7 @@ const (
 // viewer's access token is also blacklisted until it would have expired.
 // Signing out everywhere also bumps the user's credentials version, so a
 // session being started at that very moment dies too. Returns the ids of
-// the sessions ended, or ErrUnavailable.
+// the sessions ended, or rdb.ErrUnavailable.
 func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string, error) {
 	e := ending{user: v.UserID, event: "logout"}
 	switch scope {
@@ -46,7 +47,7 @@ func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string,
 }
 
 // Revoke ends one session of a user. It reports false if the user has no
-// such live session. Returns ErrUnavailable if Redis is down.
+// such live session. Returns rdb.ErrUnavailable if Redis is down.
 func (s *Sessions) Revoke(ctx context.Context, userID pulid.ID, sessionID string) (bool, error) {
 	if !validSessionID(sessionID) {
 		return false, nil
@@ -60,7 +61,7 @@ func (s *Sessions) Revoke(ctx context.Context, userID pulid.ID, sessionID string
 func (s *Sessions) IDs(ctx context.Context, userID pulid.ID) ([]string, error) {
 	sids, err := s.rdb.ZRange(ctx, s.keys.sessions(userID), 0, -1).Result()
 	if err != nil {
-		return nil, unavailable("list sessions", err)
+		return nil, rdb.Unavailable("list sessions", err)
 	}
 	return sids, nil
 }
@@ -133,7 +134,7 @@ func (s *Sessions) end(ctx context.Context, e ending) ([]string, error) {
 		s.keys.sessionPrefix(e.user), s.keys.usedPrefix(e.user), e.keep, e.only, ttl.Milliseconds(),
 	).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable("end sessions", err)
+		return nil, rdb.Unavailable("end sessions", err)
 	}
 	var late []string
 	for _, sid := range ended {
@@ -201,7 +202,7 @@ func (s *Sessions) discard(ctx context.Context, uid pulid.ID, sid string) error 
 	err := endScript.Run(ctx, s.rdb, []string{s.keys.sessions(uid)},
 		s.keys.sessionPrefix(uid), s.keys.usedPrefix(uid), "", sid, 0).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("discard session", err)
+		return rdb.Unavailable("discard session", err)
 	}
 	return nil
 }

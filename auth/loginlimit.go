@@ -8,6 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/cache/rdb"
 )
 
 // Password guessing is limited without handing attackers a way to lock the
@@ -57,7 +59,7 @@ type LoginAttempt struct {
 
 // Login starts a password check against email: it charges the client's
 // address and chooses the budget the check will spend (see above).
-// Returns a *RateLimitError or ErrUnavailable.
+// Returns a *RateLimitError or rdb.ErrUnavailable.
 func (l *Limiter) Login(ctx context.Context, email string, c Caller) (*LoginAttempt, error) {
 	a := &LoginAttempt{l: l, acct: hashKey(email), addr: l.addr(c.IP)}
 	if err := l.take(ctx, "login", l.keys.loginIP(a.addr), l.limits.LoginIP, 1); err != nil {
@@ -78,7 +80,7 @@ func (l *Limiter) Login(ctx context.Context, email string, c Caller) (*LoginAtte
 	}
 	known, err := l.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
-		return nil, unavailable("rate limit", err)
+		return nil, rdb.Unavailable("rate limit", err)
 	}
 	for i, v := range known {
 		if v != nil {

@@ -1,6 +1,10 @@
 package auth
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/authql/authql/cache/rdb"
+)
 
 // Observer is told about the events operators count: tokens issued and
 // verified, refresh-token theft, rate-limit refusals. The server implements
@@ -63,7 +67,7 @@ func verifyResult(err error) string {
 		return VerifyExpired
 	case errors.Is(err, ErrSessionRevoked):
 		return VerifyRevoked
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, rdb.ErrUnavailable):
 		return VerifyUnavailable
 	default:
 		return VerifyInvalid

@@ -15,6 +15,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -175,7 +176,7 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 // looks whether the session the token names has room. The session itself
 // is charged by Refreshed, once the rotation succeeded: a token forged
 // with someone's session id spends none of that session's budget. Returns
-// a *RateLimitError or ErrUnavailable.
+// a *RateLimitError or rdb.ErrUnavailable.
 func (l *Limiter) Refresh(ctx context.Context, token, ip string) error {
 	if err := l.take(ctx, "refresh", l.keys.refreshIP(l.addr(ip)), l.limits.RefreshIP, 1); err != nil {
 		return err
@@ -206,7 +207,7 @@ func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) er
 	}
 	res, err := l.rl.AllowN(ctx, key, r.limit(), n)
 	if err != nil {
-		return unavailable("rate limit", err)
+		return rdb.Unavailable("rate limit", err)
 	}
 	if res.Allowed < n {
 		return l.refuse(ctx, scope, res.RetryAfter)
@@ -283,11 +284,11 @@ func (l *Limiter) gcra(ctx context.Context, key string, r Rate, mode string) (ti
 	out, err := gcraScript.Run(ctx, l.rdb, []string{key}, r.N, r.Period.Seconds(),
 		strconv.FormatFloat(now, 'f', 6, 64), mode).Text()
 	if err != nil {
-		return 0, unavailable("rate limit", err)
+		return 0, rdb.Unavailable("rate limit", err)
 	}
 	sec, err := strconv.ParseFloat(out, 64)
 	if err != nil {
-		return 0, unavailable("rate limit", err)
+		return 0, rdb.Unavailable("rate limit", err)
 	}
 	return time.Duration(sec * float64(time.Second)), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -159,7 +160,7 @@ func (rv *revocations) publish(ctx context.Context, rs ...revocation) error {
 		err = rv.bus.Publish(ctx, revocationTopic, strings.Join(msgs, ","))
 	}
 	if err != nil {
-		return unavailable("publish revocation", err)
+		return rdb.Unavailable("publish revocation", err)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/authql/authql/cache/rdb"
 )
 
 // usedCap is how many rotated tokens a session remembers for reuse
@@ -29,7 +31,7 @@ const usedCap = 128
 // changed since (a password change) is ended.
 //
 // Returns ErrInvalidRefreshToken for an unknown, expired or ended token,
-// ErrRefreshReused on theft, ErrUnavailable if Redis is down.
+// ErrRefreshReused on theft, rdb.ErrUnavailable if Redis is down.
 func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, error) {
 	parent, err := parseRefreshToken(raw)
 	if err != nil {
@@ -70,7 +72,7 @@ func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, er
 		sealed, child.hash(), hash, usedKey(hash), clientBinding(meta), version, usedCap,
 	).StringSlice()
 	if err != nil {
-		return Pair{}, unavailable("rotate refresh token", err)
+		return Pair{}, rdb.Unavailable("rotate refresh token", err)
 	}
 	switch res[0] {
 	case "ok":

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -131,7 +131,7 @@ func (s *Sessions) Watch(v Viewer) (<-chan struct{}, func()) {
 // Check reports whether the viewer's session is still live and its token
 // not revoked, asking Redis (for callers that cannot trust memory, or
 // re-check a long-lived connection). Returns ErrSessionRevoked,
-// ErrTokenExpired or ErrUnavailable.
+// ErrTokenExpired or rdb.ErrUnavailable.
 func (s *Sessions) Check(ctx context.Context, v Viewer) error {
 	if !s.cfg.Now().Before(v.ExpiresAt.Add(s.tokens.cfg.Leeway)) {
 		return ErrTokenExpired
@@ -160,7 +160,7 @@ func (s *Sessions) Tokens() *Tokens { return s.tokens }
 // read with the password that was checked: if it has changed by the time
 // the session exists (the password changed meanwhile), the session is
 // discarded and ErrInvalidCredentials returned, so no session outlives the
-// credentials it was started on. Returns ErrUnavailable if Redis is down.
+// credentials it was started on. Returns rdb.ErrUnavailable if Redis is down.
 func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, version int64) (Pair, error) {
 	now := s.cfg.Now()
 	sid := newSessionID(now)
@@ -185,7 +185,7 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, versio
 		return nil
 	})
 	if err != nil {
-		return Pair{}, unavailable("start session", err)
+		return Pair{}, rdb.Unavailable("start session", err)
 	}
 	if err := s.confirmVersion(ctx, userID, sid, version); err != nil {
 		return Pair{}, err
@@ -236,7 +236,7 @@ func (s *Sessions) LoginFailed(ctx context.Context, email, reason string) {
 // that the session is live and the token not blacklisted (one round trip).
 //
 // Returns ErrInvalidToken, ErrTokenExpired, ErrSessionRevoked, or
-// ErrUnavailable if Redis had to be asked and could not be (the token is
+// rdb.ErrUnavailable if Redis had to be asked and could not be (the token is
 // then not accepted).
 func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, error) {
 	v, err := s.authenticate(ctx, token)
@@ -299,7 +299,7 @@ func (s *Sessions) checkDurable(ctx context.Context, v Viewer) error {
 		return nil
 	})
 	if err != nil {
-		return unavailable("check session", err)
+		return rdb.Unavailable("check session", err)
 	}
 	if live.Val() == 0 || revoked.Val() != 0 {
 		return ErrSessionRevoked
@@ -322,7 +322,7 @@ func (s *Sessions) List(ctx context.Context, userID pulid.ID) ([]Session, error)
 	idx := s.keys.sessions(userID)
 	sids, err := s.rdb.ZRange(ctx, idx, 0, -1).Result()
 	if err != nil {
-		return nil, unavailable("list sessions", err)
+		return nil, rdb.Unavailable("list sessions", err)
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(sids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -332,7 +332,7 @@ func (s *Sessions) List(ctx context.Context, userID pulid.ID) ([]Session, error)
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable("list sessions", err)
+		return nil, rdb.Unavailable("list sessions", err)
 	}
 	out := make([]Session, 0, len(sids))
 	var stale []any
@@ -359,10 +359,6 @@ func (s *Sessions) List(ctx context.Context, userID pulid.ID) ([]Session, error)
 func msTime(s string) time.Time {
 	ms, _ := strconv.ParseInt(s, 10, 64)
 	return time.UnixMilli(ms).UTC()
-}
-
-func unavailable(op string, err error) error {
-	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 }
 
 func truncate(s string, n int) string {

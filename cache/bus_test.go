@@ -9,6 +9,7 @@ import (
 
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // busProcess is one process's bus and what its handler applied.
@@ -26,7 +27,7 @@ func (p *busProcess) has(payload string) bool {
 }
 
 // startBus runs a bus over a new client to cfg until the test ends.
-func startBus(t *testing.T, r *cachetest.Redis, cfg cache.Config) *busProcess {
+func startBus(t *testing.T, r *cachetest.Redis, cfg rdb.Config) *busProcess {
 	t.Helper()
 	p := &busProcess{bus: cache.NewBus(cachetest.Open(t, cfg), r.Prefix, nil), applied: map[string]bool{}}
 	p.bus.Handle("t", func(payload string) {
@@ -92,7 +93,7 @@ func TestBusPausedPeerIsNotSyncedAfterPublishReturns(t *testing.T) {
 	r := singleNode(t)
 	a := startBus(t, r, r.Config)
 	proxy := cachetest.NewProxy(t, r.Config.URL)
-	b := startBus(t, r, cache.Config{URL: proxy.URL})
+	b := startBus(t, r, rdb.Config{URL: proxy.URL})
 	for _, pause := range []time.Duration{100, 200, 300, 400, 450, 500, 550, 600, 800} {
 		pause *= time.Millisecond
 		t.Run(pause.String(), func(t *testing.T) {

@@ -1,10 +1,11 @@
+// Package cache holds the cache tiers kept in Redis, the bus, the
+// per-request dataloaders and request cost accounting.
 package cache
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
@@ -310,7 +312,7 @@ func (t *Tiers) invalidateUsers(ctx context.Context, ids ...pulid.ID) error {
 		return nil
 	})
 	if err != nil {
-		return unavailable("invalidate user cache", err)
+		return rdb.Unavailable("invalidate user cache", err)
 	}
 	return nil
 }
@@ -320,17 +322,9 @@ func (t *Tiers) invalidateUsers(ctx context.Context, ids ...pulid.ID) error {
 // unreachable from then on (and expires).
 func (t *Tiers) InvalidatePosts(ctx context.Context) error {
 	if err := bumpGen.Run(ctx, t.rdb, []string{t.k.postsGen()}, t.genArgs()...).Err(); err != nil {
-		return unavailable("invalidate post cache", err)
+		return rdb.Unavailable("invalidate post cache", err)
 	}
 	return nil
-}
-
-// ErrUnavailable means Redis could not be reached for a cache write that a
-// database write depends on (an invalidation); the write is then refused.
-var ErrUnavailable = errors.New("cache unavailable")
-
-func unavailable(op string, err error) error {
-	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 }
 
 // Generation counters (the users and posts generations) carry a TTL like

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/ent/post"
@@ -99,7 +100,6 @@ var authCodes = []struct {
 	{auth.ErrInvalidRefreshToken, CodeUnauthenticated, "INVALID_REFRESH_TOKEN"},
 	{auth.ErrRefreshReused, CodeUnauthenticated, "REFRESH_TOKEN_REUSED"},
 	{auth.ErrForbidden, CodeForbidden, ""},
-	{auth.ErrUnavailable, CodeServiceUnavailable, ""},
 }
 
 // errorPresenter is the single place internal errors become GraphQL errors.
@@ -170,7 +170,7 @@ func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error,
 		gqlErr.Message = "cursor is not one of this list's"
 		setCode(gqlErr, CodeBadUserInput)
 		return true
-	case errors.Is(cause, cache.ErrUnavailable), entdb.IsUnavailable(cause):
+	case errors.Is(cause, rdb.ErrUnavailable), entdb.IsUnavailable(cause):
 		log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
 		gqlErr.Message = "service temporarily unavailable; retry shortly"
 		setCode(gqlErr, CodeServiceUnavailable)
@@ -198,10 +198,6 @@ func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error,
 	}
 	for _, m := range authCodes {
 		if errors.Is(cause, m.err) {
-			if m.code == CodeServiceUnavailable {
-				log.ErrorContext(ctx, "dependency unavailable", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
-				refuseRequest(ctx, CodeServiceUnavailable, 1)
-			}
 			gqlErr.Message = m.err.Error()
 			setCode(gqlErr, m.code)
 			if m.reason != "" {

@@ -14,6 +14,7 @@ import (
 	coderws "github.com/coder/websocket"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -207,7 +208,7 @@ func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o We
 		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry Authorization: Bearer <access token>")
 	}
 	v, revoked, stopWatch, err := r.sessions.AuthenticateLive(ctx, token)
-	if errors.Is(err, auth.ErrUnavailable) {
+	if errors.Is(err, rdb.ErrUnavailable) {
 		return transport.WithWebsocketCloseCode(ctx, closeTryAgain), nil, err
 	}
 	if err != nil {
@@ -267,7 +268,7 @@ func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v
 		if !r.sessions.Synced() && time.Since(lastCheck) >= 500*time.Millisecond {
 			lastCheck = time.Now()
 			switch err := r.sessions.Check(ctx, v); {
-			case errors.Is(err, auth.ErrUnavailable):
+			case errors.Is(err, rdb.ErrUnavailable):
 				r.log.WarnContext(ctx, "cannot check a live connection's session: closing it", slog.Any("error", err))
 				lc.end(closeTryAgain, "session cannot be checked; reconnect shortly")
 				return

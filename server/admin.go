@@ -10,6 +10,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -83,7 +84,7 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 // forgetUser invalidates what the shared caches hold of a user, and every
 // response cached under the current users generation.
 func forgetUser(ctx context.Context, cfg Config, client *ent.Client, id pulid.ID) error {
-	rdb, err := cache.Open(ctx, cache.Config{
+	redisClient, err := rdb.Open(ctx, rdb.Config{
 		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
 		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
 		Password: cfg.RedisPassword,
@@ -91,10 +92,10 @@ func forgetUser(ctx context.Context, cfg Config, client *ent.Client, id pulid.ID
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer redisClient.Close()
 	tc := cfg.Cache
 	tc.Prefix = cfg.RedisPrefix
-	return cache.NewTiers(rdb, client, nil, tc).InvalidateUsers(ctx, id)
+	return cache.NewTiers(redisClient, client, nil, tc).InvalidateUsers(ctx, id)
 }
 
 // genKey prints a new Ed25519 seed (for APP_JWT_ED25519_KEY) and its public

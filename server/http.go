@@ -15,6 +15,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/graph"
 	"github.com/authql/authql/server/playground"
 )
@@ -248,7 +249,7 @@ func withCost(next http.Handler) http.Handler {
 func (a *app) withRedisBudget(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.cfg.RedisBudget > 0 && !isWebSocket(r) {
-			r = r.WithContext(cache.WithRedisBudget(r.Context(), a.cfg.RedisBudget))
+			r = r.WithContext(rdb.WithBudget(r.Context(), a.cfg.RedisBudget))
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
 )
@@ -125,7 +126,7 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 // openRedis opens the main Redis: the configured one, waiting for it, or
 // an embedded one.
 func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
-	c := cache.Config{
+	c := rdb.Config{
 		URL: a.cfg.RedisURL, ClusterAddrs: a.cfg.RedisClusterAddrs,
 		SentinelAddrs: a.cfg.RedisSentinelAddrs, MasterName: a.cfg.RedisMasterName,
 		Password: a.cfg.RedisPassword, Timeout: a.cfg.RedisTimeout,
@@ -138,14 +139,14 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 		a.closers = append(a.closers, stop)
 		a.log.Info("using the embedded in-process Redis; set REDIS_URL=redis://... for a real one (sessions then survive restarts and are shared by instances)",
 			slog.String("addr", m.Addr()))
-		c = cache.Config{URL: "redis://" + m.Addr(), Timeout: a.cfg.RedisTimeout}
+		c = rdb.Config{URL: "redis://" + m.Addr(), Timeout: a.cfg.RedisTimeout}
 	}
-	var rdb redis.UniversalClient
+	var client redis.UniversalClient
 	err := a.retry(ctx, "redis", redisTransient, func(ctx context.Context) (err error) {
-		rdb, err = cache.Open(ctx, c)
+		client, err = rdb.Open(ctx, c)
 		return err
 	})
-	return rdb, err
+	return client, err
 }
 
 // retry calls attempt until it succeeds, fails in a way transient says
