@@ -1,5 +1,5 @@
-// Package cache holds the cache tiers kept in Redis, the bus, the
-// per-request dataloaders and request cost accounting.
+// Package cache holds the cache tiers kept in Redis, the bus and the
+// per-request dataloaders.
 package cache
 
 import (

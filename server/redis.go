@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cost"
 	"github.com/authql/authql/cache/rdb"
 )
 
@@ -22,7 +22,7 @@ import (
 func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient) (redis.UniversalClient, error) {
 	switch {
 	case injected != nil:
-		injected.AddHook(cache.CostHook{})
+		injected.AddHook(cost.Hook{})
 		return injected, nil
 	case a.cfg.CacheRedisURL == "":
 		return a.rdb, nil
@@ -36,7 +36,7 @@ func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = client.Close() })
-	client.AddHook(cache.CostHook{})
+	client.AddHook(cost.Hook{})
 	a.log.Info("the cache tiers and persisted queries use their own Redis (APP_CACHE_REDIS_URL)")
 	return client, nil
 }

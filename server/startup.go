@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cost"
 	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
@@ -86,7 +86,7 @@ func (a *app) openDeps(ctx context.Context, d deps) error {
 		a.rdb = rdb
 		a.closers = append(a.closers, func() { _ = rdb.Close() })
 	}
-	a.rdb.AddHook(cache.CostHook{})
+	a.rdb.AddHook(cost.Hook{})
 	a.warnIfEvicting(ctx)
 	var err error
 	a.cacheRdb, err = a.openCacheRedis(wctx, d.cacheRdb)
@@ -104,7 +104,7 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 	}
 	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle}
 	err := a.retry(wctx, "database", entdb.IsUnavailable, func(wctx context.Context) error {
-		db, err := entdb.Open(wctx, dsn, pool, cache.CountSQL)
+		db, err := entdb.Open(wctx, dsn, pool, cost.CountSQL)
 		if err != nil {
 			return err
 		}
