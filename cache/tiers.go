@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache/memo"
 	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -64,7 +65,7 @@ type Tiers struct {
 	// the bus, and the writer waits until every instance has dropped its
 	// copy, so a local hit is as fresh as Redis.
 	bus   *Bus
-	local *Local[pulid.ID, *ent.User]
+	local *memo.Map[pulid.ID, *ent.User]
 	// epoch moves on every eviction; a record read from Redis or the
 	// database is kept locally only if no eviction happened meanwhile.
 	epoch atomic.Uint64
@@ -87,7 +88,7 @@ func NewTiers(rdb redis.UniversalClient, client *ent.Client, bus *Bus, cfg TierC
 	t := &Tiers{rdb: rdb, client: client, k: keys{cfg.Prefix}, cfg: cfg, log: log, obs: obs, bus: bus,
 		genTTL: max(24*time.Hour, cfg.PageTTL, cfg.ResponseTTL) + time.Minute}
 	if bus != nil && cfg.UserTTL > 0 {
-		t.local = NewLocal[pulid.ID, *ent.User](10_000)
+		t.local = memo.New[pulid.ID, *ent.User](10_000)
 		bus.Handle(userTopic, func(payload string) {
 			t.epoch.Add(1)
 			for _, id := range strings.Split(payload, ",") {
