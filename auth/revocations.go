@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
@@ -24,14 +24,14 @@ import (
 // request costs a signature check and two map lookups: no Redis round trip.
 //
 // Every revocation is written to a Redis log (a sorted set scored by the time
-// the entry stops mattering) and then sent over the cache.Bus, which returns
+// the entry stops mattering) and then sent over the bus.Bus, which returns
 // once every other synced process has applied it. Each process replays the
 // log whenever its bus subscription is (re)established, so nothing published
 // while it was disconnected is missed; while the bus is not synced,
 // Sessions.Authenticate asks Redis on every request instead.
 type revocations struct {
 	rdb    redis.UniversalClient
-	bus    *cache.Bus
+	bus    *bus.Bus
 	logKey string
 	now    func() time.Time
 	log    *slog.Logger
@@ -107,7 +107,7 @@ func decodeRevocation(s string) (revocation, error) {
 	return revocation{kind: f[0][0], user: pulid.ID(f[1]), id: f[2], until: time.UnixMilli(ms)}, nil
 }
 
-func newRevocations(rdb redis.UniversalClient, bus *cache.Bus, k keys, now func() time.Time, log *slog.Logger) *revocations {
+func newRevocations(rdb redis.UniversalClient, bus *bus.Bus, k keys, now func() time.Time, log *slog.Logger) *revocations {
 	rv := &revocations{rdb: rdb, bus: bus, logKey: k.revocationLog(), epochKey: k.revocationEpoch(),
 		now: now, log: log}
 	bus.Handle(revocationTopic, func(payload string) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
@@ -81,7 +81,7 @@ type Sessions struct {
 // NewSessions returns a session store over rdb. Revocations travel on bus,
 // which the caller runs (bus.Run) once per process; until it is synced,
 // Authenticate asks Redis per request.
-func NewSessions(rdb redis.UniversalClient, bus *cache.Bus, tokens *Tokens, cfg SessionConfig) *Sessions {
+func NewSessions(rdb redis.UniversalClient, bus *bus.Bus, tokens *Tokens, cfg SessionConfig) *Sessions {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

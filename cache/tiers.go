@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/memo"
 	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
@@ -64,7 +65,7 @@ type Tiers struct {
 	// used only while the bus is synced: every user write is announced on
 	// the bus, and the writer waits until every instance has dropped its
 	// copy, so a local hit is as fresh as Redis.
-	bus   *Bus
+	bus   *bus.Bus
 	local *memo.Map[pulid.ID, *ent.User]
 	// epoch moves on every eviction; a record read from Redis or the
 	// database is kept locally only if no eviction happened meanwhile.
@@ -76,7 +77,7 @@ const userTopic = "user"
 
 // NewTiers returns the cache tiers over rdb, reading through client, with
 // an in-process tier for user records kept exact by bus (nil: none).
-func NewTiers(rdb redis.UniversalClient, client *ent.Client, bus *Bus, cfg TierConfig) *Tiers {
+func NewTiers(rdb redis.UniversalClient, client *ent.Client, bus *bus.Bus, cfg TierConfig) *Tiers {
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

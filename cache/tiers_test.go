@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/ent/entdb/entdbtest"
 )
@@ -18,7 +19,7 @@ func TestUserRecordsLeaveTheHashBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tiers := cache.NewTiers(r.Client, db.Client, cache.NewBus(r.Client, r.Prefix, nil),
+	tiers := cache.NewTiers(r.Client, db.Client, bus.New(r.Client, r.Prefix, nil),
 		cache.TierConfig{Prefix: r.Prefix, UserTTL: time.Hour, PageTTL: time.Minute})
 	for _, from := range []string{"the database", "the cache"} {
 		u, err := tiers.User(t.Context(), ids[0])

@@ -11,6 +11,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 )
@@ -36,7 +37,7 @@ func newPostEvent(kind string, p *ent.Post) postEvent {
 // from every instance over the bus (Redis pub/sub), so a post created
 // through one instance reaches a subscriber connected to another.
 type events struct {
-	bus *cache.Bus
+	bus *bus.Bus
 	log *slog.Logger
 
 	mu   sync.Mutex
@@ -55,7 +56,7 @@ type eventSub struct {
 // hold up the others or grow memory without bound.
 const subscriberBuffer = 64
 
-func newEvents(bus *cache.Bus, log *slog.Logger) *events {
+func newEvents(bus *bus.Bus, log *slog.Logger) *events {
 	e := &events{bus: bus, log: log, subs: map[*eventSub]struct{}{}, seen: newRecentIDs(recentEvents)}
 	if bus != nil {
 		bus.Handle(postTopic, e.dispatch)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
@@ -29,7 +30,7 @@ type Deps struct {
 	// Tiers are the shared caches in front of the database.
 	Tiers *cache.Tiers
 	// Bus carries post events to every instance (subscriptions).
-	Bus *cache.Bus
+	Bus *bus.Bus
 	// Outbox records, in each write's transaction, the cache invalidation
 	// and event that must follow it, and delivers them (see outbox.go);
 	// nil: delivered after the commit with nothing to retry a failure.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/entdb/entdbtest"
@@ -224,7 +224,7 @@ func TestLogoutRunsToTheEndWhenTheClientLeaves(t *testing.T) {
 		res.Body.Close()
 		t.Fatal("the logout answered while B was frozen; the client should have given up first")
 	}
-	time.Sleep(cache.AckTimeout) // let A's wait for B run out
+	time.Sleep(bus.AckTimeout) // let A's wait for B run out
 	proxy.Thaw()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(cachetest.Keys(t, e.redis.Client, e.redis.Prefix+"session:{"+eve.UserID+"}:*")) != 0 {

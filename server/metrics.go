@@ -19,6 +19,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/graph"
 )
 
@@ -117,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // watch registers the collectors that read the app's dependencies at
 // scrape time: Redis (reachability and pool), the database pool, the bus.
-func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *sql.DB, bus *cache.Bus) error {
+func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *sql.DB, bus *bus.Bus) error {
 	return registerAll(reg,
 		newRedisCollector(rdb),
 		collectors.NewDBStatsCollector(db, "authql"),

@@ -1,4 +1,4 @@
-package cache_test
+package bus_test
 
 import (
 	"context"
@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/cache/rdb"
 )
 
 // busProcess is one process's bus and what its handler applied.
 type busProcess struct {
-	bus *cache.Bus
+	bus *bus.Bus
 
 	mu      sync.Mutex
 	applied map[string]bool
@@ -29,7 +29,7 @@ func (p *busProcess) has(payload string) bool {
 // startBus runs a bus over a new client to cfg until the test ends.
 func startBus(t *testing.T, r *cachetest.Redis, cfg rdb.Config) *busProcess {
 	t.Helper()
-	p := &busProcess{bus: cache.NewBus(cachetest.Open(t, cfg), r.Prefix, nil), applied: map[string]bool{}}
+	p := &busProcess{bus: bus.New(cachetest.Open(t, cfg), r.Prefix, nil), applied: map[string]bool{}}
 	p.bus.Handle("t", func(payload string) {
 		p.mu.Lock()
 		p.applied[payload] = true
@@ -110,8 +110,8 @@ func TestBusPausedPeerIsNotSyncedAfterPublishReturns(t *testing.T) {
 			if b.bus.Synced() && !b.has(ev) {
 				t.Errorf("Publish returned after %v; the peer paused for %v counts itself synced without the event", took, pause)
 			}
-			if took > cache.AckTimeout+250*time.Millisecond {
-				t.Errorf("Publish took %v, want at most about AckTimeout (%v)", took, cache.AckTimeout)
+			if took > bus.AckTimeout+250*time.Millisecond {
+				t.Errorf("Publish took %v, want at most about AckTimeout (%v)", took, bus.AckTimeout)
 			}
 			<-thawed
 			// Once thawed, the peer applies the event and syncs again.
@@ -138,7 +138,7 @@ func TestBusJoiningPeerMissesNothing(t *testing.T) {
 	logKey := r.Prefix + "log"
 	for i := range 10 {
 		ev := fmt.Sprint("j", i)
-		p := &busProcess{bus: cache.NewBus(cachetest.Open(t, r.Config), r.Prefix, nil), applied: map[string]bool{}}
+		p := &busProcess{bus: bus.New(cachetest.Open(t, r.Config), r.Prefix, nil), applied: map[string]bool{}}
 		apply := func(payload string) {
 			p.mu.Lock()
 			p.applied[payload] = true
