@@ -8,8 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/ent/schema/pulid"
-	"github.com/authql/authql/outbox"
 )
 
 // The outbox kinds of the GraphQL layer: what a committed write of posts

@@ -14,10 +14,10 @@ import (
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
-	"github.com/authql/authql/outbox"
 )
 
 // Deps are what the resolvers need.

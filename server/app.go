@@ -18,8 +18,8 @@ import (
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent/entdb"
+	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/graph"
-	"github.com/authql/authql/outbox"
 )
 
 // app is one running server: its dependencies and its HTTP handler.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/cache/rdb"
-	"github.com/authql/authql/outbox"
+	"github.com/authql/authql/ent/entdb/outbox"
 )
 
 // deliveryBound is the README's bound on how long after Redis answers

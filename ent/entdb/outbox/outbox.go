@@ -14,6 +14,11 @@
 // that succeeded but whose row could not be deleted, a claim that ran out
 // while its instance was stalled), so handlers must be idempotent or
 // deduplicate by an id they put in the payload.
+//
+// It sits beside entdb, not at ent/outbox: that path is the package entc
+// generates for the Outbox schema, which this one reads and writes (as
+// entoutbox). It imports the ent client and nothing else of this module;
+// graph records and delivers its kinds through it, server runs its worker.
 package outbox
 
 import (
