@@ -13,13 +13,13 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema"
 	"github.com/authql/authql/ent/user"
+	"github.com/authql/authql/graph/store"
 )
 
 // The values of extensions.code. Clients switch on them; never rename one.
@@ -164,9 +164,9 @@ func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error,
 		gqlErr.Message = cause.Error()
 		setCode(gqlErr, CodeLimitExceeded)
 		return true
-	case errors.Is(cause, cache.ErrBadCursor):
+	case errors.Is(cause, store.ErrBadCursor):
 		// The resolvers check cursors first and name the argument; this
-		// is the cache's own check behind them.
+		// is the store's own check behind them.
 		gqlErr.Message = "cursor is not one of this list's"
 		setCode(gqlErr, CodeBadUserInput)
 		return true

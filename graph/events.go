@@ -10,10 +10,10 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/graph/store"
 )
 
 // postTopic is the bus topic of post events.
@@ -26,11 +26,11 @@ type postEvent struct {
 	// EventID names the event: a second delivery of it (the outbox
 	// delivers at least once) is dropped (events.dispatch).
 	EventID          string `json:"e,omitempty"`
-	cache.PostRecord        // only the ID for deleted
+	store.PostRecord        // only the ID for deleted
 }
 
 func newPostEvent(kind string, p *ent.Post) postEvent {
-	return postEvent{Kind: kind, PostRecord: cache.NewPostRecord(p)}
+	return postEvent{Kind: kind, PostRecord: store.NewPostRecord(p)}
 }
 
 // events fans post events out to this process's subscribers. Events come

@@ -9,6 +9,8 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/authql/authql/graph/store"
 )
 
 // Limits bound what one operation may ask for. Each is checked before any
@@ -147,7 +149,7 @@ func (m *measurer) fragment(name string) size {
 
 func (m *measurer) add(a, b int) int { return min(a+b, m.cap) }
 
-// checkPageSizes refuses page sizes over MaxPageSize anywhere in the
+// checkPageSizes refuses page sizes out of range anywhere in the
 // operation before anything runs (resolvers check again). It runs on every
 // request, so it allocates nothing unless it finds one (or walks a fragment
 // spread).
@@ -158,7 +160,7 @@ func checkPageSizes(op *ast.OperationDefinition, doc *ast.QueryDocument, vars ma
 		return nil
 	}
 	path, _ := fieldPath(op.SelectionSet, doc, f, nil, map[string]bool{})
-	e := gqlerror.ErrorPathf(path, "%s must be between 0 and %d", a, MaxPageSize)
+	e := gqlerror.ErrorPathf(path, "%s %v", a, store.ErrPageSize)
 	e.Extensions = map[string]any{"code": CodeBadUserInput, "field": a}
 	return e
 }
@@ -180,7 +182,7 @@ func (w *pageSizeWalker) find(set ast.SelectionSet) (*ast.Field, string) {
 					continue
 				}
 				v, err := a.Value.Value(w.vars)
-				if n, ok := asInt(v); err == nil && ok && (n < 0 || n > MaxPageSize) {
+				if n, ok := asInt(v); err == nil && ok && store.CheckPageSize(n) != nil {
 					return sel, a.Name
 				}
 			}

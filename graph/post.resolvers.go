@@ -10,10 +10,10 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/graph/model"
+	"github.com/authql/authql/graph/store"
 )
 
 func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePostInput) (*ent.Post, error) {
@@ -71,7 +71,7 @@ func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.I
 		if err != nil {
 			return postEvent{}, err
 		}
-		return postEvent{Kind: "deleted", PostRecord: cache.PostRecord{ID: id}}, tx.Post.DeleteOne(p).Exec(ctx)
+		return postEvent{Kind: "deleted", PostRecord: store.PostRecord{ID: id}}, tx.Post.DeleteOne(p).Exec(ctx)
 	})
 	if err != nil {
 		return "", err
@@ -95,7 +95,7 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	conn, err := r.tiers.Posts(ctx, cache.PostPage{
+	conn, err := r.store.Posts(ctx, store.PostPage{
 		First: first, Last: last, After: after, Before: before, Order: orderBy,
 		TotalCount: wantsField(ctx, "totalCount"),
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
+	"github.com/authql/authql/graph/store"
 )
 
 // Deps are what the resolvers need.
@@ -48,7 +49,7 @@ type Resolver struct {
 	sessions  *auth.Sessions
 	passwords *auth.Passwords
 	limiter   *auth.Limiter
-	tiers     *cache.Tiers
+	store     *store.Store
 	events    *events
 	outbox    *outbox.Outbox
 	// beforeCommit: Deps.BeforeCommit.
@@ -65,7 +66,7 @@ func NewSchema(d Deps) graphql.ExecutableSchema {
 
 func newResolver(d Deps, ws WebSocketOptions) *Resolver {
 	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
-		tiers: d.Tiers, events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
+		store: store.New(d.Ent, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
 		ws: ws, log: d.logger()}
 	r.handleOutbox()
 	return r
@@ -106,11 +107,11 @@ func (r resolverRoot) User() UserResolver                 { return r.user }
 // loaders returns the request's dataloaders. Operations get theirs from the
 // loaders extension; anything else (a test calling a resolver directly) gets
 // a fresh set, which is correct, only unbatched.
-func (r *Resolver) loaders(ctx context.Context) *cache.Loaders {
-	if l, ok := cache.LoadersFrom(ctx); ok {
+func (r *Resolver) loaders(ctx context.Context) *store.Loaders {
+	if l, ok := store.LoadersFrom(ctx); ok {
 		return l
 	}
-	return cache.NewLoaders(r.client, r.tiers)
+	return store.NewLoaders(r.store)
 }
 
 // user loads a user by ID through the request's loader; nil if none.
@@ -183,7 +184,7 @@ func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) (post
 		if f, err = r.record(ctx, tx, kindPosts, postsWritten{Event: ev}); err != nil {
 			return err
 		}
-		if err := r.tiers.InvalidatePosts(ctx); err != nil {
+		if err := r.store.InvalidatePosts(ctx); err != nil {
 			return err
 		}
 		r.testBeforeCommit(ctx)
@@ -208,7 +209,7 @@ func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, created bool, fn
 		if f, err = r.record(ctx, tx, kindUsers, usersWritten{IDs: []pulid.ID{*id}, Created: created}); err != nil {
 			return err
 		}
-		if err := r.tiers.InvalidateUsers(ctx, *id); err != nil {
+		if err := r.store.InvalidateUsers(ctx, *id); err != nil {
 			return err
 		}
 		r.testBeforeCommit(ctx)

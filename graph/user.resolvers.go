@@ -9,11 +9,11 @@ import (
 	"context"
 
 	"entgo.io/contrib/entgql"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
+	"github.com/authql/authql/graph/store"
 )
 
 func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInput) (*ent.User, error) {
@@ -49,7 +49,10 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	conn, err := r.tiers.UserPage(ctx, first, after, last, before, wantsField(ctx, "totalCount"))
+	conn, err := r.store.Users(ctx, store.UserPage{
+		First: first, Last: last, After: after, Before: before,
+		TotalCount: wantsField(ctx, "totalCount"),
+	})
 	if err == nil {
 		r.prefetchUserPosts(ctx, conn)
 	}
@@ -81,7 +84,7 @@ func (r *userResolver) Posts(ctx context.Context, obj *ent.User, first *int, aft
 	if err != nil {
 		return nil, err
 	}
-	page := cache.PostPage{Author: obj.ID, First: first, Last: last, After: after, Before: before,
+	page := store.PostPage{Author: obj.ID, First: first, Last: last, After: after, Before: before,
 		TotalCount: wantsField(ctx, "totalCount")}
 	return r.loaders(ctx).UserPosts().Load(ctx, page.Key())
 }

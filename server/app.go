@@ -150,7 +150,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 	passwords := auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1},
 		auth.PasswordOptions{Concurrency: cfg.HashConcurrency, Wait: cfg.HashWait, OnAcquire: d.onHashSlot})
 	gql := graph.NewHandler(graph.Deps{
-		Tiers:     cache.NewTiers(a.cacheRdb, a.db.Client, a.bus, tiersCfg),
+		Tiers:     cache.NewTiers(a.cacheRdb, a.bus, tiersCfg),
 		Bus:       a.bus,
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,

@@ -1,32 +1,21 @@
-package cache
+package store
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
-	"strconv"
 	"time"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/predicate"
 	"github.com/authql/authql/ent/schema/pulid"
 )
-
-// DefaultPageSize is the page size when neither first nor last is given.
-const DefaultPageSize = 20
-
-// ErrBadCursor is returned for a cursor that is not one of a post list's.
-var ErrBadCursor = errors.New("not a cursor of this list")
 
 // PostPage asks for one page of a post list.
 type PostPage struct {
@@ -83,6 +72,16 @@ func (p PostPage) hash() string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// cacheKey names the page in the page tier, with its list if the total
+// is asked for.
+func (p PostPage) cacheKey() cache.PageKey {
+	k := cache.PageKey{Page: p.hash()}
+	if p.TotalCount {
+		k.Count = p.list()
+	}
+	return k
+}
+
 // PostRecord is the compact wire form of a post: how the page tier stores
 // it in Redis and how post events carry it between instances.
 type PostRecord struct {
@@ -104,108 +103,12 @@ func (c PostRecord) Post() *ent.Post {
 	return &ent.Post{ID: c.ID, Title: c.Title, Content: c.Content, AuthorID: c.AuthorID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
-// cachedPage is one page as stored: its posts and where it sits.
-type cachedPage struct {
+// postPage is one page as the page tier stores it: its posts and where it
+// sits.
+type postPage struct {
 	Posts   []PostRecord `json:"p"`
 	HasNext bool         `json:"n"`
 	HasPrev bool         `json:"v"`
-}
-
-// readPages reads the posts generation and, under it, pages and counts, in
-// one round trip.
-//
-//	KEYS[1] posts generation   ARGV[1], ARGV[2] seed and TTL (genArgs)
-//	ARGV[3] page key prefix   ARGV[4] count key prefix
-//	ARGV[5..] pairs of (page hash, count list or '')
-//
-// Returns {generation, page1, count1, page2, count2, ...}, missing ones false.
-var readPages = redis.NewScript(genLua + `
-local g = gen(KEYS[1])
-local out = {g}
-for i = 5, #ARGV, 2 do
-  table.insert(out, redis.call('GET', ARGV[3] .. g .. ':' .. ARGV[i]) or false)
-  if ARGV[i+1] ~= '' then
-    table.insert(out, redis.call('GET', ARGV[4] .. g .. ':' .. ARGV[i+1]) or false)
-  else
-    table.insert(out, false)
-  end
-end
-return out
-`)
-
-// pageLookup is one page's entry in a cache read.
-type pageLookup struct {
-	page  *cachedPage
-	count *int
-}
-
-// lookup reads pages from the cache. On any Redis failure it reports
-// misses, and the database answers.
-func (t *Tiers) lookup(ctx context.Context, reqs []PostPage) (gen int64, found []pageLookup, ok bool) {
-	found = make([]pageLookup, len(reqs))
-	if t.cfg.PageTTL <= 0 {
-		return 0, found, false
-	}
-	args := append(t.genArgs(), t.k.pagePrefix(), t.k.countPrefix())
-	for _, r := range reqs {
-		list := ""
-		if r.TotalCount {
-			list = r.list()
-		}
-		args = append(args, r.hash(), list)
-	}
-	res, err := readPages.Run(ctx, t.rdb, []string{t.k.postsGen()}, args...).Slice()
-	if err != nil {
-		t.log.WarnContext(ctx, "post cache unavailable; reading the database", slog.Any("error", err))
-		t.observePages(reqs, found)
-		return 0, found, false
-	}
-	gen = parseGen(fmt.Sprint(res[0]))
-	for i := range reqs {
-		if s, ok := res[1+2*i].(string); ok {
-			var p cachedPage
-			if json.Unmarshal([]byte(s), &p) == nil {
-				found[i].page = &p
-			}
-		}
-		if s, ok := res[2+2*i].(string); ok {
-			if n, err := strconv.Atoi(s); err == nil {
-				found[i].count = &n
-			}
-		}
-	}
-	t.observePages(reqs, found)
-	return gen, found, true
-}
-
-// observePages reports the hits and misses of a page lookup.
-func (t *Tiers) observePages(reqs []PostPage, found []pageLookup) {
-	for i, r := range reqs {
-		t.obs.Access(TierPage, found[i].page != nil)
-		if r.TotalCount {
-			t.obs.Access(TierCount, found[i].count != nil)
-		}
-	}
-}
-
-// store writes pages and counts built from the database under the
-// generation read before the database was.
-func (t *Tiers) store(ctx context.Context, gen int64, reqs []PostPage, pages []*cachedPage, counts []*int) {
-	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, r := range reqs {
-			if pages[i] != nil {
-				b, _ := json.Marshal(pages[i])
-				p.Set(ctx, t.k.page(gen, r.hash()), b, t.cfg.PageTTL)
-			}
-			if counts[i] != nil {
-				p.Set(ctx, t.k.count(gen, r.list()), *counts[i], t.cfg.PageTTL)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.log.WarnContext(ctx, "write post cache", slog.Any("error", err))
-	}
 }
 
 // Posts returns one page of a post list, by keyset (never OFFSET): from the
@@ -215,8 +118,8 @@ func (t *Tiers) store(ctx context.Context, gen int64, reqs []PostPage, pages []*
 // hasPreviousPage (with first) and hasNextPage (with last) say only whether
 // a cursor was given, as the Relay specification allows; the other is
 // exact. Returns ErrBadCursor for a cursor of another kind of list.
-func (t *Tiers) Posts(ctx context.Context, req PostPage) (*ent.PostConnection, error) {
-	conns, errs := t.PostPages(ctx, []PostPage{req})
+func (s *Store) Posts(ctx context.Context, req PostPage) (*ent.PostConnection, error) {
+	conns, errs := s.PostPages(ctx, []PostPage{req})
 	if errs != nil {
 		return nil, errs[0]
 	}
@@ -226,7 +129,7 @@ func (t *Tiers) Posts(ctx context.Context, req PostPage) (*ent.PostConnection, e
 // PostPages answers several page requests at once: one cache round trip
 // for all, and first pages of several authors' lists (same size and
 // order, no cursor) in one windowed query.
-func (t *Tiers) PostPages(ctx context.Context, reqs []PostPage) ([]*ent.PostConnection, []error) {
+func (s *Store) PostPages(ctx context.Context, reqs []PostPage) ([]*ent.PostConnection, []error) {
 	for _, r := range reqs {
 		for _, c := range []*ent.Cursor{r.After, r.Before} {
 			if c == nil {
@@ -237,78 +140,57 @@ func (t *Tiers) PostPages(ctx context.Context, reqs []PostPage) ([]*ent.PostConn
 			}
 		}
 	}
-	gen, found, cached := t.lookup(ctx, reqs)
-	pages := make([]*cachedPage, len(reqs))
-	counts := make([]*int, len(reqs))
+	keys := make([]cache.PageKey, len(reqs))
+	for i, r := range reqs {
+		keys[i] = r.cacheKey()
+	}
+	read := cache.ReadPages[postPage](ctx, s.tiers, keys)
 	var missPages, missCounts []int
-	for i, f := range found {
-		pages[i] = f.page
-		if pages[i] == nil {
+	for i := range reqs {
+		if read.Pages[i] == nil {
 			missPages = append(missPages, i)
 		}
-		if reqs[i].TotalCount {
-			counts[i] = f.count
-			if counts[i] == nil {
-				missCounts = append(missCounts, i)
-			}
+		if reqs[i].TotalCount && read.Counts[i] == nil {
+			missCounts = append(missCounts, i)
 		}
 	}
-	newPages, err := t.queryPages(ctx, reqs, missPages)
+	newPages, err := s.queryPages(ctx, reqs, missPages)
 	if err != nil {
 		return nil, fill(len(reqs), err)
 	}
-	newCounts, err := t.queryCounts(ctx, reqs, missCounts)
+	newCounts, err := s.queryCounts(ctx, reqs, missCounts)
 	if err != nil {
 		return nil, fill(len(reqs), err)
 	}
+	pages, counts := read.Pages, read.Counts
+	toStore, countsToStore := make([]*postPage, len(reqs)), make([]*int, len(reqs))
 	for i, p := range newPages {
-		pages[i] = p
+		pages[i], toStore[i] = p, p
 	}
 	for i, n := range newCounts {
-		counts[i] = n
+		counts[i], countsToStore[i] = n, n
 	}
-	if cached && (len(newPages) > 0 || len(newCounts) > 0) {
-		toStore := make([]*cachedPage, len(reqs))
-		countsToStore := make([]*int, len(reqs))
-		for i := range newPages {
-			toStore[i] = pages[i]
-		}
-		for i := range newCounts {
-			countsToStore[i] = counts[i]
-		}
-		t.store(ctx, gen, reqs, toStore, countsToStore)
-	}
+	cache.StorePages(ctx, s.tiers, read, keys, toStore, countsToStore)
 	out := make([]*ent.PostConnection, len(reqs))
 	for i, r := range reqs {
-		out[i] = connection(r, pages[i], counts[i])
+		out[i] = postConnection(r, pages[i], counts[i])
 	}
 	return out, nil
 }
 
-func fill(n int, err error) []error {
-	errs := make([]error, n)
-	for i := range errs {
-		errs[i] = err
-	}
-	return errs
-}
-
-// connection builds the Relay connection of a page.
-func connection(r PostPage, p *cachedPage, count *int) *ent.PostConnection {
-	conn := &ent.PostConnection{Edges: make([]*ent.PostEdge, len(p.Posts))}
+// postConnection builds the Relay connection of a page.
+func postConnection(r PostPage, p *postPage, count *int) *ent.PostConnection {
 	field := r.order().Field
-	for i, cp := range p.Posts {
-		v := cp.CreatedAt
-		if field == ent.PostOrderFieldUpdatedAt {
-			v = cp.UpdatedAt
-		}
-		conn.Edges[i] = &ent.PostEdge{Node: cp.Post(), Cursor: ent.Cursor{ID: cp.ID, Value: v}}
-	}
-	conn.PageInfo.HasNextPage, conn.PageInfo.HasPreviousPage = p.HasNext, p.HasPrev
-	if n := len(conn.Edges); n > 0 {
-		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
-		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
-	}
+	conn := &ent.PostConnection{}
+	conn.Edges, conn.PageInfo = connection(p.Posts, p.HasNext, p.HasPrev,
+		func(rec PostRecord) *ent.PostEdge {
+			v := rec.CreatedAt
+			if field == ent.PostOrderFieldUpdatedAt {
+				v = rec.UpdatedAt
+			}
+			return &ent.PostEdge{Node: rec.Post(), Cursor: ent.Cursor{ID: rec.ID, Value: v}}
+		},
+		func(e *ent.PostEdge) *ent.Cursor { return &e.Cursor })
 	if count != nil {
 		conn.TotalCount = *count
 	}
@@ -317,8 +199,8 @@ func connection(r PostPage, p *cachedPage, count *int) *ent.PostConnection {
 
 // queryPages reads the pages at idx from the database: first pages of
 // several authors in one windowed query, anything else one query each.
-func (t *Tiers) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map[int]*cachedPage, error) {
-	out := map[int]*cachedPage{}
+func (s *Store) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map[int]*postPage, error) {
+	out := map[int]*postPage{}
 	groups := map[string][]int{} // first pages of author lists, by shape
 	for _, i := range idx {
 		r := reqs[i]
@@ -328,7 +210,7 @@ func (t *Tiers) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map
 			groups[shape] = append(groups[shape], i)
 			continue
 		}
-		p, err := t.queryPage(ctx, r)
+		p, err := s.queryPage(ctx, r)
 		if err != nil {
 			return nil, err
 		}
@@ -336,14 +218,14 @@ func (t *Tiers) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map
 	}
 	for _, g := range groups {
 		if len(g) == 1 {
-			p, err := t.queryPage(ctx, reqs[g[0]])
+			p, err := s.queryPage(ctx, reqs[g[0]])
 			if err != nil {
 				return nil, err
 			}
 			out[g[0]] = p
 			continue
 		}
-		pages, err := t.queryFirstPages(ctx, reqs, g)
+		pages, err := s.queryFirstPages(ctx, reqs, g)
 		if err != nil {
 			return nil, err
 		}
@@ -374,12 +256,12 @@ func beyond(col string, desc bool, c *ent.Cursor) predicate.Post {
 
 // queryPage reads one page by keyset: n+1 rows past the cursor tell
 // whether more follow.
-func (t *Tiers) queryPage(ctx context.Context, r PostPage) (*cachedPage, error) {
+func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	o := r.order()
 	col := orderColumn(o)
 	desc := o.Direction == entgql.OrderDirectionDesc
 	backward := r.Last != nil
-	q := t.client.Post.Query()
+	q := s.client.Post.Query()
 	if r.Author != "" {
 		q.Where(post.AuthorID(r.Author))
 	}
@@ -398,30 +280,16 @@ func (t *Tiers) queryPage(ctx context.Context, r PostPage) (*cachedPage, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := &cachedPage{}
+	p := &postPage{}
 	posts, p.HasNext, p.HasPrev = keysetPage(posts, n, backward, r.After != nil, r.Before != nil)
-	p.Posts = toCachedPosts(posts)
+	p.Posts = postRecords(posts)
 	return p, nil
-}
-
-// keysetPage turns the n+1 rows a keyset query read into a page, in list
-// order (a backward read comes in reverse), and says whether rows lie past
-// either end: the extra row tells in the direction read; the other side
-// has rows if a cursor was given there, as the Relay specification allows.
-func keysetPage[T any](rows []T, n int, backward, after, before bool) (page []T, hasNext, hasPrev bool) {
-	more := len(rows) > n
-	rows = rows[:min(n, len(rows))]
-	if backward {
-		slices.Reverse(rows)
-		return rows, before, more
-	}
-	return rows, more, after
 }
 
 // queryFirstPages reads the first page of several authors' lists (same
 // order and size) in one statement: ROW_NUMBER() per author, at most n+1
 // rows each.
-func (t *Tiers) queryFirstPages(ctx context.Context, reqs []PostPage, idx []int) (map[int]*cachedPage, error) {
+func (s *Store) queryFirstPages(ctx context.Context, reqs []PostPage, idx []int) (map[int]*postPage, error) {
 	r0 := reqs[idx[0]]
 	o := r0.order()
 	col := orderColumn(o)
@@ -434,9 +302,9 @@ func (t *Tiers) queryFirstPages(ctx context.Context, reqs []PostPage, idx []int)
 	for j, i := range idx {
 		authors[j] = reqs[i].Author
 	}
-	q := t.client.Post.Query()
-	q.Modify(func(s *sql.Selector) {
-		b := sql.Dialect(s.Dialect())
+	q := s.client.Post.Query()
+	q.Modify(func(sel *sql.Selector) {
+		b := sql.Dialect(sel.Dialect())
 		tbl := b.Table(post.Table)
 		win := sql.RowNumber().PartitionBy(tbl.C(post.FieldAuthorID)).
 			OrderBy(tbl.C(col)+" "+dir, tbl.C(post.FieldID)+" "+dir)
@@ -444,7 +312,7 @@ func (t *Tiers) queryFirstPages(ctx context.Context, reqs []PostPage, idx []int)
 			AppendSelectExprAs(win, "rn").
 			From(tbl).
 			Where(sql.In(tbl.C(post.FieldAuthorID), authors...))
-		s.From(inner.As(post.Table)).Where(sql.LTE(s.C("rn"), n+1)).OrderBy(s.C(post.FieldAuthorID), s.C("rn"))
+		sel.From(inner.As(post.Table)).Where(sql.LTE(sel.C("rn"), n+1)).OrderBy(sel.C(post.FieldAuthorID), sel.C("rn"))
 	})
 	posts, err := q.All(ctx)
 	if err != nil {
@@ -454,23 +322,23 @@ func (t *Tiers) queryFirstPages(ctx context.Context, reqs []PostPage, idx []int)
 	for _, p := range posts {
 		byAuthor[p.AuthorID] = append(byAuthor[p.AuthorID], p)
 	}
-	out := make(map[int]*cachedPage, len(idx))
+	out := make(map[int]*postPage, len(idx))
 	for _, i := range idx {
 		ps := byAuthor[reqs[i].Author]
 		more := len(ps) > n
-		out[i] = &cachedPage{Posts: toCachedPosts(ps[:min(n, len(ps))]), HasNext: more}
+		out[i] = &postPage{Posts: postRecords(ps[:min(n, len(ps))]), HasNext: more}
 	}
 	return out, nil
 }
 
 // queryCounts counts the lists at idx: all posts with one COUNT, authors'
 // lists with one grouped COUNT.
-func (t *Tiers) queryCounts(ctx context.Context, reqs []PostPage, idx []int) (map[int]*int, error) {
+func (s *Store) queryCounts(ctx context.Context, reqs []PostPage, idx []int) (map[int]*int, error) {
 	out := map[int]*int{}
 	var authors []pulid.ID
 	for _, i := range idx {
 		if reqs[i].Author == "" {
-			n, err := t.client.Post.Query().Count(ctx)
+			n, err := s.client.Post.Query().Count(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -486,7 +354,7 @@ func (t *Tiers) queryCounts(ctx context.Context, reqs []PostPage, idx []int) (ma
 		AuthorID pulid.ID `json:"author_id"`
 		Count    int      `json:"count"`
 	}
-	err := t.client.Post.Query().Where(post.AuthorIDIn(authors...)).
+	err := s.client.Post.Query().Where(post.AuthorIDIn(authors...)).
 		GroupBy(post.FieldAuthorID).Aggregate(ent.Count()).Scan(ctx, &rows)
 	if err != nil {
 		return nil, err
@@ -504,7 +372,7 @@ func (t *Tiers) queryCounts(ctx context.Context, reqs []PostPage, idx []int) (ma
 	return out, nil
 }
 
-func toCachedPosts(ps []*ent.Post) []PostRecord {
+func postRecords(ps []*ent.Post) []PostRecord {
 	out := make([]PostRecord, len(ps))
 	for i, p := range ps {
 		out[i] = NewPostRecord(p)
