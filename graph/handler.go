@@ -319,9 +319,9 @@ func prefetchRootLookups(ctx context.Context, l *store.Loaders) {
 		s, _ := f.ArgumentMap(oc.Variables)["id"].(string)
 		switch id := pulid.ID(s); {
 		case !id.Valid():
-		case id.Prefix() == "US" && f.Name != "post":
+		case id.Prefix() == pulid.UserPrefix && f.Name != "post":
 			users = append(users, id)
-		case id.Prefix() == "PO" && f.Name != "user":
+		case id.Prefix() == pulid.PostPrefix && f.Name != "user":
 			posts = append(posts, id)
 		}
 	}

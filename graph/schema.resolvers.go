@@ -63,13 +63,13 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
 	// Through the loaders, so node lookups batch like the rest.
 	switch id.Prefix() {
-	case "US":
+	case pulid.UserPrefix:
 		if u, err := r.user(ctx, id); err != nil || u == nil {
 			return nil, err
 		} else {
 			return u, nil
 		}
-	case "PO":
+	case pulid.PostPrefix:
 		if p, err := r.loaders(ctx).Post().Load(ctx, id); err != nil || p == nil {
 			return nil, err
 		} else {

@@ -24,6 +24,15 @@ import (
 // ID is a prefixed ULID.
 type ID string
 
+// The type prefixes of the IDs this server issues, one per kind of object.
+// Stored rows, tokens and clients' copies carry them: never change or
+// reuse one.
+const (
+	UserPrefix    = "US" // users (ent schema User)
+	PostPrefix    = "PO" // posts (ent schema Post)
+	SessionPrefix = "SE" // sessions (kept in Redis by auth)
+)
+
 // prefixLen is the length of the type prefix of every ID.
 const prefixLen = 2
 
