@@ -114,7 +114,7 @@ func (s *Sessions) end(ctx context.Context, e ending) ([]string, error) {
 	}
 	var extra []revocation
 	if e.token != nil {
-		extra = append(extra, revocation{kind: 't', user: e.user, id: e.token.TokenID, until: e.token.ExpiresAt.Add(s.tokens.cfg.Leeway)})
+		extra = append(extra, revocation{kind: revokedToken, user: e.user, id: e.token.TokenID, until: e.token.ExpiresAt.Add(s.tokens.cfg.Leeway)})
 	}
 	if e.bump && s.cfg.Ledger != nil {
 		if err := s.cfg.Ledger.bump(ctx, e.user); err != nil {
@@ -210,5 +210,5 @@ func (s *Sessions) discard(ctx context.Context, uid pulid.ID, sid string) error 
 // sessionRevocation revokes every access token of a session: none issued
 // before now outlives now + TTL (+ leeway).
 func (s *Sessions) sessionRevocation(uid pulid.ID, sid string) revocation {
-	return revocation{kind: 's', user: uid, id: sid, until: s.cfg.Now().Add(s.revocationLife())}
+	return revocation{kind: revokedSession, user: uid, id: sid, until: s.cfg.Now().Add(s.revocationLife())}
 }

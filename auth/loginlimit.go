@@ -62,7 +62,7 @@ type LoginAttempt struct {
 // Returns a *RateLimitError or rdb.ErrUnavailable.
 func (l *Limiter) Login(ctx context.Context, email string, c Caller) (*LoginAttempt, error) {
 	a := &LoginAttempt{l: l, acct: hashKey(email), addr: l.addr(c.IP)}
-	if err := l.take(ctx, "login", l.keys.loginIP(a.addr), l.limits.LoginIP, 1); err != nil {
+	if err := l.take(ctx, RateLogin, l.keys.loginIP(a.addr), l.limits.LoginIP, 1); err != nil {
 		return nil, err
 	}
 	if c.Session != "" {
@@ -100,7 +100,7 @@ func (a *LoginAttempt) Check(ctx context.Context) error {
 	if a == nil {
 		return nil
 	}
-	return a.l.peek(ctx, "login", a.bucket(), a.rate())
+	return a.l.peek(ctx, RateLogin, a.bucket(), a.rate())
 }
 
 // Failed charges a wrong password to the attempt's budget. An error (Redis

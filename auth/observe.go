@@ -21,9 +21,8 @@ type Observer interface {
 	// ReuseDetected is called when a rotated refresh token is presented
 	// after the grace window and its session is revoked.
 	ReuseDetected()
-	// RateLimited is called when a request is refused by a limit; scope is
-	// "login", "register", "refresh" or "api".
-	RateLimited(scope string)
+	// RateLimited is called when a request is refused by a limit.
+	RateLimited(scope RateScope)
 }
 
 // The results TokenVerified reports.
@@ -39,7 +38,7 @@ const (
 var VerifyResults = []string{VerifyOK, VerifyExpired, VerifyInvalid, VerifyRevoked, VerifyUnavailable}
 
 // RateLimitScopes lists every scope RateLimited reports.
-var RateLimitScopes = []string{"login", "register", "refresh", "api"}
+var RateLimitScopes = []RateScope{RateLogin, RateRegister, RateRefresh, RateAPI}
 
 // NopObserver ignores every event; it is the default.
 type NopObserver struct{}
@@ -56,7 +55,7 @@ func (NopObserver) TokenVerified(string) {}
 func (NopObserver) ReuseDetected() {}
 
 // RateLimited implements Observer.
-func (NopObserver) RateLimited(string) {}
+func (NopObserver) RateLimited(RateScope) {}
 
 // verifyResult names the outcome of Authenticate for TokenVerified.
 func verifyResult(err error) string {

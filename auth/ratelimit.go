@@ -22,10 +22,21 @@ import (
 // ErrRateLimited is matched by errors.Is on a *RateLimitError.
 var ErrRateLimited = errors.New("too many requests")
 
+// RateScope names a rate limit in errors, logs and metrics.
+type RateScope string
+
+// The rate limits' scopes.
+const (
+	RateLogin    RateScope = "login"    // password checks (Limiter.Login)
+	RateRegister RateScope = "register" // sign-ups (Limiter.Register)
+	RateRefresh  RateScope = "refresh"  // refresh-token rotations (Limiter.Refresh)
+	RateAPI      RateScope = "api"      // query complexity (Limiter.API)
+)
+
 // RateLimitError says that a limit was hit and when to try again.
 type RateLimitError struct {
-	// Scope names the limit: "login", "register", "refresh" or "api".
-	Scope      string
+	// Scope names the limit.
+	Scope      RateScope
 	RetryAfter time.Duration
 }
 
@@ -155,7 +166,7 @@ func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, now
 
 // Register charges one sign-up to the client address.
 func (l *Limiter) Register(ctx context.Context, ip string) error {
-	return l.take(ctx, "register", l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
+	return l.take(ctx, RateRegister, l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
 }
 
 // API charges an operation's complexity to the user's budget, or to the
@@ -168,7 +179,7 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 	if user == "" {
 		key = l.keys.rateLimitIP(l.addr(ip))
 	}
-	return l.take(ctx, "api", key, l.limits.API, max(cost, 1))
+	return l.take(ctx, RateAPI, key, l.limits.API, max(cost, 1))
 }
 
 // Refresh is called before a refresh token is rotated: it charges the
@@ -178,14 +189,14 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 // with someone's session id spends none of that session's budget. Returns
 // a *RateLimitError or rdb.ErrUnavailable.
 func (l *Limiter) Refresh(ctx context.Context, token, ip string) error {
-	if err := l.take(ctx, "refresh", l.keys.refreshIP(l.addr(ip)), l.limits.RefreshIP, 1); err != nil {
+	if err := l.take(ctx, RateRefresh, l.keys.refreshIP(l.addr(ip)), l.limits.RefreshIP, 1); err != nil {
 		return err
 	}
 	rt, err := parseRefreshToken(token)
 	if err != nil || l.limits.RefreshSession.N == 0 {
 		return nil // the rotation refuses it, for free
 	}
-	return l.peek(ctx, "refresh", l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession)
+	return l.peek(ctx, RateRefresh, l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession)
 }
 
 // Refreshed charges a successful rotation of token to its session. The
@@ -201,7 +212,7 @@ func (l *Limiter) Refreshed(ctx context.Context, token string) {
 }
 
 // take charges n to a bucket, refusing if it has no room for them.
-func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) error {
+func (l *Limiter) take(ctx context.Context, scope RateScope, key string, r Rate, n int) error {
 	if r.N == 0 {
 		return nil
 	}
@@ -217,7 +228,7 @@ func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) er
 
 // peek refuses if a bucket has no room for one more event, without
 // charging it.
-func (l *Limiter) peek(ctx context.Context, scope, key string, r Rate) error {
+func (l *Limiter) peek(ctx context.Context, scope RateScope, key string, r Rate) error {
 	if r.N == 0 {
 		return nil
 	}
@@ -242,8 +253,8 @@ func (l *Limiter) charge(ctx context.Context, key string, r Rate) error {
 	return err
 }
 
-func (l *Limiter) refuse(ctx context.Context, scope string, retry time.Duration) error {
-	l.log.WarnContext(ctx, "rate limited", slog.String("event", "rate_limited"), slog.String("scope", scope),
+func (l *Limiter) refuse(ctx context.Context, scope RateScope, retry time.Duration) error {
+	l.log.WarnContext(ctx, "rate limited", slog.String("event", "rate_limited"), slog.String("scope", string(scope)),
 		slog.Duration("retry_after", retry))
 	l.obs.RateLimited(scope)
 	return &RateLimitError{Scope: scope, RetryAfter: retry}

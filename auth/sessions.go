@@ -109,7 +109,7 @@ func (s *Sessions) replayLedger(ctx context.Context) error {
 	}
 	revs := make([]revocation, len(rs))
 	for i, r := range rs {
-		revs[i] = revocation{kind: 's', user: r.UserID, id: r.ID, until: r.RevokedAt.Add(s.revocationLife())}
+		revs[i] = revocation{kind: revokedSession, user: r.UserID, id: r.ID, until: r.RevokedAt.Add(s.revocationLife())}
 	}
 	s.rev.apply(revs...)
 	return nil

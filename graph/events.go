@@ -19,17 +19,27 @@ import (
 // postTopic is the bus topic of post events.
 const postTopic = "post"
 
+// postEventKind says what happened to a post; each subscription receives
+// one kind.
+type postEventKind string
+
+const (
+	postCreated postEventKind = "created"
+	postUpdated postEventKind = "updated"
+	postDeleted postEventKind = "deleted"
+)
+
 // postEvent is a post that was created, updated or deleted, as it travels
 // between instances.
 type postEvent struct {
-	Kind string `json:"k"` // created, updated, deleted
+	Kind postEventKind `json:"k"`
 	// EventID names the event: a second delivery of it (the outbox
 	// delivers at least once) is dropped (events.dispatch).
 	EventID          string `json:"e,omitempty"`
 	store.PostRecord        // only the ID for deleted
 }
 
-func newPostEvent(kind string, p *ent.Post) postEvent {
+func newPostEvent(kind postEventKind, p *ent.Post) postEvent {
 	return postEvent{Kind: kind, PostRecord: store.NewPostRecord(p)}
 }
 
@@ -46,8 +56,8 @@ type events struct {
 }
 
 type eventSub struct {
-	kind string
-	id   pulid.ID // for "updated": only this post
+	kind postEventKind
+	id   pulid.ID // for postUpdated: only this post
 	ch   chan postEvent
 }
 
@@ -92,7 +102,7 @@ func (e *events) dispatch(payload string) {
 		select {
 		case s.ch <- ev:
 		default:
-			e.log.Warn("subscriber too slow: dropped", slog.String("kind", s.kind))
+			e.log.Warn("subscriber too slow: dropped", slog.String("kind", string(s.kind)))
 			delete(e.subs, s)
 			close(s.ch)
 		}
@@ -130,9 +140,9 @@ func (r *recentIDs) add(id string) bool {
 	return true
 }
 
-// subscribe returns the events of a kind (for "updated", of one post) until
-// ctx ends.
-func (e *events) subscribe(ctx context.Context, kind string, id pulid.ID) <-chan postEvent {
+// subscribe returns the events of a kind (for postUpdated, of one post)
+// until ctx ends.
+func (e *events) subscribe(ctx context.Context, kind postEventKind, id pulid.ID) <-chan postEvent {
 	s := &eventSub{kind: kind, id: id, ch: make(chan postEvent, subscriberBuffer)}
 	e.mu.Lock()
 	e.subs[s] = struct{}{}

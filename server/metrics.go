@@ -101,7 +101,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.verifiedBy[r] = m.verified.WithLabelValues(r)
 	}
 	for _, s := range auth.RateLimitScopes {
-		m.rateLimited.WithLabelValues(s)
+		m.rateLimited.WithLabelValues(string(s))
 	}
 	m.cacheBy = map[string][2]prometheus.Counter{}
 	for _, t := range cache.TierNames {
@@ -155,7 +155,9 @@ func (m *metrics) TokenVerified(result string) {
 func (m *metrics) ReuseDetected() { m.reuse.Inc() }
 
 // RateLimited implements auth.Observer.
-func (m *metrics) RateLimited(scope string) { m.rateLimited.WithLabelValues(scope).Inc() }
+func (m *metrics) RateLimited(scope auth.RateScope) {
+	m.rateLimited.WithLabelValues(string(scope)).Inc()
+}
 
 // Access implements cache.Observer.
 func (m *metrics) Access(tier string, hit bool) {
