@@ -35,10 +35,12 @@ const (
 )
 
 // VerifyResults lists every result TokenVerified reports.
-var VerifyResults = []string{VerifyOK, VerifyExpired, VerifyInvalid, VerifyRevoked, VerifyUnavailable}
+func VerifyResults() []string {
+	return []string{VerifyOK, VerifyExpired, VerifyInvalid, VerifyRevoked, VerifyUnavailable}
+}
 
 // RateLimitScopes lists every scope RateLimited reports.
-var RateLimitScopes = []RateScope{RateLogin, RateRegister, RateRefresh, RateAPI}
+func RateLimitScopes() []RateScope { return []RateScope{RateLogin, RateRegister, RateRefresh, RateAPI} }
 
 // NopObserver ignores every event; it is the default.
 type NopObserver struct{}

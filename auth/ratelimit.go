@@ -114,19 +114,21 @@ type RateLimits struct {
 // DefaultKnownTTL is how long a device or address stays known by default.
 const DefaultKnownTTL = 30 * 24 * time.Hour
 
-// DefaultRateLimits are the production defaults. A client refreshes once
+// DefaultRateLimits returns the production defaults. A client refreshes once
 // per access token (15 minutes) and a few tabs may race within the reuse
 // grace window: 30 refreshes an hour per session never stops one.
-var DefaultRateLimits = RateLimits{
-	LoginAccount:   Rate{10, 15 * time.Minute},
-	LoginKnown:     Rate{10, 15 * time.Minute},
-	LoginIP:        Rate{50, 15 * time.Minute},
-	RegisterIP:     Rate{10, time.Hour},
-	RefreshSession: Rate{30, time.Hour},
-	RefreshIP:      Rate{600, time.Hour},
-	API:            Rate{6000, time.Minute},
-	KnownTTL:       DefaultKnownTTL,
-	IPv6Prefix:     64,
+func DefaultRateLimits() RateLimits {
+	return RateLimits{
+		LoginAccount:   Rate{10, 15 * time.Minute},
+		LoginKnown:     Rate{10, 15 * time.Minute},
+		LoginIP:        Rate{50, 15 * time.Minute},
+		RegisterIP:     Rate{10, time.Hour},
+		RefreshSession: Rate{30, time.Hour},
+		RefreshIP:      Rate{600, time.Hour},
+		API:            Rate{6000, time.Minute},
+		KnownTTL:       DefaultKnownTTL,
+		IPv6Prefix:     64,
+	}
 }
 
 // Limiter enforces RateLimits with GCRA (github.com/go-redis/redis_rate,

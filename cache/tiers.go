@@ -36,8 +36,10 @@ type TierConfig struct {
 	Observer Observer
 }
 
-// DefaultTierConfig is the design's TTLs.
-var DefaultTierConfig = TierConfig{UserTTL: time.Hour, PageTTL: 5 * time.Minute, ResponseTTL: time.Minute}
+// DefaultTierConfig returns the design's TTLs.
+func DefaultTierConfig() TierConfig {
+	return TierConfig{UserTTL: time.Hour, PageTTL: 5 * time.Minute, ResponseTTL: time.Minute}
+}
 
 // Tiers are the shared caches in Redis, in front of the database. Every
 // instance reads and invalidates the same entries, so a write on one

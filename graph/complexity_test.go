@@ -57,7 +57,7 @@ func TestConnectionPricing(t *testing.T) {
 	}
 	// The bound the README promises: a full page of each list fits the
 	// default limit; the nested lists do not.
-	if got := price(t, "{ "+page("posts", 100, fullPost)+" }", nil); got > DefaultLimits.MaxComplexity {
-		t.Errorf("full page of posts: %d > %d", got, DefaultLimits.MaxComplexity)
+	if got := price(t, "{ "+page("posts", 100, fullPost)+" }", nil); got > DefaultLimits().MaxComplexity {
+		t.Errorf("full page of posts: %d > %d", got, DefaultLimits().MaxComplexity)
 	}
 }

@@ -36,10 +36,12 @@ type Limits struct {
 	MaxQueryBytes int
 }
 
-// DefaultLimits fit every legitimate query of this schema with room to
-// spare: a full page (100) of posts with every field and their authors'
-// costs 1,407, a full page of users 807.
-var DefaultLimits = Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 2000, MaxTokens: 10_000, MaxQueryBytes: 64 << 10}
+// DefaultLimits returns limits that fit every legitimate query of this
+// schema with room to spare: a full page (100) of posts with every field
+// and their authors' costs 1,407, a full page of users 807.
+func DefaultLimits() Limits {
+	return Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 2000, MaxTokens: 10_000, MaxQueryBytes: 64 << 10}
+}
 
 // validationRules returns gqlparser's rules plus ours: the abuse limits,
 // one credential mutation per operation and, when introspection is off, a

@@ -61,7 +61,7 @@ type Resolver struct {
 
 // NewSchema returns the executable schema with its resolvers and directives.
 func NewSchema(d Deps) graphql.ExecutableSchema {
-	return newResolver(d, DefaultWebSocketOptions).schema()
+	return newResolver(d, DefaultWebSocketOptions()).schema()
 }
 
 func newResolver(d Deps, ws WebSocketOptions) *Resolver {

@@ -50,8 +50,10 @@ func WithSocketInit(ctx context.Context, done func()) context.Context {
 	return context.WithValue(ctx, socketInitKey{}, done)
 }
 
-// DefaultWebSocketOptions are the production defaults.
-var DefaultWebSocketOptions = WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second}
+// DefaultWebSocketOptions returns the production defaults.
+func DefaultWebSocketOptions() WebSocketOptions {
+	return WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second}
+}
 
 // WebSocket close codes (graphql-transport-ws and RFC 6455 application
 // range). Clients reconnect with a fresh token on 4401 and sign in again

@@ -97,14 +97,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		names: opNames{max: maxOperationNames},
 	}
 	m.verifiedBy = map[string]prometheus.Counter{}
-	for _, r := range auth.VerifyResults {
+	for _, r := range auth.VerifyResults() {
 		m.verifiedBy[r] = m.verified.WithLabelValues(r)
 	}
-	for _, s := range auth.RateLimitScopes {
+	for _, s := range auth.RateLimitScopes() {
 		m.rateLimited.WithLabelValues(string(s))
 	}
 	m.cacheBy = map[string][2]prometheus.Counter{}
-	for _, t := range cache.TierNames {
+	for _, t := range cache.TierNames() {
 		m.cacheBy[t] = [2]prometheus.Counter{m.cache.WithLabelValues(t, "miss"), m.cache.WithLabelValues(t, "hit")}
 	}
 	m.responseOK = m.responses.WithLabelValues("OK")

@@ -29,14 +29,12 @@ type PostPage struct {
 	TotalCount bool
 }
 
-// NewestFirst is the default order of post lists.
-var NewestFirst = &ent.PostOrder{Direction: entgql.OrderDirectionDesc, Field: ent.PostOrderFieldCreatedAt}
-
-func (p PostPage) order() *ent.PostOrder {
+// order is the page's sort order: newest first unless asked otherwise.
+func (p PostPage) order() ent.PostOrder {
 	if p.Order == nil || p.Order.Field == nil {
-		return NewestFirst
+		return ent.PostOrder{Direction: entgql.OrderDirectionDesc, Field: ent.PostOrderFieldCreatedAt}
 	}
-	return p.Order
+	return *p.Order
 }
 
 func (p PostPage) size() int {
@@ -237,7 +235,7 @@ func (s *Store) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map
 }
 
 // orderColumn is the column a PostOrder sorts by.
-func orderColumn(o *ent.PostOrder) string {
+func orderColumn(o ent.PostOrder) string {
 	if o.Field == ent.PostOrderFieldUpdatedAt {
 		return post.FieldUpdatedAt
 	}
