@@ -121,26 +121,36 @@ func (a *LoginAttempt) Succeeded(ctx context.Context, wc *WebClient) {
 	if a == nil {
 		return
 	}
-	a.l.remember(ctx, a.acct, a.addr, a.knownDevice, wc)
+	a.l.remember(ctx, signIn{acct: a.acct, addr: a.addr, wc: wc, knownDevice: a.knownDevice})
 }
 
 // SignedIn is Succeeded for a sign-in without a password check (a new
 // account).
 func (l *Limiter) SignedIn(ctx context.Context, email, ip string, wc *WebClient) {
-	l.remember(ctx, hashKey(email), l.addr(ip), false, wc)
+	l.remember(ctx, signIn{acct: hashKey(email), addr: l.addr(ip), wc: wc})
 }
 
-func (l *Limiter) remember(ctx context.Context, acct, addr string, knownDevice bool, wc *WebClient) {
+// signIn is a successful sign-in for remember.
+type signIn struct {
+	acct string // the account (hashKey of its e-mail)
+	addr string // the client's address, as limits key it
+	wc   *WebClient
+	// knownDevice: wc presented a device token the account handed out,
+	// which it keeps; any other web client gets a new one.
+	knownDevice bool
+}
+
+func (l *Limiter) remember(ctx context.Context, s signIn) {
 	ttl := l.limits.KnownTTL
 	var token string
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, l.keys.known(acct, "a:"+addr), 1, ttl)
-		if wc != nil {
-			token = wc.DeviceToken()
-			if !knownDevice {
+		p.Set(ctx, l.keys.known(s.acct, "a:"+s.addr), 1, ttl)
+		if s.wc != nil {
+			token = s.wc.DeviceToken()
+			if !s.knownDevice {
 				token = rand.Text() // never adopt a token the account did not hand out
 			}
-			p.Set(ctx, l.keys.known(acct, "d:"+hashToken(token)), 1, ttl)
+			p.Set(ctx, l.keys.known(s.acct, "d:"+hashToken(token)), 1, ttl)
 		}
 		return nil
 	})
@@ -150,8 +160,8 @@ func (l *Limiter) remember(ctx context.Context, acct, addr string, knownDevice b
 		l.log.WarnContext(ctx, "remember sign-in", slog.Any("error", err))
 		return
 	}
-	if wc != nil {
-		wc.SetDeviceToken(token, ttl)
+	if s.wc != nil {
+		s.wc.SetDeviceToken(token, ttl)
 	}
 }
 

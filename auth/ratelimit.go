@@ -234,7 +234,7 @@ func (l *Limiter) peek(ctx context.Context, scope RateScope, key string, r Rate)
 	if r.N == 0 {
 		return nil
 	}
-	wait, err := l.gcra(ctx, key, r, "peek")
+	wait, err := l.gcra(ctx, key, r, gcraPeek)
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (l *Limiter) charge(ctx context.Context, key string, r Rate) error {
 	if r.N == 0 {
 		return nil
 	}
-	_, err := l.gcra(ctx, key, r, "charge")
+	_, err := l.gcra(ctx, key, r, gcraCharge)
 	return err
 }
 
@@ -288,14 +288,22 @@ end
 return string.format("%.6f", wait)
 `)
 
+// gcraOp is what gcraScript does to a bucket (its ARGV[4]).
+type gcraOp string
+
+const (
+	gcraPeek   gcraOp = "peek"   // look only
+	gcraCharge gcraOp = "charge" // add one event, even past the limit
+)
+
 // gcraEpoch is redis_rate's epoch (2017-01-01 UTC): seconds since it fit a
 // float64 to the microsecond.
 const gcraEpoch = 1483228800
 
-func (l *Limiter) gcra(ctx context.Context, key string, r Rate, mode string) (time.Duration, error) {
+func (l *Limiter) gcra(ctx context.Context, key string, r Rate, op gcraOp) (time.Duration, error) {
 	now := float64(l.now().UnixMicro()-gcraEpoch*1e6) / 1e6
 	out, err := gcraScript.Run(ctx, l.rdb, []string{key}, r.N, r.Period.Seconds(),
-		strconv.FormatFloat(now, 'f', 6, 64), mode).Text()
+		strconv.FormatFloat(now, 'f', 6, 64), string(op)).Text()
 	if err != nil {
 		return 0, rdb.Unavailable("rate limit", err)
 	}

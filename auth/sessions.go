@@ -223,11 +223,21 @@ func (s *Sessions) confirmVersion(ctx context.Context, uid pulid.ID, sid string,
 	return ErrInvalidCredentials
 }
 
+// LoginFailure says why a sign-in failed, in the auth log.
+type LoginFailure string
+
+// The reasons a sign-in fails. Clients are told neither: both are
+// ErrInvalidCredentials.
+const (
+	UnknownAccount LoginFailure = "unknown_account"
+	WrongPassword  LoginFailure = "wrong_password"
+)
+
 // LoginFailed records a failed sign-in in the auth log: the account is
 // named by a hash of its e-mail, never the address or the password.
-func (s *Sessions) LoginFailed(ctx context.Context, email, reason string) {
+func (s *Sessions) LoginFailed(ctx context.Context, email string, reason LoginFailure) {
 	s.cfg.Log.LogAttrs(ctx, slog.LevelWarn, "login failed", slog.String("event", "login_failed"),
-		slog.String("account", hashKey(email)), slog.String("reason", reason))
+		slog.String("account", hashKey(email)), slog.String("reason", string(reason)))
 }
 
 // Authenticate verifies an access token and checks that neither its session

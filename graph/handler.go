@@ -61,7 +61,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	l := o.Limits
-	srv.SetValidationRulesFn(l.validationRules(o.Introspection))
+	srv.SetValidationRulesFn(o.validationRules())
 	if l.MaxTokens > 0 {
 		srv.SetParserTokenLimit(l.MaxTokens)
 	}

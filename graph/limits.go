@@ -47,12 +47,12 @@ func DefaultLimits() Limits {
 // one credential mutation per operation and, when introspection is off, a
 // refusal of __schema and __type. Validated documents are cached by query
 // text, so the rules run once per distinct query.
-func (l Limits) validationRules(introspection bool) func() *rules.Rules {
+func (o Options) validationRules() func() *rules.Rules {
 	return func() *rules.Rules {
 		r := rules.NewDefaultRules()
-		r.AddRule("AbuseLimits", l.rule)
+		r.AddRule("AbuseLimits", o.Limits.rule)
 		r.AddRule("OneCredentialField", credentialRule)
-		if !introspection {
+		if !o.Introspection {
 			r.AddRule("NoIntrospection", introspectionRule)
 		}
 		return r

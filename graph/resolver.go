@@ -197,19 +197,31 @@ func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) (post
 	return nil
 }
 
-// writeUser is writePosts for a user's record (*id is read after fn ran,
-// so fn may create the user).
-func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, created bool, fn func(tx *ent.Client) error) error {
+// userWrite is a write of one user's record (writeUser).
+type userWrite struct {
+	// User names the user; it is read after Do ran, so Do may set it
+	// (a sign-up creates the user).
+	User *pulid.ID
+	// Creates says Do creates the user: no instance can hold it in memory
+	// yet, so the commit is not announced to them (usersWritten.Created).
+	Creates bool
+	// Do writes, inside the transaction.
+	Do func(tx *ent.Client) error
+}
+
+// writeUser is writePosts for a user's record.
+func (r *Resolver) writeUser(ctx context.Context, w userWrite) error {
 	var f followUp
 	err := withTx(ctx, r.client, func(tx *ent.Client) error {
-		if err := fn(tx); err != nil {
+		if err := w.Do(tx); err != nil {
 			return err
 		}
+		id := *w.User
 		var err error
-		if f, err = r.record(ctx, tx, kindUsers, usersWritten{IDs: []pulid.ID{*id}, Created: created}); err != nil {
+		if f, err = r.record(ctx, tx, kindUsers, usersWritten{IDs: []pulid.ID{id}, Created: w.Creates}); err != nil {
 			return err
 		}
-		if err := r.store.InvalidateUsers(ctx, *id); err != nil {
+		if err := r.store.InvalidateUsers(ctx, id); err != nil {
 			return err
 		}
 		r.testBeforeCommit(ctx)

@@ -34,7 +34,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		return nil, err
 	}
 	var id pulid.ID
-	err = r.writeUser(ctx, &id, true, func(tx *ent.Client) error {
+	err = r.writeUser(ctx, userWrite{User: &id, Creates: true, Do: func(tx *ent.Client) error {
 		var err error
 		u, err = tx.User.Create().
 			SetEmail(email).
@@ -52,7 +52,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		// account is not created either, and the client can simply retry.
 		pair, err = r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), 0)
 		return err
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}

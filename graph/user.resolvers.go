@@ -25,10 +25,10 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInp
 		return me, nil
 	}
 	var u *ent.User
-	err = r.writeUser(ctx, &v.UserID, false, func(tx *ent.Client) error {
+	err = r.writeUser(ctx, userWrite{User: &v.UserID, Do: func(tx *ent.Client) error {
 		u, err = tx.User.UpdateOneID(v.UserID).SetName(trimText(*input.Name)).Save(ctx)
 		return err
-	})
+	}})
 	return u, err
 }
 

@@ -180,7 +180,7 @@ func (s *Store) PostPages(ctx context.Context, reqs []PostPage) ([]*ent.PostConn
 func postConnection(r PostPage, p *postPage, count *int) *ent.PostConnection {
 	field := r.order().Field
 	conn := &ent.PostConnection{}
-	conn.Edges, conn.PageInfo = connection(p.Posts, p.HasNext, p.HasPrev,
+	conn.Edges, conn.PageInfo = connection(page[PostRecord]{rows: p.Posts, hasNext: p.HasNext, hasPrev: p.HasPrev},
 		func(rec PostRecord) *ent.PostEdge {
 			v := rec.CreatedAt
 			if field == ent.PostOrderFieldUpdatedAt {
@@ -242,11 +242,11 @@ func orderColumn(o ent.PostOrder) string {
 	return post.FieldCreatedAt
 }
 
-// beyond selects the posts after c in an order: (col, id) past the
-// cursor's, in the order's direction.
-func beyond(col string, desc bool, c *ent.Cursor) predicate.Post {
+// beyond selects the posts after c in the direction dir: (col, id) past
+// the cursor's.
+func beyond(col string, dir entgql.OrderDirection, c *ent.Cursor) predicate.Post {
 	v := c.Value.(time.Time)
-	if desc {
+	if dir == entgql.OrderDirectionDesc {
 		return post.Or(predicate.Post(sql.FieldLT(col, v)), post.And(predicate.Post(sql.FieldEQ(col, v)), post.IDLT(c.ID)))
 	}
 	return post.Or(predicate.Post(sql.FieldGT(col, v)), post.And(predicate.Post(sql.FieldEQ(col, v)), post.IDGT(c.ID)))
@@ -257,31 +257,31 @@ func beyond(col string, desc bool, c *ent.Cursor) predicate.Post {
 func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	o := r.order()
 	col := orderColumn(o)
-	desc := o.Direction == entgql.OrderDirectionDesc
-	backward := r.Last != nil
+	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
 	q := s.client.Post.Query()
 	if r.Author != "" {
 		q.Where(post.AuthorID(r.Author))
 	}
-	if r.After != nil {
-		q.Where(beyond(col, desc, r.After))
+	if k.after {
+		q.Where(beyond(col, o.Direction, r.After))
 	}
-	if r.Before != nil {
-		q.Where(beyond(col, !desc, r.Before))
+	if k.before {
+		q.Where(beyond(col, o.Direction.Reverse(), r.Before))
+	}
+	read := o.Direction // the rows come in this order
+	if k.backward {
+		read = read.Reverse()
 	}
 	dir := sql.OrderAsc()
-	if desc != backward {
+	if read == entgql.OrderDirectionDesc {
 		dir = sql.OrderDesc()
 	}
-	n := r.size()
-	posts, err := q.Order(sql.OrderByField(col, dir).ToFunc(), post.ByID(dir)).Limit(n + 1).All(ctx)
+	posts, err := q.Order(sql.OrderByField(col, dir).ToFunc(), post.ByID(dir)).Limit(k.n + 1).All(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p := &postPage{}
-	posts, p.HasNext, p.HasPrev = keysetPage(posts, n, backward, r.After != nil, r.Before != nil)
-	p.Posts = postRecords(posts)
-	return p, nil
+	p := keysetPage(posts, k)
+	return &postPage{Posts: postRecords(p.rows), HasNext: p.hasNext, HasPrev: p.hasPrev}, nil
 }
 
 // queryFirstPages reads the first page of several authors' lists (same

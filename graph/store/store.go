@@ -121,16 +121,22 @@ func fill(n int, err error) []error {
 	return errs
 }
 
+// page is a page of a list, in list order, and whether rows lie past
+// either end.
+type page[T any] struct {
+	rows             []T
+	hasNext, hasPrev bool
+}
+
 // connection builds the edges and page info of a Relay connection over a
-// page's nodes, in list order: edge makes a node's edge, and cursor finds
-// the cursor in an edge (StartCursor and EndCursor point at the edges'
-// own). hasNext and hasPrev say whether rows lie past either end.
-func connection[N, E any](nodes []N, hasNext, hasPrev bool, edge func(N) *E, cursor func(*E) *ent.Cursor) ([]*E, ent.PageInfo) {
-	edges := make([]*E, len(nodes))
-	for i, n := range nodes {
+// page: edge makes a node's edge, and cursor finds the cursor in an edge
+// (StartCursor and EndCursor point at the edges' own).
+func connection[N, E any](p page[N], edge func(N) *E, cursor func(*E) *ent.Cursor) ([]*E, ent.PageInfo) {
+	edges := make([]*E, len(p.rows))
+	for i, n := range p.rows {
 		edges[i] = edge(n)
 	}
-	info := ent.PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrev}
+	info := ent.PageInfo{HasNextPage: p.hasNext, HasPreviousPage: p.hasPrev}
 	if n := len(edges); n > 0 {
 		info.StartCursor = cursor(edges[0])
 		info.EndCursor = cursor(edges[n-1])
@@ -138,16 +144,23 @@ func connection[N, E any](nodes []N, hasNext, hasPrev bool, edge func(N) *E, cur
 	return edges, info
 }
 
-// keysetPage turns the n+1 rows a keyset query read into a page, in list
-// order (a backward read comes in reverse), and says whether rows lie past
-// either end: the extra row tells in the direction read; the other side
-// has rows if a cursor was given there, as the Relay specification allows.
-func keysetPage[T any](rows []T, n int, backward, after, before bool) (page []T, hasNext, hasPrev bool) {
-	more := len(rows) > n
-	rows = rows[:min(n, len(rows))]
-	if backward {
+// keyset is how a page is read by keyset: n+1 rows past the cursors
+// given, in the list's order, or against it for the last n (backward).
+type keyset struct {
+	n                       int
+	backward, after, before bool
+}
+
+// page turns the rows a keyset query read into a page, in list order (a
+// backward read comes in reverse), and says whether rows lie past either
+// end: the extra row tells in the direction read; the other side has rows
+// if a cursor was given there, as the Relay specification allows.
+func keysetPage[T any](rows []T, k keyset) page[T] {
+	more := len(rows) > k.n
+	rows = rows[:min(k.n, len(rows))]
+	if k.backward {
 		slices.Reverse(rows)
-		return rows, before, more
+		return page[T]{rows: rows, hasNext: k.before, hasPrev: more}
 	}
-	return rows, more, after
+	return page[T]{rows: rows, hasNext: more, hasPrev: k.after}
 }

@@ -39,31 +39,29 @@ func (s *Store) Users(ctx context.Context, req UserPage) (*ent.UserConnection, e
 		}
 		conn.TotalCount = n
 	}
-	after, before := req.After != nil, req.Before != nil
-	backward := req.Last != nil
-	n, order := 0, ent.Asc(user.FieldID)
-	if backward {
-		n, order = *req.Last, ent.Desc(user.FieldID)
+	k := keyset{backward: req.Last != nil, after: req.After != nil, before: req.Before != nil}
+	order := ent.Asc(user.FieldID)
+	if k.backward {
+		k.n, order = *req.Last, ent.Desc(user.FieldID)
 	} else {
-		n = *req.First
+		k.n = *req.First
 	}
-	var rows []*ent.User
-	hasNext, hasPrev := before, after // a page of none reads nothing
-	if n > 0 {
+	p := page[*ent.User]{hasNext: k.before, hasPrev: k.after} // a page of none reads nothing
+	if k.n > 0 {
 		q := s.client.User.Query()
-		if after {
+		if k.after {
 			q.Where(user.IDGT(req.After.ID))
 		}
-		if before {
+		if k.before {
 			q.Where(user.IDLT(req.Before.ID))
 		}
-		var err error
-		if rows, err = q.Select(userColumns...).Order(order).Limit(n + 1).All(ctx); err != nil {
+		rows, err := q.Select(userColumns...).Order(order).Limit(k.n + 1).All(ctx)
+		if err != nil {
 			return nil, err
 		}
-		rows, hasNext, hasPrev = keysetPage(rows, n, backward, after, before)
+		p = keysetPage(rows, k)
 	}
-	conn.Edges, conn.PageInfo = connection(rows, hasNext, hasPrev,
+	conn.Edges, conn.PageInfo = connection(p,
 		func(u *ent.User) *ent.UserEdge { return &ent.UserEdge{Node: u, Cursor: ent.Cursor{ID: u.ID}} },
 		func(e *ent.UserEdge) *ent.Cursor { return &e.Cursor })
 	return conn, nil
