@@ -1,6 +1,11 @@
 // Package graph is the GraphQL layer: the schema (schema/*.graphqls), the
-// generated executor, and resolvers that parse arguments, call auth, cache
-// and ent, and return. Errors become GraphQL errors in one place, errors.go.
+// generated executor, and resolvers that parse arguments, call auth, read
+// through the read model (graph/store), write through ent, and return.
+// Errors become GraphQL errors in one place, errors.go.
+//
+// It imports auth, cache (the response tier) and its subpackages, ent
+// (with entdb and its outbox), graph/model and graph/store. Only server
+// imports it.
 package graph
 
 import (

@@ -5,6 +5,9 @@
 //	server demote-admin EMAIL   make an ADMIN an ordinary USER again
 //	server gen-key              print a new Ed25519 signing key for APP_JWT_ED25519_KEY
 //	server gen-secret           print a new HS256 secret for APP_JWT_SECRET
+//
+// It wires the packages of this module together and may import any of
+// them; none imports it.
 package main
 
 import (

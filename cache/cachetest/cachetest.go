@@ -4,6 +4,8 @@
 // set, otherwise an in-process miniredis. Each test gets its own key prefix, so tests run in
 // parallel against one shared Redis without FLUSHDB, and its keys are
 // deleted when it ends.
+//
+// It imports cache/rdb. Only tests import it.
 package cachetest
 
 import (

@@ -5,8 +5,8 @@
 // batch all of these. It reads through the cache tiers and answers their
 // misses from the database, and tells the tiers what a write invalidates.
 //
-// It imports ent and cache (with cache/rdb); graph imports it. It never
-// imports graph, auth or server.
+// It imports ent and cache; graph imports it. It never imports graph, auth
+// or server.
 package store
 
 import (

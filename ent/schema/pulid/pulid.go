@@ -6,6 +6,9 @@
 // find the table without a lookup; the ULID is generated in the process (no
 // sequence round trip), sorts by creation time, and carries 80 random bits,
 // so IDs cannot be enumerated.
+//
+// It imports nothing of this module, so that every package may import it:
+// ent's schemas and generated code, auth, graph/store, graph and server.
 package pulid
 
 import (
