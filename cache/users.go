@@ -123,8 +123,8 @@ func (u *Users[K, V]) GetMany(ctx context.Context, ids []K) ([]V, []error) {
 	if len(remote) == 0 {
 		return out, nil
 	}
-	var zero V
 	defer func() {
+		var zero V
 		if local && u.epoch.Load() == epoch {
 			for _, i := range remote {
 				if out[i] != zero {
@@ -133,6 +133,22 @@ func (u *Users[K, V]) GetMany(ctx context.Context, ids []K) ([]V, []error) {
 			}
 		}
 	}()
+	missing, ok := u.fromRedis(ctx, ids, remote, out)
+	if !ok {
+		return u.fromDB(ctx, ids, out, nil)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	return u.fromDB(ctx, ids, out, missing)
+}
+
+// fromRedis fills the positions remote of out from Redis, and returns the
+// users it did not find with the generation read for each. It reports
+// false if Redis could not be read: the database answers, and nothing is
+// written back.
+func (u *Users[K, V]) fromRedis(ctx context.Context, ids []K, remote []int, out []V) (map[K]string, bool) {
+	t := u.t
 	vals := make([]*redis.StringCmd, len(ids))
 	gens := make([]*redis.StringCmd, len(ids))
 	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -147,7 +163,7 @@ func (u *Users[K, V]) GetMany(ctx context.Context, ids []K) ([]V, []error) {
 		for range remote {
 			t.obs.Access(TierUserRedis, false)
 		}
-		return u.fromDB(ctx, ids, out, nil)
+		return nil, false
 	}
 	missing := map[K]string{} // id → generation read
 	for _, i := range remote {
@@ -162,10 +178,7 @@ func (u *Users[K, V]) GetMany(ctx context.Context, ids []K) ([]V, []error) {
 		t.obs.Access(TierUserRedis, false)
 		missing[id] = gens[i].Val()
 	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	return u.fromDB(ctx, ids, out, missing)
+	return missing, true
 }
 
 // fromDB fills the gaps of out from the database; with gens, it writes
