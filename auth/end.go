@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -27,13 +28,31 @@ const (
 	ScopeAll                  // every session of the caller
 )
 
+// EndReason says why sessions ended; the auth log records it as the
+// "event" of "session ended".
+type EndReason string
+
+// The reasons sessions end.
+const (
+	EndLogout          EndReason = "logout"           // Logout
+	EndRevoked         EndReason = "revoke"           // Revoke: one session, by its user
+	EndPasswordChanged EndReason = "password_changed" // EndAll after a password change
+	EndSessionLimit    EndReason = "session_limit"    // the oldest, past MaxSessions
+	EndReuseDetected   EndReason = "reuse_detected"   // a rotated refresh token presented again
+	// EndLedgerEnded: a refresh named a session the ledger had ended but
+	// Redis still held (lost writes).
+	EndLedgerEnded        EndReason = "ended_session_refreshed"
+	EndSessionExpired     EndReason = "session_expired"     // found past its lifetime at refresh
+	EndCredentialsChanged EndReason = "credentials_changed" // its credentials version is stale
+)
+
 // Logout ends sessions of the viewer. When the current session ends, the
 // viewer's access token is also blacklisted until it would have expired.
 // Signing out everywhere also bumps the user's credentials version, so a
 // session being started at that very moment dies too. Returns the ids of
-// the sessions ended, or ErrUnavailable.
+// the sessions ended, or rdb.ErrUnavailable.
 func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string, error) {
-	e := ending{user: v.UserID, event: "logout"}
+	e := ending{user: v.UserID, reason: EndLogout}
 	switch scope {
 	case ScopeCurrent:
 		e.only, e.token = v.SessionID, &v
@@ -46,12 +65,12 @@ func (s *Sessions) Logout(ctx context.Context, v Viewer, scope Scope) ([]string,
 }
 
 // Revoke ends one session of a user. It reports false if the user has no
-// such live session. Returns ErrUnavailable if Redis is down.
+// such live session. Returns rdb.ErrUnavailable if Redis is down.
 func (s *Sessions) Revoke(ctx context.Context, userID pulid.ID, sessionID string) (bool, error) {
 	if !validSessionID(sessionID) {
 		return false, nil
 	}
-	ended, err := s.end(ctx, ending{user: userID, only: sessionID, event: "revoke"})
+	ended, err := s.end(ctx, ending{user: userID, only: sessionID, reason: EndRevoked})
 	return len(ended) > 0, err
 }
 
@@ -60,7 +79,7 @@ func (s *Sessions) Revoke(ctx context.Context, userID pulid.ID, sessionID string
 func (s *Sessions) IDs(ctx context.Context, userID pulid.ID) ([]string, error) {
 	sids, err := s.rdb.ZRange(ctx, s.keys.sessions(userID), 0, -1).Result()
 	if err != nil {
-		return nil, unavailable("list sessions", err)
+		return nil, rdb.Unavailable("list sessions", err)
 	}
 	return sids, nil
 }
@@ -68,8 +87,8 @@ func (s *Sessions) IDs(ctx context.Context, userID pulid.ID) ([]string, error) {
 // EndAll ends every session of a user, everywhere (after a password
 // change). recorded lists the sessions whose end the caller has already
 // written to the ledger, in the transaction that changed the credentials.
-func (s *Sessions) EndAll(ctx context.Context, userID pulid.ID, event string, recorded []string) error {
-	_, err := s.end(ctx, ending{user: userID, event: event, recorded: recorded})
+func (s *Sessions) EndAll(ctx context.Context, userID pulid.ID, reason EndReason, recorded []string) error {
+	_, err := s.end(ctx, ending{user: userID, reason: reason, recorded: recorded})
 	return err
 }
 
@@ -84,8 +103,8 @@ type ending struct {
 	// token, if set, is the caller's access token, blacklisted too.
 	token *Viewer
 	// bump raises the user's credentials version (sign out everywhere).
-	bump  bool
-	event string
+	bump   bool
+	reason EndReason
 	// recorded are sessions already written to the ledger.
 	recorded []string
 }
@@ -113,7 +132,7 @@ func (s *Sessions) end(ctx context.Context, e ending) ([]string, error) {
 	}
 	var extra []revocation
 	if e.token != nil {
-		extra = append(extra, revocation{kind: 't', user: e.user, id: e.token.TokenID, until: e.token.ExpiresAt.Add(s.tokens.cfg.Leeway)})
+		extra = append(extra, revocation{kind: revokedToken, user: e.user, id: e.token.TokenID, until: e.token.ExpiresAt.Add(s.tokens.cfg.Leeway)})
 	}
 	if e.bump && s.cfg.Ledger != nil {
 		if err := s.cfg.Ledger.bump(ctx, e.user); err != nil {
@@ -133,7 +152,7 @@ func (s *Sessions) end(ctx context.Context, e ending) ([]string, error) {
 		s.keys.sessionPrefix(e.user), s.keys.usedPrefix(e.user), e.keep, e.only, ttl.Milliseconds(),
 	).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable("end sessions", err)
+		return nil, rdb.Unavailable("end sessions", err)
 	}
 	var late []string
 	for _, sid := range ended {
@@ -145,7 +164,7 @@ func (s *Sessions) end(ctx context.Context, e ending) ([]string, error) {
 		return nil, err
 	}
 	for _, sid := range ended {
-		s.cfg.Log.InfoContext(ctx, "session ended", slog.String("event", e.event),
+		s.cfg.Log.InfoContext(ctx, "session ended", slog.String("event", string(e.reason)),
 			slog.String("user_id", string(e.user)), slog.String("session_id", sid))
 	}
 	return ended, nil
@@ -188,7 +207,7 @@ func (s *Sessions) endOldest(ctx context.Context, uid pulid.ID, newest string, n
 			continue
 		}
 		n--
-		if _, err := s.end(ctx, ending{user: uid, only: sid, event: "session_limit"}); err != nil {
+		if _, err := s.end(ctx, ending{user: uid, only: sid, reason: EndSessionLimit}); err != nil {
 			s.cfg.Log.WarnContext(ctx, "end a session beyond the cap", slog.Any("error", err))
 		}
 	}
@@ -201,7 +220,7 @@ func (s *Sessions) discard(ctx context.Context, uid pulid.ID, sid string) error 
 	err := endScript.Run(ctx, s.rdb, []string{s.keys.sessions(uid)},
 		s.keys.sessionPrefix(uid), s.keys.usedPrefix(uid), "", sid, 0).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("discard session", err)
+		return rdb.Unavailable("discard session", err)
 	}
 	return nil
 }
@@ -209,5 +228,5 @@ func (s *Sessions) discard(ctx context.Context, uid pulid.ID, sid string) error 
 // sessionRevocation revokes every access token of a session: none issued
 // before now outlives now + TTL (+ leeway).
 func (s *Sessions) sessionRevocation(uid pulid.ID, sid string) revocation {
-	return revocation{kind: 's', user: uid, id: sid, until: s.cfg.Now().Add(s.revocationLife())}
+	return revocation{kind: revokedSession, user: uid, id: sid, until: s.cfg.Now().Add(s.revocationLife())}
 }

@@ -29,7 +29,7 @@ var (
 	// ErrForbidden means the caller is authenticated but not allowed to do
 	// what was asked.
 	ErrForbidden = errors.New("not allowed")
-	// ErrUnavailable means the session store could not be reached, so the
-	// request could not be checked. Nothing was accepted unchecked.
-	ErrUnavailable = errors.New("authentication service unavailable")
 )
+
+// A session store that cannot be reached is rdb.ErrUnavailable: the
+// request could not be checked, and nothing was accepted unchecked.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authql/authql/ent/schema/pulid"
 )
 
 // FuzzVerify checks that Verify never panics and accepts nothing but the
@@ -118,8 +120,8 @@ func FuzzParseRefreshToken(f *testing.F) {
 		if got, want := len(parts[1]), idLen; got != want {
 			t.Errorf("accepted %q: len(user id)=%d, want %d", s, got, want)
 		}
-		if got, want := len(parts[2]), idLen; got != want || !strings.HasPrefix(parts[2], sessionPrefix) {
-			t.Errorf("accepted %q: session id %q, want %d characters starting %s", s, parts[2], want, sessionPrefix)
+		if got, want := len(parts[2]), idLen; got != want || !strings.HasPrefix(parts[2], pulid.SessionPrefix) {
+			t.Errorf("accepted %q: session id %q, want %d characters starting %s", s, parts[2], want, pulid.SessionPrefix)
 		}
 		if got, want := len(parts[3]), secretB64; got != want {
 			t.Errorf("accepted %q: len(secret)=%d, want %d", s, got, want)

@@ -15,7 +15,7 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	                                  bound to the client that rotated it, for the reuse grace window only
 //	<prefix>blacklist:{<uid>}:<jti>   string: a revoked access token, until it would expire
 //	<prefix>revocations:log           sorted set: revocations still relevant, scored by when they stop mattering
-//	                                  (they travel to every process on cache.Bus, topic "rev")
+//	                                  (they travel to every process on bus.Bus, topic "rev")
 //	<prefix>revocations:epoch         string: when Redis last started empty (ms); no TTL
 //
 // Rate limits (github.com/go-redis/redis_rate prepends "rate:"; the buckets

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/cache/rdb"
 )
 
 // Password guessing is limited without handing attackers a way to lock the
@@ -57,10 +59,10 @@ type LoginAttempt struct {
 
 // Login starts a password check against email: it charges the client's
 // address and chooses the budget the check will spend (see above).
-// Returns a *RateLimitError or ErrUnavailable.
+// Returns a *RateLimitError or rdb.ErrUnavailable.
 func (l *Limiter) Login(ctx context.Context, email string, c Caller) (*LoginAttempt, error) {
 	a := &LoginAttempt{l: l, acct: hashKey(email), addr: l.addr(c.IP)}
-	if err := l.take(ctx, "login", l.keys.loginIP(a.addr), l.limits.LoginIP, 1); err != nil {
+	if err := l.take(ctx, RateLogin, l.keys.loginIP(a.addr), l.limits.LoginIP, 1); err != nil {
 		return nil, err
 	}
 	if c.Session != "" {
@@ -78,7 +80,7 @@ func (l *Limiter) Login(ctx context.Context, email string, c Caller) (*LoginAtte
 	}
 	known, err := l.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
-		return nil, unavailable("rate limit", err)
+		return nil, rdb.Unavailable("rate limit", err)
 	}
 	for i, v := range known {
 		if v != nil {
@@ -98,7 +100,7 @@ func (a *LoginAttempt) Check(ctx context.Context) error {
 	if a == nil {
 		return nil
 	}
-	return a.l.peek(ctx, "login", a.bucket(), a.rate())
+	return a.l.peek(ctx, RateLogin, a.bucket(), a.rate())
 }
 
 // Failed charges a wrong password to the attempt's budget. An error (Redis
@@ -119,26 +121,36 @@ func (a *LoginAttempt) Succeeded(ctx context.Context, wc *WebClient) {
 	if a == nil {
 		return
 	}
-	a.l.remember(ctx, a.acct, a.addr, a.knownDevice, wc)
+	a.l.remember(ctx, signIn{acct: a.acct, addr: a.addr, wc: wc, knownDevice: a.knownDevice})
 }
 
 // SignedIn is Succeeded for a sign-in without a password check (a new
 // account).
 func (l *Limiter) SignedIn(ctx context.Context, email, ip string, wc *WebClient) {
-	l.remember(ctx, hashKey(email), l.addr(ip), false, wc)
+	l.remember(ctx, signIn{acct: hashKey(email), addr: l.addr(ip), wc: wc})
 }
 
-func (l *Limiter) remember(ctx context.Context, acct, addr string, knownDevice bool, wc *WebClient) {
+// signIn is a successful sign-in for remember.
+type signIn struct {
+	acct string // the account (hashKey of its e-mail)
+	addr string // the client's address, as limits key it
+	wc   *WebClient
+	// knownDevice: wc presented a device token the account handed out,
+	// which it keeps; any other web client gets a new one.
+	knownDevice bool
+}
+
+func (l *Limiter) remember(ctx context.Context, s signIn) {
 	ttl := l.limits.KnownTTL
 	var token string
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, l.keys.known(acct, "a:"+addr), 1, ttl)
-		if wc != nil {
-			token = wc.DeviceToken()
-			if !knownDevice {
+		p.Set(ctx, l.keys.known(s.acct, "a:"+s.addr), 1, ttl)
+		if s.wc != nil {
+			token = s.wc.DeviceToken()
+			if !s.knownDevice {
 				token = rand.Text() // never adopt a token the account did not hand out
 			}
-			p.Set(ctx, l.keys.known(acct, "d:"+hashToken(token)), 1, ttl)
+			p.Set(ctx, l.keys.known(s.acct, "d:"+hashToken(token)), 1, ttl)
 		}
 		return nil
 	})
@@ -148,8 +160,8 @@ func (l *Limiter) remember(ctx context.Context, acct, addr string, knownDevice b
 		l.log.WarnContext(ctx, "remember sign-in", slog.Any("error", err))
 		return
 	}
-	if wc != nil {
-		wc.SetDeviceToken(token, ttl)
+	if s.wc != nil {
+		s.wc.SetDeviceToken(token, ttl)
 	}
 }
 

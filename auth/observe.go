@@ -1,6 +1,10 @@
 package auth
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/authql/authql/cache/rdb"
+)
 
 // Observer is told about the events operators count: tokens issued and
 // verified, refresh-token theft, rate-limit refusals. The server implements
@@ -17,9 +21,8 @@ type Observer interface {
 	// ReuseDetected is called when a rotated refresh token is presented
 	// after the grace window and its session is revoked.
 	ReuseDetected()
-	// RateLimited is called when a request is refused by a limit; scope is
-	// "login", "register", "refresh" or "api".
-	RateLimited(scope string)
+	// RateLimited is called when a request is refused by a limit.
+	RateLimited(scope RateScope)
 }
 
 // The results TokenVerified reports.
@@ -32,10 +35,12 @@ const (
 )
 
 // VerifyResults lists every result TokenVerified reports.
-var VerifyResults = []string{VerifyOK, VerifyExpired, VerifyInvalid, VerifyRevoked, VerifyUnavailable}
+func VerifyResults() []string {
+	return []string{VerifyOK, VerifyExpired, VerifyInvalid, VerifyRevoked, VerifyUnavailable}
+}
 
 // RateLimitScopes lists every scope RateLimited reports.
-var RateLimitScopes = []string{"login", "register", "refresh", "api"}
+func RateLimitScopes() []RateScope { return []RateScope{RateLogin, RateRegister, RateRefresh, RateAPI} }
 
 // NopObserver ignores every event; it is the default.
 type NopObserver struct{}
@@ -52,7 +57,7 @@ func (NopObserver) TokenVerified(string) {}
 func (NopObserver) ReuseDetected() {}
 
 // RateLimited implements Observer.
-func (NopObserver) RateLimited(string) {}
+func (NopObserver) RateLimited(RateScope) {}
 
 // verifyResult names the outcome of Authenticate for TokenVerified.
 func verifyResult(err error) string {
@@ -63,7 +68,7 @@ func verifyResult(err error) string {
 		return VerifyExpired
 	case errors.Is(err, ErrSessionRevoked):
 		return VerifyRevoked
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, rdb.ErrUnavailable):
 		return VerifyUnavailable
 	default:
 		return VerifyInvalid

@@ -59,8 +59,8 @@ type Argon2Params struct {
 	Threads uint8
 }
 
-// DefaultArgon2 is the production cost.
-var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
+// DefaultArgon2 returns the production cost.
+func DefaultArgon2() Argon2Params { return Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1} }
 
 const (
 	saltLen = 16

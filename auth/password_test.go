@@ -196,7 +196,7 @@ func TestNormalizeEmail(t *testing.T) {
 // a stored hash), at the production cost. Compare the two ns/op; the test
 // suite does not assert timings.
 func BenchmarkLoginTiming(b *testing.B) {
-	ps := NewPasswords(DefaultArgon2, PasswordOptions{})
+	ps := NewPasswords(DefaultArgon2(), PasswordOptions{})
 	stored := mustHash(b, ps, "the user's real password")
 	b.Run("wrong password", func(b *testing.B) {
 		for b.Loop() {

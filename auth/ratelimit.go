@@ -15,16 +15,28 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
 // ErrRateLimited is matched by errors.Is on a *RateLimitError.
 var ErrRateLimited = errors.New("too many requests")
 
+// RateScope names a rate limit in errors, logs and metrics.
+type RateScope string
+
+// The rate limits' scopes.
+const (
+	RateLogin    RateScope = "login"    // password checks (Limiter.Login)
+	RateRegister RateScope = "register" // sign-ups (Limiter.Register)
+	RateRefresh  RateScope = "refresh"  // refresh-token rotations (Limiter.Refresh)
+	RateAPI      RateScope = "api"      // query complexity (Limiter.API)
+)
+
 // RateLimitError says that a limit was hit and when to try again.
 type RateLimitError struct {
-	// Scope names the limit: "login", "register", "refresh" or "api".
-	Scope      string
+	// Scope names the limit.
+	Scope      RateScope
 	RetryAfter time.Duration
 }
 
@@ -102,19 +114,21 @@ type RateLimits struct {
 // DefaultKnownTTL is how long a device or address stays known by default.
 const DefaultKnownTTL = 30 * 24 * time.Hour
 
-// DefaultRateLimits are the production defaults. A client refreshes once
+// DefaultRateLimits returns the production defaults. A client refreshes once
 // per access token (15 minutes) and a few tabs may race within the reuse
 // grace window: 30 refreshes an hour per session never stops one.
-var DefaultRateLimits = RateLimits{
-	LoginAccount:   Rate{10, 15 * time.Minute},
-	LoginKnown:     Rate{10, 15 * time.Minute},
-	LoginIP:        Rate{50, 15 * time.Minute},
-	RegisterIP:     Rate{10, time.Hour},
-	RefreshSession: Rate{30, time.Hour},
-	RefreshIP:      Rate{600, time.Hour},
-	API:            Rate{6000, time.Minute},
-	KnownTTL:       DefaultKnownTTL,
-	IPv6Prefix:     64,
+func DefaultRateLimits() RateLimits {
+	return RateLimits{
+		LoginAccount:   Rate{10, 15 * time.Minute},
+		LoginKnown:     Rate{10, 15 * time.Minute},
+		LoginIP:        Rate{50, 15 * time.Minute},
+		RegisterIP:     Rate{10, time.Hour},
+		RefreshSession: Rate{30, time.Hour},
+		RefreshIP:      Rate{600, time.Hour},
+		API:            Rate{6000, time.Minute},
+		KnownTTL:       DefaultKnownTTL,
+		IPv6Prefix:     64,
+	}
 }
 
 // Limiter enforces RateLimits with GCRA (github.com/go-redis/redis_rate,
@@ -154,7 +168,7 @@ func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, now
 
 // Register charges one sign-up to the client address.
 func (l *Limiter) Register(ctx context.Context, ip string) error {
-	return l.take(ctx, "register", l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
+	return l.take(ctx, RateRegister, l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
 }
 
 // API charges an operation's complexity to the user's budget, or to the
@@ -167,7 +181,7 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 	if user == "" {
 		key = l.keys.rateLimitIP(l.addr(ip))
 	}
-	return l.take(ctx, "api", key, l.limits.API, max(cost, 1))
+	return l.take(ctx, RateAPI, key, l.limits.API, max(cost, 1))
 }
 
 // Refresh is called before a refresh token is rotated: it charges the
@@ -175,16 +189,16 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 // looks whether the session the token names has room. The session itself
 // is charged by Refreshed, once the rotation succeeded: a token forged
 // with someone's session id spends none of that session's budget. Returns
-// a *RateLimitError or ErrUnavailable.
+// a *RateLimitError or rdb.ErrUnavailable.
 func (l *Limiter) Refresh(ctx context.Context, token, ip string) error {
-	if err := l.take(ctx, "refresh", l.keys.refreshIP(l.addr(ip)), l.limits.RefreshIP, 1); err != nil {
+	if err := l.take(ctx, RateRefresh, l.keys.refreshIP(l.addr(ip)), l.limits.RefreshIP, 1); err != nil {
 		return err
 	}
 	rt, err := parseRefreshToken(token)
 	if err != nil || l.limits.RefreshSession.N == 0 {
 		return nil // the rotation refuses it, for free
 	}
-	return l.peek(ctx, "refresh", l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession)
+	return l.peek(ctx, RateRefresh, l.keys.refreshSession(rt.userID, rt.sessionID), l.limits.RefreshSession)
 }
 
 // Refreshed charges a successful rotation of token to its session. The
@@ -200,13 +214,13 @@ func (l *Limiter) Refreshed(ctx context.Context, token string) {
 }
 
 // take charges n to a bucket, refusing if it has no room for them.
-func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) error {
+func (l *Limiter) take(ctx context.Context, scope RateScope, key string, r Rate, n int) error {
 	if r.N == 0 {
 		return nil
 	}
 	res, err := l.rl.AllowN(ctx, key, r.limit(), n)
 	if err != nil {
-		return unavailable("rate limit", err)
+		return rdb.Unavailable("rate limit", err)
 	}
 	if res.Allowed < n {
 		return l.refuse(ctx, scope, res.RetryAfter)
@@ -216,11 +230,11 @@ func (l *Limiter) take(ctx context.Context, scope, key string, r Rate, n int) er
 
 // peek refuses if a bucket has no room for one more event, without
 // charging it.
-func (l *Limiter) peek(ctx context.Context, scope, key string, r Rate) error {
+func (l *Limiter) peek(ctx context.Context, scope RateScope, key string, r Rate) error {
 	if r.N == 0 {
 		return nil
 	}
-	wait, err := l.gcra(ctx, key, r, "peek")
+	wait, err := l.gcra(ctx, key, r, gcraPeek)
 	if err != nil {
 		return err
 	}
@@ -237,12 +251,12 @@ func (l *Limiter) charge(ctx context.Context, key string, r Rate) error {
 	if r.N == 0 {
 		return nil
 	}
-	_, err := l.gcra(ctx, key, r, "charge")
+	_, err := l.gcra(ctx, key, r, gcraCharge)
 	return err
 }
 
-func (l *Limiter) refuse(ctx context.Context, scope string, retry time.Duration) error {
-	l.log.WarnContext(ctx, "rate limited", slog.String("event", "rate_limited"), slog.String("scope", scope),
+func (l *Limiter) refuse(ctx context.Context, scope RateScope, retry time.Duration) error {
+	l.log.WarnContext(ctx, "rate limited", slog.String("event", "rate_limited"), slog.String("scope", string(scope)),
 		slog.Duration("retry_after", retry))
 	l.obs.RateLimited(scope)
 	return &RateLimitError{Scope: scope, RetryAfter: retry}
@@ -274,20 +288,28 @@ end
 return string.format("%.6f", wait)
 `)
 
+// gcraOp is what gcraScript does to a bucket (its ARGV[4]).
+type gcraOp string
+
+const (
+	gcraPeek   gcraOp = "peek"   // look only
+	gcraCharge gcraOp = "charge" // add one event, even past the limit
+)
+
 // gcraEpoch is redis_rate's epoch (2017-01-01 UTC): seconds since it fit a
 // float64 to the microsecond.
 const gcraEpoch = 1483228800
 
-func (l *Limiter) gcra(ctx context.Context, key string, r Rate, mode string) (time.Duration, error) {
+func (l *Limiter) gcra(ctx context.Context, key string, r Rate, op gcraOp) (time.Duration, error) {
 	now := float64(l.now().UnixMicro()-gcraEpoch*1e6) / 1e6
 	out, err := gcraScript.Run(ctx, l.rdb, []string{key}, r.N, r.Period.Seconds(),
-		strconv.FormatFloat(now, 'f', 6, 64), mode).Text()
+		strconv.FormatFloat(now, 'f', 6, 64), string(op)).Text()
 	if err != nil {
-		return 0, unavailable("rate limit", err)
+		return 0, rdb.Unavailable("rate limit", err)
 	}
 	sec, err := strconv.ParseFloat(out, 64)
 	if err != nil {
-		return 0, unavailable("rate limit", err)
+		return 0, rdb.Unavailable("rate limit", err)
 	}
 	return time.Duration(sec * float64(time.Second)), nil
 }

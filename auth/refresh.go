@@ -75,17 +75,14 @@ func (t refreshToken) hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// sessionPrefix is the PULID prefix of session ids.
-const sessionPrefix = "SE"
-
 // newSessionID returns a new session id: a PULID, so GraphQL clients see
 // sessions with IDs of the same shape as every other object.
-func newSessionID(now time.Time) string { return string(pulid.New(sessionPrefix, now)) }
+func newSessionID(now time.Time) string { return string(pulid.New(pulid.SessionPrefix, now)) }
 
 // validSessionID reports whether s has the shape of a session id.
 func validSessionID(s string) bool {
 	id := pulid.ID(s)
-	return id.Valid() && id.Prefix() == sessionPrefix
+	return id.Valid() && id.Prefix() == pulid.SessionPrefix
 }
 
 // issued is the token pair minted by a rotation. Redis keeps it encrypted

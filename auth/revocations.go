@@ -13,7 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -23,14 +24,14 @@ import (
 // request costs a signature check and two map lookups: no Redis round trip.
 //
 // Every revocation is written to a Redis log (a sorted set scored by the time
-// the entry stops mattering) and then sent over the cache.Bus, which returns
+// the entry stops mattering) and then sent over the bus.Bus, which returns
 // once every other synced process has applied it. Each process replays the
 // log whenever its bus subscription is (re)established, so nothing published
 // while it was disconnected is missed; while the bus is not synced,
 // Sessions.Authenticate asks Redis on every request instead.
 type revocations struct {
 	rdb    redis.UniversalClient
-	bus    *cache.Bus
+	bus    *bus.Bus
 	logKey string
 	now    func() time.Time
 	log    *slog.Logger
@@ -71,9 +72,18 @@ func (w *watcher) fire() { w.once.Do(func() { close(w.ch) }) }
 // revocationTopic is the bus topic of revocations.
 const revocationTopic = "rev"
 
+// revocationKind says what a revocation ends; it is the first field of an
+// entry in the Redis log and on the bus.
+type revocationKind byte
+
+const (
+	revokedSession revocationKind = 's' // a session and every token of it
+	revokedToken   revocationKind = 't' // one access token
+)
+
 // revocation is one entry: a session or a single access token.
 type revocation struct {
-	kind  byte // 's' session, 't' token
+	kind  revocationKind
 	user  pulid.ID
 	id    string
 	until time.Time
@@ -83,7 +93,7 @@ type revocation struct {
 // can only ever match that user's tokens. (A struct, not a joined string:
 // looking one up allocates nothing on the request path.)
 type revKey struct {
-	kind byte
+	kind revocationKind
 	user pulid.ID
 	id   string
 }
@@ -96,17 +106,21 @@ func (r revocation) encode() string {
 
 func decodeRevocation(s string) (revocation, error) {
 	f := strings.Fields(s)
-	if len(f) != 4 || len(f[0]) != 1 || (f[0][0] != 's' && f[0][0] != 't') {
+	if len(f) != 4 || len(f[0]) != 1 {
+		return revocation{}, fmt.Errorf("malformed revocation %q", s)
+	}
+	kind := revocationKind(f[0][0])
+	if kind != revokedSession && kind != revokedToken {
 		return revocation{}, fmt.Errorf("malformed revocation %q", s)
 	}
 	ms, err := strconv.ParseInt(f[3], 10, 64)
 	if err != nil {
 		return revocation{}, fmt.Errorf("malformed revocation %q", s)
 	}
-	return revocation{kind: f[0][0], user: pulid.ID(f[1]), id: f[2], until: time.UnixMilli(ms)}, nil
+	return revocation{kind: kind, user: pulid.ID(f[1]), id: f[2], until: time.UnixMilli(ms)}, nil
 }
 
-func newRevocations(rdb redis.UniversalClient, bus *cache.Bus, k keys, now func() time.Time, log *slog.Logger) *revocations {
+func newRevocations(rdb redis.UniversalClient, bus *bus.Bus, k keys, now func() time.Time, log *slog.Logger) *revocations {
 	rv := &revocations{rdb: rdb, bus: bus, logKey: k.revocationLog(), epochKey: k.revocationEpoch(),
 		now: now, log: log}
 	bus.Handle(revocationTopic, func(payload string) {
@@ -159,7 +173,7 @@ func (rv *revocations) publish(ctx context.Context, rs ...revocation) error {
 		err = rv.bus.Publish(ctx, revocationTopic, strings.Join(msgs, ","))
 	}
 	if err != nil {
-		return unavailable("publish revocation", err)
+		return rdb.Unavailable("publish revocation", err)
 	}
 	return nil
 }
@@ -185,7 +199,7 @@ func (rv *revocations) apply(rs ...revocation) {
 // token arrives, and a function to stop watching.
 func (rv *revocations) watch(user pulid.ID, sid, jti string) (<-chan struct{}, func()) {
 	w := &watcher{ch: make(chan struct{})}
-	keys := []revKey{{'s', user, sid}, {'t', user, jti}}
+	keys := []revKey{{revokedSession, user, sid}, {revokedToken, user, jti}}
 	rv.watchMu.Lock()
 	if rv.watchers == nil {
 		rv.watchers = map[revKey]map[*watcher]struct{}{}
@@ -215,7 +229,7 @@ func (rv *revocations) synced() bool { return rv.bus.Synced() }
 // isRevoked answers from memory; only meaningful when synced.
 func (rv *revocations) isRevoked(user pulid.ID, sid, jti string) bool {
 	now := rv.now()
-	for _, k := range [2]revKey{{'s', user, sid}, {'t', user, jti}} {
+	for _, k := range [2]revKey{{revokedSession, user, sid}, {revokedToken, user, jti}} {
 		if until, ok := rv.revoked.Load(k); ok && now.Before(until.(time.Time)) {
 			return true
 		}

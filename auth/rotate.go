@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/authql/authql/cache/rdb"
 )
 
 // usedCap is how many rotated tokens a session remembers for reuse
@@ -29,7 +31,7 @@ const usedCap = 128
 // changed since (a password change) is ended.
 //
 // Returns ErrInvalidRefreshToken for an unknown, expired or ended token,
-// ErrRefreshReused on theft, ErrUnavailable if Redis is down.
+// ErrRefreshReused on theft, rdb.ErrUnavailable if Redis is down.
 func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, error) {
 	parent, err := parseRefreshToken(raw)
 	if err != nil {
@@ -46,7 +48,7 @@ func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, er
 		if ended {
 			// Redis may have brought the session back (lost writes): end it
 			// there again.
-			if _, err := s.end(ctx, ending{user: uid, only: sid, event: "ended_session_refreshed"}); err != nil {
+			if _, err := s.end(ctx, ending{user: uid, only: sid, reason: EndLedgerEnded}); err != nil {
 				log.WarnContext(ctx, "end a session the ledger had ended", slog.Any("error", err))
 			}
 			return Pair{}, ErrInvalidRefreshToken
@@ -70,7 +72,7 @@ func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, er
 		sealed, child.hash(), hash, usedKey(hash), clientBinding(meta), version, usedCap,
 	).StringSlice()
 	if err != nil {
-		return Pair{}, unavailable("rotate refresh token", err)
+		return Pair{}, rdb.Unavailable("rotate refresh token", err)
 	}
 	switch res[0] {
 	case "ok":
@@ -90,14 +92,14 @@ func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, er
 		// session ends everywhere (published before it is deleted).
 		log.WarnContext(ctx, "refresh token reuse detected: session revoked", slog.String("event", "reuse_detected"))
 		s.cfg.Observer.ReuseDetected()
-		if _, err := s.end(ctx, ending{user: uid, only: sid, event: "reuse_detected"}); err != nil {
+		if _, err := s.end(ctx, ending{user: uid, only: sid, reason: EndReuseDetected}); err != nil {
 			log.ErrorContext(ctx, "end a stolen session", slog.Any("error", err))
 		}
 		return Pair{}, ErrRefreshReused
 	case "expired", "stale":
-		event := map[string]string{"expired": "session_expired", "stale": "credentials_changed"}[res[0]]
-		log.InfoContext(ctx, "session ended at refresh", slog.String("event", event))
-		if _, err := s.end(ctx, ending{user: uid, only: sid, event: event}); err != nil {
+		reason := map[string]EndReason{"expired": EndSessionExpired, "stale": EndCredentialsChanged}[res[0]]
+		log.InfoContext(ctx, "session ended at refresh", slog.String("event", string(reason)))
+		if _, err := s.end(ctx, ending{user: uid, only: sid, reason: reason}); err != nil {
 			log.ErrorContext(ctx, "end a session at refresh", slog.Any("error", err))
 		}
 		return Pair{}, ErrInvalidRefreshToken

@@ -3,14 +3,14 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -81,7 +81,7 @@ type Sessions struct {
 // NewSessions returns a session store over rdb. Revocations travel on bus,
 // which the caller runs (bus.Run) once per process; until it is synced,
 // Authenticate asks Redis per request.
-func NewSessions(rdb redis.UniversalClient, bus *cache.Bus, tokens *Tokens, cfg SessionConfig) *Sessions {
+func NewSessions(rdb redis.UniversalClient, bus *bus.Bus, tokens *Tokens, cfg SessionConfig) *Sessions {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -109,7 +109,7 @@ func (s *Sessions) replayLedger(ctx context.Context) error {
 	}
 	revs := make([]revocation, len(rs))
 	for i, r := range rs {
-		revs[i] = revocation{kind: 's', user: r.UserID, id: r.ID, until: r.RevokedAt.Add(s.revocationLife())}
+		revs[i] = revocation{kind: revokedSession, user: r.UserID, id: r.ID, until: r.RevokedAt.Add(s.revocationLife())}
 	}
 	s.rev.apply(revs...)
 	return nil
@@ -131,7 +131,7 @@ func (s *Sessions) Watch(v Viewer) (<-chan struct{}, func()) {
 // Check reports whether the viewer's session is still live and its token
 // not revoked, asking Redis (for callers that cannot trust memory, or
 // re-check a long-lived connection). Returns ErrSessionRevoked,
-// ErrTokenExpired or ErrUnavailable.
+// ErrTokenExpired or rdb.ErrUnavailable.
 func (s *Sessions) Check(ctx context.Context, v Viewer) error {
 	if !s.cfg.Now().Before(v.ExpiresAt.Add(s.tokens.cfg.Leeway)) {
 		return ErrTokenExpired
@@ -160,7 +160,7 @@ func (s *Sessions) Tokens() *Tokens { return s.tokens }
 // read with the password that was checked: if it has changed by the time
 // the session exists (the password changed meanwhile), the session is
 // discarded and ErrInvalidCredentials returned, so no session outlives the
-// credentials it was started on. Returns ErrUnavailable if Redis is down.
+// credentials it was started on. Returns rdb.ErrUnavailable if Redis is down.
 func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, version int64) (Pair, error) {
 	now := s.cfg.Now()
 	sid := newSessionID(now)
@@ -185,7 +185,7 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, versio
 		return nil
 	})
 	if err != nil {
-		return Pair{}, unavailable("start session", err)
+		return Pair{}, rdb.Unavailable("start session", err)
 	}
 	if err := s.confirmVersion(ctx, userID, sid, version); err != nil {
 		return Pair{}, err
@@ -223,11 +223,21 @@ func (s *Sessions) confirmVersion(ctx context.Context, uid pulid.ID, sid string,
 	return ErrInvalidCredentials
 }
 
+// LoginFailure says why a sign-in failed, in the auth log.
+type LoginFailure string
+
+// The reasons a sign-in fails. Clients are told neither: both are
+// ErrInvalidCredentials.
+const (
+	UnknownAccount LoginFailure = "unknown_account"
+	WrongPassword  LoginFailure = "wrong_password"
+)
+
 // LoginFailed records a failed sign-in in the auth log: the account is
 // named by a hash of its e-mail, never the address or the password.
-func (s *Sessions) LoginFailed(ctx context.Context, email, reason string) {
+func (s *Sessions) LoginFailed(ctx context.Context, email string, reason LoginFailure) {
 	s.cfg.Log.LogAttrs(ctx, slog.LevelWarn, "login failed", slog.String("event", "login_failed"),
-		slog.String("account", hashKey(email)), slog.String("reason", reason))
+		slog.String("account", hashKey(email)), slog.String("reason", string(reason)))
 }
 
 // Authenticate verifies an access token and checks that neither its session
@@ -236,7 +246,7 @@ func (s *Sessions) LoginFailed(ctx context.Context, email, reason string) {
 // that the session is live and the token not blacklisted (one round trip).
 //
 // Returns ErrInvalidToken, ErrTokenExpired, ErrSessionRevoked, or
-// ErrUnavailable if Redis had to be asked and could not be (the token is
+// rdb.ErrUnavailable if Redis had to be asked and could not be (the token is
 // then not accepted).
 func (s *Sessions) Authenticate(ctx context.Context, token string) (Viewer, error) {
 	v, err := s.authenticate(ctx, token)
@@ -299,7 +309,7 @@ func (s *Sessions) checkDurable(ctx context.Context, v Viewer) error {
 		return nil
 	})
 	if err != nil {
-		return unavailable("check session", err)
+		return rdb.Unavailable("check session", err)
 	}
 	if live.Val() == 0 || revoked.Val() != 0 {
 		return ErrSessionRevoked
@@ -322,7 +332,7 @@ func (s *Sessions) List(ctx context.Context, userID pulid.ID) ([]Session, error)
 	idx := s.keys.sessions(userID)
 	sids, err := s.rdb.ZRange(ctx, idx, 0, -1).Result()
 	if err != nil {
-		return nil, unavailable("list sessions", err)
+		return nil, rdb.Unavailable("list sessions", err)
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(sids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -332,7 +342,7 @@ func (s *Sessions) List(ctx context.Context, userID pulid.ID) ([]Session, error)
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable("list sessions", err)
+		return nil, rdb.Unavailable("list sessions", err)
 	}
 	out := make([]Session, 0, len(sids))
 	var stale []any
@@ -359,10 +369,6 @@ func (s *Sessions) List(ctx context.Context, userID pulid.ID) ([]Session, error)
 func msTime(s string) time.Time {
 	ms, _ := strconv.ParseInt(s, 10, 64)
 	return time.UnixMilli(ms).UTC()
-}
-
-func unavailable(op string, err error) error {
-	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 }
 
 func truncate(s string, n int) string {

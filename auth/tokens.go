@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/memo"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -106,7 +106,7 @@ type Tokens struct {
 	// a token used for many requests is parsed and its HMAC or EdDSA
 	// signature computed once. A token is immutable, so the only check that
 	// can change is expiry, which is made on every use.
-	verified *cache.Local[string, *AccessClaims]
+	verified *memo.Map[string, *AccessClaims]
 }
 
 // NewTokens returns a token service. The algorithm allow-list is exactly the
@@ -122,7 +122,7 @@ func NewTokens(cfg TokenConfig) (*Tokens, error) {
 		cfg.Now = time.Now
 	}
 	t := &Tokens{cfg: cfg, keys: map[string]Key{}}
-	t.verified = cache.NewLocal[string, *AccessClaims](10_000)
+	t.verified = memo.New[string, *AccessClaims](10_000)
 	var methods []string
 	for _, k := range append([]Key{cfg.Signing}, cfg.Verify...) {
 		if _, dup := t.keys[k.ID]; dup {

@@ -1,10 +1,6 @@
 package cache
 
-import (
-	"strconv"
-
-	"github.com/authql/authql/ent/schema/pulid"
-)
+import "strconv"
 
 // keys builds every Redis key of the cache tiers; no key format appears
 // anywhere else. Generation counters, pages and responses share the hash
@@ -26,10 +22,10 @@ import (
 //	<prefix>apq:<sha256>                   a persisted query's text, 24 h
 type keys struct{ prefix string }
 
-func (k keys) user(id pulid.ID) string    { return k.prefix + "cache:user:{" + string(id) + "}" }
-func (k keys) userGen(id pulid.ID) string { return k.user(id) + ":gen" }
-func (k keys) usersGen() string           { return k.prefix + "cache:{c}:users:gen" }
-func (k keys) postsGen() string           { return k.prefix + "cache:{c}:posts:gen" }
+func (k keys) user(id string) string    { return k.prefix + "cache:user:{" + id + "}" }
+func (k keys) userGen(id string) string { return k.user(id) + ":gen" }
+func (k keys) usersGen() string         { return k.prefix + "cache:{c}:users:gen" }
+func (k keys) postsGen() string         { return k.prefix + "cache:{c}:posts:gen" }
 
 // pagePrefix, countPrefix and responsePrefix are completed inside scripts
 // with the generation just read.

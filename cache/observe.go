@@ -22,7 +22,9 @@ const (
 )
 
 // TierNames lists every tier Access reports.
-var TierNames = []string{TierUserLocal, TierUserRedis, TierPage, TierCount, TierResponse, TierAPQ}
+func TierNames() []string {
+	return []string{TierUserLocal, TierUserRedis, TierPage, TierCount, TierResponse, TierAPQ}
+}
 
 // NopObserver ignores every access; it is the default.
 type NopObserver struct{}

@@ -26,9 +26,9 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	if err != nil && !ent.IsNotFound(err) {
 		return nil, err
 	}
-	hash, reason := "", "unknown_account"
+	hash, reason := "", auth.UnknownAccount
 	if u != nil {
-		hash, reason = u.PasswordHash, "wrong_password"
+		hash, reason = u.PasswordHash, auth.WrongPassword
 	}
 	ok, err := r.checkPassword(ctx, att, hash, input.Password)
 	if err != nil {
@@ -150,7 +150,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	}
 	// Committed. Every session ends everywhere, the caller's too (a copy of
 	// its access token must not live on), and the caller gets a new one.
-	if err := r.sessions.EndAll(ctx, v.UserID, "password_changed", sids); err != nil {
+	if err := r.sessions.EndAll(ctx, v.UserID, auth.EndPasswordChanged, sids); err != nil {
 		r.log.ErrorContext(ctx, "end sessions after a password change", slog.Any("error", err))
 		return nil, auth.ErrSessionRevoked // the password changed: sign in with it
 	}

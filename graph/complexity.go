@@ -6,6 +6,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/authql/authql/graph/store"
 )
 
 // pricedSchema is the executable schema with connections priced by what
@@ -73,11 +75,11 @@ func (p pricedSchema) Complexity(ctx context.Context, typeName, field string, ch
 }
 
 // pageSize is the number of items a connection field asks for: first, or
-// last, or the default page size; at least 1. (Sizes over MaxPageSize are
+// last, or the default page size; at least 1. (Sizes over store.MaxPageSize are
 // refused before pricing; they are not capped here, so a query that got
 // past that check would still be priced in full.)
 func pageSize(args map[string]any) int {
-	n := int64(DefaultPageSize)
+	n := int64(store.DefaultPageSize)
 	if v, ok := asInt(args["first"]); ok {
 		n = v
 	} else if v, ok := asInt(args["last"]); ok {

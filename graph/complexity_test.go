@@ -6,6 +6,8 @@ import (
 
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/vektah/gqlparser/v2"
+
+	"github.com/authql/authql/graph/store"
 )
 
 // Every contract field of a post, with every field of its author.
@@ -35,7 +37,7 @@ func TestConnectionPricing(t *testing.T) {
 		{"full page of users", "{ " + page("users", 100, "id email name role createdAt") + " }", 1 + 6 + 100*8},
 		{"a user's full page of posts", `{ user(id: "US01ARZ3NDEKTSV4RRFFQ69G5FAV") { ` + page("posts", 100, fullPost) + ` } }`, 1 + 1 + 6 + 100*14},
 		{"pageInfo and totalCount alone", `{ posts(first: 100) { totalCount pageInfo { endCursor } } }`, 1 + 1 + 2},
-		{"default page size", `{ posts { edges { node { id } } } }`, 1 + DefaultPageSize*3},
+		{"default page size", `{ posts { edges { node { id } } } }`, 1 + store.DefaultPageSize*3},
 		{"last", `{ posts(last: 7) { edges { node { id } } } }`, 1 + 7*3},
 		{"variables", `query($n: Int) { posts(first: $n) { edges { node { id } } } }`, 1 + 40*3},
 		{"aliased connections each count", `{ a: posts(first: 10) { edges { node { id } } } b: posts(first: 10) { edges { node { id } } } }`, 2 * (1 + 10*3)},
@@ -55,7 +57,7 @@ func TestConnectionPricing(t *testing.T) {
 	}
 	// The bound docs/API.md and docs/SECURITY.md promise: a full page of each list fits the
 	// default limit; the nested lists do not.
-	if got := price(t, "{ "+page("posts", 100, fullPost)+" }", nil); got > DefaultLimits.MaxComplexity {
-		t.Errorf("full page of posts: %d > %d", got, DefaultLimits.MaxComplexity)
+	if got := price(t, "{ "+page("posts", 100, fullPost)+" }", nil); got > DefaultLimits().MaxComplexity {
+		t.Errorf("full page of posts: %d > %d", got, DefaultLimits().MaxComplexity)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cost"
 )
 
 // costExtension adds extensions.cost to every response: the SQL statements
@@ -26,23 +26,23 @@ func (costExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (costExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
-	c := cache.CostFrom(ctx)
+	c := cost.FromContext(ctx)
 	if resp == nil || c == nil {
 		return resp
 	}
-	cost := map[string]any{
+	counts := map[string]any{
 		"sqlStatements":       c.SQL.Load(),
 		"redisRoundTrips":     c.Redis.Load(),
 		"authRedisRoundTrips": c.AuthRedis.Load(),
 	}
 	if graphql.HasOperationContext(ctx) { // not for requests that never parsed
 		if s := extension.GetComplexityStats(ctx); s != nil {
-			cost["complexity"] = s.Complexity
+			counts["complexity"] = s.Complexity
 		}
 	}
 	if resp.Extensions == nil {
 		resp.Extensions = map[string]any{}
 	}
-	resp.Extensions["cost"] = cost
+	resp.Extensions["cost"] = counts
 	return resp
 }

@@ -10,33 +10,44 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/graph/store"
 )
 
 // postTopic is the bus topic of post events.
 const postTopic = "post"
 
+// postEventKind says what happened to a post; each subscription receives
+// one kind.
+type postEventKind string
+
+const (
+	postCreated postEventKind = "created"
+	postUpdated postEventKind = "updated"
+	postDeleted postEventKind = "deleted"
+)
+
 // postEvent is a post that was created, updated or deleted, as it travels
 // between instances.
 type postEvent struct {
-	Kind string `json:"k"` // created, updated, deleted
+	Kind postEventKind `json:"k"`
 	// EventID names the event: a second delivery of it (the outbox
 	// delivers at least once) is dropped (events.dispatch).
 	EventID          string `json:"e,omitempty"`
-	cache.PostRecord        // only the ID for deleted
+	store.PostRecord        // only the ID for deleted
 }
 
-func newPostEvent(kind string, p *ent.Post) postEvent {
-	return postEvent{Kind: kind, PostRecord: cache.NewPostRecord(p)}
+func newPostEvent(kind postEventKind, p *ent.Post) postEvent {
+	return postEvent{Kind: kind, PostRecord: store.NewPostRecord(p)}
 }
 
 // events fans post events out to this process's subscribers. Events come
 // from every instance over the bus (Redis pub/sub), so a post created
 // through one instance reaches a subscriber connected to another.
 type events struct {
-	bus *cache.Bus
+	bus *bus.Bus
 	log *slog.Logger
 
 	mu   sync.Mutex
@@ -45,8 +56,8 @@ type events struct {
 }
 
 type eventSub struct {
-	kind string
-	id   pulid.ID // for "updated": only this post
+	kind postEventKind
+	id   pulid.ID // for postUpdated: only this post
 	ch   chan postEvent
 }
 
@@ -55,7 +66,7 @@ type eventSub struct {
 // hold up the others or grow memory without bound.
 const subscriberBuffer = 64
 
-func newEvents(bus *cache.Bus, log *slog.Logger) *events {
+func newEvents(bus *bus.Bus, log *slog.Logger) *events {
 	e := &events{bus: bus, log: log, subs: map[*eventSub]struct{}{}, seen: newRecentIDs(recentEvents)}
 	if bus != nil {
 		bus.Handle(postTopic, e.dispatch)
@@ -91,7 +102,7 @@ func (e *events) dispatch(payload string) {
 		select {
 		case s.ch <- ev:
 		default:
-			e.log.Warn("subscriber too slow: dropped", slog.String("kind", s.kind))
+			e.log.Warn("subscriber too slow: dropped", slog.String("kind", string(s.kind)))
 			delete(e.subs, s)
 			close(s.ch)
 		}
@@ -129,9 +140,9 @@ func (r *recentIDs) add(id string) bool {
 	return true
 }
 
-// subscribe returns the events of a kind (for "updated", of one post) until
-// ctx ends.
-func (e *events) subscribe(ctx context.Context, kind string, id pulid.ID) <-chan postEvent {
+// subscribe returns the events of a kind (for postUpdated, of one post)
+// until ctx ends.
+func (e *events) subscribe(ctx context.Context, kind postEventKind, id pulid.ID) <-chan postEvent {
 	s := &eventSub{kind: kind, id: id, ch: make(chan postEvent, subscriberBuffer)}
 	e.mu.Lock()
 	e.subs[s] = struct{}{}

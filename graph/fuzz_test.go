@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/graph/store"
 )
 
 // FuzzCheckEmail checks that checkEmail never panics, fails only with an
@@ -64,13 +65,13 @@ func FuzzCheckEmail(f *testing.F) {
 }
 
 // FuzzPageArgs checks pageArgs against its specification: each of first
-// and last, when given, is in [0, MaxPageSize]; not both; neither means
-// first = DefaultPageSize.
+// and last, when given, is in [0, store.MaxPageSize]; not both; neither means
+// first = store.DefaultPageSize.
 func FuzzPageArgs(f *testing.F) {
 	f.Add(false, 0, false, 0)
 	f.Add(true, 0, false, 0)
-	f.Add(true, MaxPageSize, false, 0)
-	f.Add(true, MaxPageSize+1, false, 0)
+	f.Add(true, store.MaxPageSize, false, 0)
+	f.Add(true, store.MaxPageSize+1, false, 0)
 	f.Add(false, 0, true, -1)
 	f.Add(true, 10, true, 10)
 	f.Add(true, -1<<63, true, 1<<63-1)
@@ -82,7 +83,7 @@ func FuzzPageArgs(f *testing.F) {
 		if hasLast {
 			lp = &last
 		}
-		inRange := func(v int) bool { return 0 <= v && v <= MaxPageSize }
+		inRange := func(v int) bool { return 0 <= v && v <= store.MaxPageSize }
 		wantField := ""
 		switch {
 		case hasFirst && !inRange(first):
@@ -109,7 +110,7 @@ func FuzzPageArgs(f *testing.F) {
 		}
 		wantFirst, wantLast := fp, lp
 		if !hasFirst && !hasLast {
-			d := DefaultPageSize
+			d := store.DefaultPageSize
 			wantFirst = &d
 		}
 		if got, want := fmtInt(gotFirst), fmtInt(wantFirst); got != want {

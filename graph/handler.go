@@ -13,8 +13,8 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/graph/store"
 )
 
 // Options tune the GraphQL handler.
@@ -59,7 +59,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	l := o.Limits
-	srv.SetValidationRulesFn(l.validationRules(o.Introspection))
+	srv.SetValidationRulesFn(o.validationRules())
 	if l.MaxTokens > 0 {
 		srv.SetParserTokenLimit(l.MaxTokens)
 	}
@@ -85,7 +85,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		srv.Use(pq)
 	}
 	srv.SetDisableSuggestion(!o.Suggestions)
-	srv.Use(loadersExtension{d})
+	srv.Use(loadersExtension{r.store})
 	// Observe wraps every other response interceptor, so it sees every
 	// response, cached or refused.
 	if o.Observe != nil {
@@ -184,7 +184,7 @@ func (rootFields) add(sum, n int) (int, bool) { return sum + n, false }
 
 // loadersExtension gives every operation its own dataloaders, whatever the
 // transport.
-type loadersExtension struct{ d Deps }
+type loadersExtension struct{ store *store.Store }
 
 var _ interface {
 	graphql.HandlerExtension
@@ -196,8 +196,8 @@ func (loadersExtension) ExtensionName() string                   { return "Loade
 func (loadersExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	l := cache.NewLoaders(e.d.Ent, e.d.Tiers)
-	ctx = cache.WithLoaders(ctx, l)
+	l := store.NewLoaders(e.store)
+	ctx = store.WithLoaders(ctx, l)
 	prefetchRootLookups(ctx, l)
 	return next(ctx)
 }
@@ -208,7 +208,7 @@ func (e loadersExtension) InterceptOperation(ctx context.Context, next graphql.O
 func (e loadersExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if graphql.HasOperationContext(ctx) {
 		if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Subscription {
-			ctx = cache.WithLoaders(ctx, cache.NewLoaders(e.d.Ent, e.d.Tiers))
+			ctx = store.WithLoaders(ctx, store.NewLoaders(e.store))
 		}
 	}
 	return next(ctx)
@@ -217,7 +217,7 @@ func (e loadersExtension) InterceptResponse(ctx context.Context, next graphql.Re
 // prefetchRootLookups loads the ids of every root node/user/post lookup of
 // the operation at once: root fields resolve concurrently, and a batching
 // window alone cannot promise they all land in one batch.
-func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
+func prefetchRootLookups(ctx context.Context, l *store.Loaders) {
 	oc := graphql.GetOperationContext(ctx)
 	if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Query {
 		return
@@ -235,9 +235,9 @@ func prefetchRootLookups(ctx context.Context, l *cache.Loaders) {
 		s, _ := f.ArgumentMap(oc.Variables)["id"].(string)
 		switch id := pulid.ID(s); {
 		case !id.Valid():
-		case id.Prefix() == "US" && f.Name != "post":
+		case id.Prefix() == pulid.UserPrefix && f.Name != "post":
 			users = append(users, id)
-		case id.Prefix() == "PO" && f.Name != "user":
+		case id.Prefix() == pulid.PostPrefix && f.Name != "user":
 			posts = append(posts, id)
 		}
 	}

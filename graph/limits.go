@@ -8,6 +8,8 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/authql/authql/graph/store"
 )
 
 // Limits bound what one operation may ask for. Each is checked before any
@@ -33,21 +35,23 @@ type Limits struct {
 	MaxQueryBytes int
 }
 
-// DefaultLimits fit every legitimate query of this schema with room to
-// spare: a full page (100) of posts with every field and their authors'
-// costs 1,407, a full page of users 807.
-var DefaultLimits = Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 2000, MaxTokens: 10_000, MaxQueryBytes: 64 << 10}
+// DefaultLimits returns limits that fit every legitimate query of this
+// schema with room to spare: a full page (100) of posts with every field
+// and their authors' costs 1,407, a full page of users 807.
+func DefaultLimits() Limits {
+	return Limits{MaxDepth: 10, MaxFields: 2000, MaxComplexity: 2000, MaxTokens: 10_000, MaxQueryBytes: 64 << 10}
+}
 
 // validationRules returns gqlparser's rules plus ours: the abuse limits,
 // one credential mutation per operation and, when introspection is off, a
 // refusal of __schema and __type. Validated documents are cached by query
 // text, so the rules run once per distinct query.
-func (l Limits) validationRules(introspection bool) func() *rules.Rules {
+func (o Options) validationRules() func() *rules.Rules {
 	return func() *rules.Rules {
 		r := rules.NewDefaultRules()
-		r.AddRule("AbuseLimits", l.rule)
+		r.AddRule("AbuseLimits", o.Limits.rule)
 		r.AddRule("OneCredentialField", credentialRule)
-		if !introspection {
+		if !o.Introspection {
 			r.AddRule("NoIntrospection", introspectionRule)
 		}
 		return r
@@ -125,7 +129,7 @@ func (m measure) add(sum, s size) (size, bool) {
 	return size{depth: max(sum.depth, s.depth), fields: min(sum.fields+s.fields, m.cap)}, false
 }
 
-// checkPageSizes refuses page sizes over MaxPageSize anywhere in the
+// checkPageSizes refuses page sizes out of range anywhere in the
 // operation before anything runs (resolvers check again). It runs on every
 // request, so it allocates nothing unless it finds one (or walks a fragment
 // spread).
@@ -135,7 +139,7 @@ func checkPageSizes(op *ast.OperationDefinition, doc *ast.QueryDocument, vars ma
 	if bad == nil {
 		return nil
 	}
-	e := gqlerror.ErrorPathf(bad.path, "%s must be between 0 and %d", bad.arg, MaxPageSize)
+	e := gqlerror.ErrorPathf(bad.path, "%s %v", bad.arg, store.ErrPageSize)
 	e.Extensions = map[string]any{"code": CodeBadUserInput, "field": bad.arg}
 	return e
 }
@@ -163,7 +167,7 @@ func (p pageSizes) leave(sel ast.Selection, below *badPageSize) *badPageSize {
 			continue
 		}
 		v, err := a.Value.Value(p.vars)
-		if n, ok := asInt(v); err == nil && ok && (n < 0 || n > MaxPageSize) {
+		if n, ok := asInt(v); err == nil && ok && store.CheckPageSize(n) != nil {
 			return &badPageSize{arg: a.Name, path: ast.Path{ast.PathName(f.Alias)}}
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"log/slog"
 
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/ent/schema/pulid"
-	"github.com/authql/authql/outbox"
 )
 
 // The outbox kinds of the GraphQL layer: what a committed write of posts
@@ -54,7 +54,7 @@ func (r *Resolver) deliverPosts(ctx context.Context, payload []byte) error {
 	if err := json.Unmarshal(payload, &w); err != nil {
 		return fmt.Errorf("decode %s: %w", kindPosts, err)
 	}
-	if err := r.tiers.InvalidatePosts(ctx); err != nil {
+	if err := r.store.InvalidatePosts(ctx); err != nil {
 		return err
 	}
 	return r.events.publish(ctx, w.Event)
@@ -66,9 +66,9 @@ func (r *Resolver) deliverUsers(ctx context.Context, payload []byte) error {
 		return fmt.Errorf("decode %s: %w", kindUsers, err)
 	}
 	if w.Created {
-		return r.tiers.InvalidateUsers(ctx, w.IDs...)
+		return r.store.InvalidateUsers(ctx, w.IDs...)
 	}
-	return r.tiers.UsersWritten(ctx, w.IDs...)
+	return r.store.UsersWritten(ctx, w.IDs...)
 }
 
 // followUp is the work a write recorded in its transaction, to deliver

@@ -10,10 +10,10 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/graph/model"
+	"github.com/authql/authql/graph/store"
 )
 
 func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePostInput) (*ent.Post, error) {
@@ -31,7 +31,7 @@ func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePos
 		if err != nil {
 			return postEvent{}, err
 		}
-		return newPostEvent("created", p), nil
+		return newPostEvent(postCreated, p), nil
 	})
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (r *mutationResolver) UpdatePost(ctx context.Context, id pulid.ID, input mo
 		if err != nil {
 			return postEvent{}, err
 		}
-		return newPostEvent("updated", p), nil
+		return newPostEvent(postUpdated, p), nil
 	})
 	if err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.I
 		if err != nil {
 			return postEvent{}, err
 		}
-		return postEvent{Kind: "deleted", PostRecord: cache.PostRecord{ID: id}}, tx.Post.DeleteOne(p).Exec(ctx)
+		return postEvent{Kind: postDeleted, PostRecord: store.PostRecord{ID: id}}, tx.Post.DeleteOne(p).Exec(ctx)
 	})
 	if err != nil {
 		return "", err
@@ -95,7 +95,7 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	conn, err := r.tiers.Posts(ctx, cache.PostPage{
+	conn, err := r.store.Posts(ctx, store.PostPage{
 		First: first, Last: last, After: after, Before: before, Order: orderBy,
 		TotalCount: wantsField(ctx, "totalCount"),
 	})
@@ -110,7 +110,7 @@ func (r *subscriptionResolver) PostCreated(ctx context.Context) (<-chan *ent.Pos
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "created", ""), postEvent.Post, r.payPerEvent(ctx), done), nil
+	return stream(ctx, r.events.subscribe(ctx, postCreated, ""), postEvent.Post, r.payPerEvent(ctx), done), nil
 }
 
 func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-chan *ent.Post, error) {
@@ -118,7 +118,7 @@ func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "updated", id), postEvent.Post, r.payPerEvent(ctx), done), nil
+	return stream(ctx, r.events.subscribe(ctx, postUpdated, id), postEvent.Post, r.payPerEvent(ctx), done), nil
 }
 
 func (r *subscriptionResolver) PostDeleted(ctx context.Context) (<-chan pulid.ID, error) {
@@ -126,7 +126,7 @@ func (r *subscriptionResolver) PostDeleted(ctx context.Context) (<-chan pulid.ID
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, "deleted", ""), func(e postEvent) pulid.ID { return e.ID }, r.payPerEvent(ctx), done), nil
+	return stream(ctx, r.events.subscribe(ctx, postDeleted, ""), func(e postEvent) pulid.ID { return e.ID }, r.payPerEvent(ctx), done), nil
 }
 
 func (r *Resolver) Post() PostResolver { return &postResolver{r} }

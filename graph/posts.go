@@ -6,9 +6,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/graph/store"
 )
 
 // editablePost reads a post inside tx for an update or delete, and checks
@@ -59,7 +59,7 @@ func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnecti
 		return
 	}
 	oc := graphql.GetOperationContext(ctx)
-	var keys []cache.PostPageKey
+	var keys []store.PostPageKey
 	for _, edges := range fieldsNamed(oc, graphql.CollectFieldsCtx(ctx, nil), "edges") {
 		for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, edges.Selections, []string{"UserEdge"}), "node") {
 			for _, posts := range fieldsNamed(oc, graphql.CollectFields(oc, node.Selections, []string{"User"}), "posts") {
@@ -67,17 +67,17 @@ func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnecti
 				if args["after"] != nil || args["before"] != nil || args["last"] != nil {
 					continue
 				}
-				first := DefaultPageSize
+				first := store.DefaultPageSize
 				if n, ok := asInt(args["first"]); ok {
 					first = int(n)
 				}
-				if first < 0 || first > MaxPageSize {
+				if store.CheckPageSize(int64(first)) != nil {
 					continue // the resolver reports it
 				}
 				total := len(fieldsNamed(oc, graphql.CollectFields(oc, posts.Selections, []string{"PostConnection"}), "totalCount")) > 0
 				for _, e := range conn.Edges {
 					if e.Node != nil {
-						keys = append(keys, cache.PostPage{Author: e.Node.ID, First: &first, TotalCount: total}.Key())
+						keys = append(keys, store.PostPage{Author: e.Node.ID, First: &first, TotalCount: total}.Key())
 					}
 				}
 			}

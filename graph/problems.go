@@ -6,9 +6,10 @@ import (
 	"net/http"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb"
+	"github.com/authql/authql/graph/store"
 )
 
 // problem is what a client is told of one kind of error.
@@ -52,9 +53,9 @@ type problem struct {
 var problems = [...]problem{
 	{match: is(errTooManySubscriptions), code: CodeLimitExceeded},
 	// The resolvers check cursors first and name the argument; this is
-	// the cache's own check behind them.
-	{match: is(cache.ErrBadCursor), code: CodeBadUserInput, message: "cursor is not one of this list's"},
-	{match: is(cache.ErrUnavailable), code: CodeServiceUnavailable, status: http.StatusServiceUnavailable, refuses: true, retryAfter: 1,
+	// the store's own check behind them.
+	{match: is(store.ErrBadCursor), code: CodeBadUserInput, message: "cursor is not one of this list's"},
+	{match: is(rdb.ErrUnavailable), code: CodeServiceUnavailable, status: http.StatusServiceUnavailable, refuses: true, retryAfter: 1,
 		log: "dependency unavailable", message: "service temporarily unavailable; retry shortly"},
 	{match: when(entdb.IsUnavailable), code: CodeServiceUnavailable, status: http.StatusServiceUnavailable, refuses: true, retryAfter: 1,
 		log: "dependency unavailable", message: "service temporarily unavailable; retry shortly"},
@@ -74,8 +75,6 @@ var problems = [...]problem{
 	{match: is(auth.ErrInvalidRefreshToken), code: CodeUnauthenticated, reason: "INVALID_REFRESH_TOKEN"},
 	{match: is(auth.ErrRefreshReused), code: CodeUnauthenticated, reason: "REFRESH_TOKEN_REUSED"},
 	{match: is(auth.ErrForbidden), code: CodeForbidden},
-	{match: is(auth.ErrUnavailable), code: CodeServiceUnavailable, status: http.StatusServiceUnavailable, refuses: true, retryAfter: 1,
-		log: "dependency unavailable"},
 
 	// Requests refused before any GraphQL runs, or instead of it, with a
 	// message of their own (see Refusal): their codes' statuses.

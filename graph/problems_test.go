@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/graph/store"
 )
 
 // Every error of a known kind reaches the client as its row of problems
@@ -33,10 +34,10 @@ func TestPresenterCodesByProblems(t *testing.T) {
 		{"forbidden", auth.ErrForbidden, CodeForbidden, "", auth.ErrForbidden.Error(), 0, 0, false},
 		{"not found", errNotFound, CodeNotFound, "", "not found", 0, 0, false},
 		{"ent not found", &ent.NotFoundError{}, CodeNotFound, "", "not found", 0, 0, false},
-		{"bad cursor", cache.ErrBadCursor, CodeBadUserInput, "", "cursor is not one of this list's", 0, 0, false},
+		{"bad cursor", store.ErrBadCursor, CodeBadUserInput, "", "cursor is not one of this list's", 0, 0, false},
 		{"subscriptions", errTooManySubscriptions, CodeLimitExceeded, "", errTooManySubscriptions.Error(), 0, 0, false},
-		{"cache down", cache.ErrUnavailable, CodeServiceUnavailable, "", "service temporarily unavailable; retry shortly", http.StatusServiceUnavailable, 1, true},
-		{"auth down", auth.ErrUnavailable, CodeServiceUnavailable, "", auth.ErrUnavailable.Error(), http.StatusServiceUnavailable, 1, true},
+		{"redis down", rdb.ErrUnavailable, CodeServiceUnavailable, "", "service temporarily unavailable; retry shortly", http.StatusServiceUnavailable, 1, true},
+		{"redis down, wrapped by auth", rdb.Unavailable("check session", errors.New("dial tcp: refused")), CodeServiceUnavailable, "", "service temporarily unavailable; retry shortly", http.StatusServiceUnavailable, 1, true},
 		{"busy", auth.ErrBusy, CodeServiceUnavailable, "", auth.ErrBusy.Error(), http.StatusServiceUnavailable, 1, false},
 		{"rate limited in a field", &auth.RateLimitError{Scope: "login", RetryAfter: 30 * time.Second}, CodeRateLimited, "", "too many login requests; retry after 30 s", 0, 30, false},
 		{"unknown", errors.New("pq: connection reset"), CodeInternal, "", "internal error", 0, 0, true},

@@ -1,6 +1,11 @@
 // Package graph is the GraphQL layer: the schema (schema/*.graphqls), the
-// generated executor, and resolvers that parse arguments, call auth, cache
-// and ent, and return. Errors become GraphQL errors in one place, errors.go.
+// generated executor, and resolvers that parse arguments, call auth, read
+// through the read model (graph/store), write through ent, and return.
+// Errors become GraphQL errors in one place, errors.go.
+//
+// It imports auth, cache (the response tier) and its subpackages, ent
+// (with entdb and its outbox), graph/model and graph/store. Only server
+// imports it.
 package graph
 
 import (
@@ -12,11 +17,13 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
-	"github.com/authql/authql/outbox"
+	"github.com/authql/authql/graph/store"
 )
 
 // Deps are what the resolvers need.
@@ -29,7 +36,7 @@ type Deps struct {
 	// Tiers are the shared caches in front of the database.
 	Tiers *cache.Tiers
 	// Bus carries post events to every instance (subscriptions).
-	Bus *cache.Bus
+	Bus *bus.Bus
 	// Outbox records, in each write's transaction, the cache invalidation
 	// and event that must follow it, and delivers them (see outbox.go);
 	// nil: delivered after the commit with nothing to retry a failure.
@@ -47,7 +54,7 @@ type Resolver struct {
 	sessions  *auth.Sessions
 	passwords *auth.Passwords
 	limiter   *auth.Limiter
-	tiers     *cache.Tiers
+	store     *store.Store
 	events    *events
 	outbox    *outbox.Outbox
 	// beforeCommit: Deps.BeforeCommit.
@@ -59,12 +66,12 @@ type Resolver struct {
 
 // NewSchema returns the executable schema with its resolvers and directives.
 func NewSchema(d Deps) graphql.ExecutableSchema {
-	return newResolver(d, DefaultWebSocketOptions).schema()
+	return newResolver(d, DefaultWebSocketOptions()).schema()
 }
 
 func newResolver(d Deps, ws WebSocketOptions) *Resolver {
 	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
-		tiers: d.Tiers, events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
+		store: store.New(d.Ent, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
 		ws: ws, log: d.logger()}
 	r.handleOutbox()
 	return r
@@ -105,11 +112,11 @@ func (r resolverRoot) User() UserResolver                 { return r.user }
 // loaders returns the request's dataloaders. Operations get theirs from the
 // loaders extension; anything else (a test calling a resolver directly) gets
 // a fresh set, which is correct, only unbatched.
-func (r *Resolver) loaders(ctx context.Context) *cache.Loaders {
-	if l, ok := cache.LoadersFrom(ctx); ok {
+func (r *Resolver) loaders(ctx context.Context) *store.Loaders {
+	if l, ok := store.LoadersFrom(ctx); ok {
 		return l
 	}
-	return cache.NewLoaders(r.client, r.tiers)
+	return store.NewLoaders(r.store)
 }
 
 // user loads a user by ID through the request's loader; nil if none.
@@ -182,7 +189,7 @@ func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) (post
 		if f, err = r.record(ctx, tx, kindPosts, postsWritten{Event: ev}); err != nil {
 			return err
 		}
-		if err := r.tiers.InvalidatePosts(ctx); err != nil {
+		if err := r.store.InvalidatePosts(ctx); err != nil {
 			return err
 		}
 		r.testBeforeCommit(ctx)
@@ -195,19 +202,31 @@ func (r *Resolver) writePosts(ctx context.Context, fn func(tx *ent.Client) (post
 	return nil
 }
 
-// writeUser is writePosts for a user's record (*id is read after fn ran,
-// so fn may create the user).
-func (r *Resolver) writeUser(ctx context.Context, id *pulid.ID, created bool, fn func(tx *ent.Client) error) error {
+// userWrite is a write of one user's record (writeUser).
+type userWrite struct {
+	// User names the user; it is read after Do ran, so Do may set it
+	// (a sign-up creates the user).
+	User *pulid.ID
+	// Creates says Do creates the user: no instance can hold it in memory
+	// yet, so the commit is not announced to them (usersWritten.Created).
+	Creates bool
+	// Do writes, inside the transaction.
+	Do func(tx *ent.Client) error
+}
+
+// writeUser is writePosts for a user's record.
+func (r *Resolver) writeUser(ctx context.Context, w userWrite) error {
 	var f followUp
 	err := withTx(ctx, r.client, func(tx *ent.Client) error {
-		if err := fn(tx); err != nil {
+		if err := w.Do(tx); err != nil {
 			return err
 		}
+		id := *w.User
 		var err error
-		if f, err = r.record(ctx, tx, kindUsers, usersWritten{IDs: []pulid.ID{*id}, Created: created}); err != nil {
+		if f, err = r.record(ctx, tx, kindUsers, usersWritten{IDs: []pulid.ID{id}, Created: w.Creates}); err != nil {
 			return err
 		}
-		if err := r.tiers.InvalidateUsers(ctx, *id); err != nil {
+		if err := r.store.InvalidateUsers(ctx, id); err != nil {
 			return err
 		}
 		r.testBeforeCommit(ctx)

@@ -34,7 +34,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		return nil, err
 	}
 	var id pulid.ID
-	err = r.writeUser(ctx, &id, true, func(tx *ent.Client) error {
+	err = r.writeUser(ctx, userWrite{User: &id, Creates: true, Do: func(tx *ent.Client) error {
 		var err error
 		u, err = tx.User.Create().
 			SetEmail(email).
@@ -52,7 +52,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		// account is not created either, and the client can simply retry.
 		pair, err = r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), 0)
 		return err
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +63,13 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error) {
 	// Through the loaders, so node lookups batch like the rest.
 	switch id.Prefix() {
-	case "US":
+	case pulid.UserPrefix:
 		if u, err := r.user(ctx, id); err != nil || u == nil {
 			return nil, err
 		} else {
 			return u, nil
 		}
-	case "PO":
+	case pulid.PostPrefix:
 		if p, err := r.loaders(ctx).Post().Load(ctx, id); err != nil || p == nil {
 			return nil, err
 		} else {

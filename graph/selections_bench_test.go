@@ -17,7 +17,7 @@ import (
 func BenchmarkSelections(b *testing.B) {
 	schema := NewExecutableSchema(Config{}).Schema()
 	ours := rules.NewRules(
-		core.Rule{Name: "AbuseLimits", RuleFunc: DefaultLimits.rule},
+		core.Rule{Name: "AbuseLimits", RuleFunc: DefaultLimits().rule},
 		core.Rule{Name: "OneCredentialField", RuleFunc: credentialRule},
 		core.Rule{Name: "NoIntrospection", RuleFunc: introspectionRule},
 	)

@@ -9,11 +9,11 @@ import (
 	"context"
 
 	"entgo.io/contrib/entgql"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
 	"github.com/authql/authql/graph/model"
+	"github.com/authql/authql/graph/store"
 )
 
 func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInput) (*ent.User, error) {
@@ -25,10 +25,10 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInp
 		return me, nil
 	}
 	var u *ent.User
-	err = r.writeUser(ctx, &v.UserID, false, func(tx *ent.Client) error {
+	err = r.writeUser(ctx, userWrite{User: &v.UserID, Do: func(tx *ent.Client) error {
 		u, err = tx.User.UpdateOneID(v.UserID).SetName(trimText(*input.Name)).Save(ctx)
 		return err
-	})
+	}})
 	return u, err
 }
 
@@ -49,7 +49,10 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	conn, err := r.tiers.UserPage(ctx, first, after, last, before, wantsField(ctx, "totalCount"))
+	conn, err := r.store.Users(ctx, store.UserPage{
+		First: first, Last: last, After: after, Before: before,
+		TotalCount: wantsField(ctx, "totalCount"),
+	})
 	if err == nil {
 		r.prefetchUserPosts(ctx, conn)
 	}
@@ -81,7 +84,7 @@ func (r *userResolver) Posts(ctx context.Context, obj *ent.User, first *int, aft
 	if err != nil {
 		return nil, err
 	}
-	page := cache.PostPage{Author: obj.ID, First: first, Last: last, After: after, Before: before,
+	page := store.PostPage{Author: obj.ID, First: first, Last: last, After: after, Before: before,
 		TotalCount: wantsField(ctx, "totalCount")}
 	return r.loaders(ctx).UserPosts().Load(ctx, page.Key())
 }

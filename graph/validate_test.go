@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/authql/authql/graph/store"
 )
 
 // wantInputError fails tb unless err is an input error naming field.
@@ -135,7 +137,7 @@ func TestPageArgs(t *testing.T) {
 		wantLast    *int
 		wantField   string // "" means accepted
 	}{
-		{"default", nil, nil, n(DefaultPageSize), nil, ""},
+		{"default", nil, nil, n(store.DefaultPageSize), nil, ""},
 		{"first 0", n(0), nil, n(0), nil, ""},
 		{"first 1", n(1), nil, n(1), nil, ""},
 		{"first 100", n(100), nil, n(100), nil, ""},

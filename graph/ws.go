@@ -14,6 +14,7 @@ import (
 	coderws "github.com/coder/websocket"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -49,8 +50,10 @@ func WithSocketInit(ctx context.Context, done func()) context.Context {
 	return context.WithValue(ctx, socketInitKey{}, done)
 }
 
-// DefaultWebSocketOptions are the production defaults.
-var DefaultWebSocketOptions = WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second}
+// DefaultWebSocketOptions returns the production defaults.
+func DefaultWebSocketOptions() WebSocketOptions {
+	return WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second}
+}
 
 // WebSocket close codes (graphql-transport-ws and RFC 6455 application
 // range). Clients reconnect with a fresh token on 4401 and sign in again
@@ -207,7 +210,7 @@ func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o We
 		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry Authorization: Bearer <access token>")
 	}
 	v, revoked, stopWatch, err := r.sessions.AuthenticateLive(ctx, token)
-	if errors.Is(err, auth.ErrUnavailable) {
+	if errors.Is(err, rdb.ErrUnavailable) {
 		return transport.WithWebsocketCloseCode(ctx, closeTryAgain), nil, err
 	}
 	if err != nil {
@@ -267,7 +270,7 @@ func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v
 		if !r.sessions.Synced() && time.Since(lastCheck) >= 500*time.Millisecond {
 			lastCheck = time.Now()
 			switch err := r.sessions.Check(ctx, v); {
-			case errors.Is(err, auth.ErrUnavailable):
+			case errors.Is(err, rdb.ErrUnavailable):
 				r.log.WarnContext(ctx, "cannot check a live connection's session: closing it", slog.Any("error", err))
 				lc.end(closeTryAgain, "session cannot be checked; reconnect shortly")
 				return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -72,7 +73,7 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 		return fmt.Errorf("%s %s: %w", cmd, email, err)
 	}
 	if !cfg.EmbeddedRedis() {
-		if err := forgetUser(ctx, cfg, db.Client, u.ID); err != nil {
+		if err := forgetUser(ctx, cfg, u.ID); err != nil {
 			return fmt.Errorf("%s %s: the role is changed, but cached copies could not be invalidated (they expire within %v): %w", cmd, email, cfg.Cache.UserTTL, err)
 		}
 	}
@@ -82,8 +83,8 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 
 // forgetUser invalidates what the shared caches hold of a user, and every
 // response cached under the current users generation.
-func forgetUser(ctx context.Context, cfg Config, client *ent.Client, id pulid.ID) error {
-	rdb, err := cache.Open(ctx, cache.Config{
+func forgetUser(ctx context.Context, cfg Config, id pulid.ID) error {
+	client, err := rdb.Open(ctx, rdb.Config{
 		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
 		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
 		Password: cfg.RedisPassword,
@@ -91,10 +92,10 @@ func forgetUser(ctx context.Context, cfg Config, client *ent.Client, id pulid.ID
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer client.Close()
 	tc := cfg.Cache
 	tc.Prefix = cfg.RedisPrefix
-	return cache.NewTiers(rdb, client, nil, tc).InvalidateUsers(ctx, id)
+	return cache.NewTiers(client, nil, tc).InvalidateUsers(ctx, string(id))
 }
 
 // genKey prints a new Ed25519 seed (for APP_JWT_ED25519_KEY) and its public

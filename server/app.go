@@ -16,9 +16,10 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent/entdb"
+	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/graph"
-	"github.com/authql/authql/outbox"
 )
 
 // app is one running server: its dependencies and its HTTP handler.
@@ -34,7 +35,7 @@ type app struct {
 	// Redis of APP_CACHE_REDIS_URL.
 	cacheRdb redis.UniversalClient
 	sessions *auth.Sessions
-	bus      *cache.Bus
+	bus      *bus.Bus
 	// handler is front: the start-up handler until the dependencies are
 	// open, the application's from then on.
 	handler http.Handler
@@ -117,12 +118,11 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// One bus per process, on the main Redis: revocations and user-record
 	// evictions reach every instance through it. The cache tiers publish
 	// their evictions on it too; only their entries live in cacheRdb.
-	bus := cache.NewBus(a.rdb, cfg.RedisPrefix, log)
-	a.bus = bus
-	if err := watch(a.registry, a.rdb, a.db.SQL, bus); err != nil {
+	a.bus = bus.New(a.rdb, cfg.RedisPrefix, log)
+	if err := watch(a.registry, a.rdb, a.db.SQL, a.bus); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
-	a.sessions = auth.NewSessions(a.rdb, bus, tokens, auth.SessionConfig{
+	a.sessions = auth.NewSessions(a.rdb, a.bus, tokens, auth.SessionConfig{
 		Prefix:      cfg.RedisPrefix,
 		IdleTimeout: cfg.SessionIdle,
 		RefreshTTL:  cfg.RefreshTTL,
@@ -136,12 +136,12 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// Every instance delivers what writes left in the outbox (theirs or a
 	// dead instance's), at once when its bus resyncs: Redis is back.
 	ob := outbox.New(a.db.Client, a.db.Dialect, outbox.Config{Log: a.logs.err})
-	bus.OnSync(func(context.Context) error { ob.Kick(); return nil })
+	a.bus.OnSync(func(context.Context) error { ob.Kick(); return nil })
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); a.sessions.Run(bg) }()
 	busDone := make(chan struct{})
-	go func() { defer close(busDone); bus.Run(bg) }()
+	go func() { defer close(busDone); a.bus.Run(bg) }()
 	a.closers = append(a.closers, func() { stopBG(); <-busDone })
 	a.closers = append(a.closers, func() { stopBG(); <-bgDone })
 
@@ -150,8 +150,8 @@ func (a *app) start(ctx context.Context, d deps) error {
 	passwords := auth.NewPasswords(auth.Argon2Params{Memory: cfg.PasswordMemoryKiB, Time: cfg.PasswordTime, Threads: 1},
 		auth.PasswordOptions{Concurrency: cfg.HashConcurrency, Wait: cfg.HashWait, OnAcquire: d.onHashSlot})
 	gql := graph.NewHandler(graph.Deps{
-		Tiers:     cache.NewTiers(a.cacheRdb, a.db.Client, bus, tiersCfg),
-		Bus:       bus,
+		Tiers:     cache.NewTiers(a.cacheRdb, a.bus, tiersCfg),
+		Bus:       a.bus,
 		Ent:       a.db.Client,
 		Sessions:  a.sessions,
 		Passwords: passwords,

@@ -12,8 +12,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // startWithCache starts an instance of e whose cache tiers and persisted
@@ -25,7 +25,7 @@ func (e *testEnv) startWithCache(t *testing.T, cacheRdb redis.UniversalClient) *
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	main := e.redis.Config
 	if u := e.env["REDIS_URL"]; u != "" {
-		main = cache.Config{URL: u}
+		main = rdb.Config{URL: u}
 	}
 	a, err := newApp(context.Background(), e.config(t), log, deps{
 		now: e.clock.Now, rdb: cachetest.Open(t, main), cacheRdb: cacheRdb,
@@ -107,7 +107,7 @@ func TestCacheTiersUseTheCacheRedis(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	m := miniredis.RunT(t)
-	s := e.startWithCache(t, cachetest.Open(t, cache.Config{URL: "redis://" + m.Addr()}))
+	s := e.startWithCache(t, cachetest.Open(t, rdb.Config{URL: "redis://" + m.Addr()}))
 	useEveryCacheTier(t, e, s)
 	p := e.redis.Prefix
 	for _, k := range m.Keys() {
@@ -178,7 +178,7 @@ func TestEvictedGenerationServesNothingStale(t *testing.T) {
 func TestWarnsWhenRedisMayEvictSessions(t *testing.T) {
 	t.Parallel()
 	p := startRedis(t, 0)
-	admin := cachetest.Open(t, cache.Config{URL: p.url()})
+	admin := cachetest.Open(t, rdb.Config{URL: p.url()})
 	const warning = "the main Redis may evict session state"
 	for _, tc := range []struct {
 		policy string

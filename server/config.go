@@ -185,30 +185,30 @@ func settings() []setting {
 			return nil
 		}},
 		{"APP_REQUIRE_HTTPS", "require-https", "", "refuse plain HTTP (redirect GET, refuse the rest) and send HSTS; behind a TLS-terminating proxy list it in APP_TRUSTED_PROXIES (default: on in production)", optBool(func(c *Config) *bool { return &c.RequireHTTPS })},
-		{"APP_CACHE_USER_TTL", "cache-user-ttl", "1h", "user records in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.UserTTL })},
-		{"APP_CACHE_PAGE_TTL", "cache-page-ttl", "5m", "pages of post lists and their totals in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.PageTTL })},
-		{"APP_CACHE_RESPONSE_TTL", "cache-response-ttl", "1m", "whole responses of cacheable queries in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.ResponseTTL })},
-		{"APP_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", strconv.Itoa(graph.DefaultWebSocketOptions.MaxConnectionsPerUser), "open WebSockets per user and instance (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxConnectionsPerUser })},
-		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions.MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
-		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions.IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
-		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions.PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_CACHE_USER_TTL", "cache-user-ttl", shortDuration(cache.DefaultTierConfig().UserTTL), "user records in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.UserTTL })},
+		{"APP_CACHE_PAGE_TTL", "cache-page-ttl", shortDuration(cache.DefaultTierConfig().PageTTL), "pages of post lists and their totals in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.PageTTL })},
+		{"APP_CACHE_RESPONSE_TTL", "cache-response-ttl", shortDuration(cache.DefaultTierConfig().ResponseTTL), "whole responses of cacheable queries in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.ResponseTTL })},
+		{"APP_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", strconv.Itoa(graph.DefaultWebSocketOptions().MaxConnectionsPerUser), "open WebSockets per user and instance (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxConnectionsPerUser })},
+		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions().MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
+		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions().IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
+		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
 		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
 		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
-		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits.MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
-		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits.MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},
-		{"APP_COMPLEXITY_LIMIT", "complexity-limit", strconv.Itoa(graph.DefaultLimits.MaxComplexity), "highest computed complexity of an operation (a connection counts its edges once per item of its page)", integer(func(c *Config) *int { return &c.Limits.MaxComplexity })},
-		{"APP_MAX_TOKENS", "max-tokens", strconv.Itoa(graph.DefaultLimits.MaxTokens), "most lexer tokens in a query document", integer(func(c *Config) *int { return &c.Limits.MaxTokens })},
-		{"APP_MAX_QUERY_BYTES", "max-query-bytes", strconv.Itoa(graph.DefaultLimits.MaxQueryBytes), "longest query document in bytes, refused before it is parsed, cached or persisted (0: no limit)", integer(func(c *Config) *int { return &c.Limits.MaxQueryBytes })},
-		{"APP_RATE_LOGIN_ACCOUNT", "rate-login-account", rateString(auth.DefaultRateLimits.LoginAccount), "failed logins per account from devices and addresses it does not know (N/period, or off)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginAccount })},
-		{"APP_RATE_LOGIN_KNOWN", "rate-login-known", rateString(auth.DefaultRateLimits.LoginKnown), "failed logins per account from each device, address or session it knows (a budget of its own)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginKnown })},
-		{"APP_LOGIN_KNOWN_TTL", "login-known-ttl", shortDuration(auth.DefaultRateLimits.KnownTTL), "how long a device or address a login succeeded from stays known to the account", duration(func(c *Config) *time.Duration { return &c.RateLimits.KnownTTL })},
-		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits.LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
-		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits.RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
-		{"APP_RATE_REFRESH_SESSION", "rate-refresh-session", rateString(auth.DefaultRateLimits.RefreshSession), "refreshes per session", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshSession })},
-		{"APP_RATE_REFRESH_IP", "rate-refresh-ip", rateString(auth.DefaultRateLimits.RefreshIP), "refresh attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshIP })},
-		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits.API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
-		{"APP_RATE_IPV6_PREFIX", "rate-ipv6-prefix", strconv.Itoa(auth.DefaultRateLimits.IPv6Prefix), "per-address limits key an IPv6 client by this prefix length (IPv4: the address)", func(c *Config, v string) error {
+		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits().MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
+		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits().MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},
+		{"APP_COMPLEXITY_LIMIT", "complexity-limit", strconv.Itoa(graph.DefaultLimits().MaxComplexity), "highest computed complexity of an operation (a connection counts its edges once per item of its page)", integer(func(c *Config) *int { return &c.Limits.MaxComplexity })},
+		{"APP_MAX_TOKENS", "max-tokens", strconv.Itoa(graph.DefaultLimits().MaxTokens), "most lexer tokens in a query document", integer(func(c *Config) *int { return &c.Limits.MaxTokens })},
+		{"APP_MAX_QUERY_BYTES", "max-query-bytes", strconv.Itoa(graph.DefaultLimits().MaxQueryBytes), "longest query document in bytes, refused before it is parsed, cached or persisted (0: no limit)", integer(func(c *Config) *int { return &c.Limits.MaxQueryBytes })},
+		{"APP_RATE_LOGIN_ACCOUNT", "rate-login-account", rateString(auth.DefaultRateLimits().LoginAccount), "failed logins per account from devices and addresses it does not know (N/period, or off)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginAccount })},
+		{"APP_RATE_LOGIN_KNOWN", "rate-login-known", rateString(auth.DefaultRateLimits().LoginKnown), "failed logins per account from each device, address or session it knows (a budget of its own)", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginKnown })},
+		{"APP_LOGIN_KNOWN_TTL", "login-known-ttl", shortDuration(auth.DefaultRateLimits().KnownTTL), "how long a device or address a login succeeded from stays known to the account", duration(func(c *Config) *time.Duration { return &c.RateLimits.KnownTTL })},
+		{"APP_RATE_LOGIN_IP", "rate-login-ip", rateString(auth.DefaultRateLimits().LoginIP), "login attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.LoginIP })},
+		{"APP_RATE_REGISTER_IP", "rate-register-ip", rateString(auth.DefaultRateLimits().RegisterIP), "sign-ups per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RegisterIP })},
+		{"APP_RATE_REFRESH_SESSION", "rate-refresh-session", rateString(auth.DefaultRateLimits().RefreshSession), "refreshes per session", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshSession })},
+		{"APP_RATE_REFRESH_IP", "rate-refresh-ip", rateString(auth.DefaultRateLimits().RefreshIP), "refresh attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshIP })},
+		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits().API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
+		{"APP_RATE_IPV6_PREFIX", "rate-ipv6-prefix", strconv.Itoa(auth.DefaultRateLimits().IPv6Prefix), "per-address limits key an IPv6 client by this prefix length (IPv4: the address)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 32 || n > 128 {
 				return fmt.Errorf("must be a prefix length from 32 to 128, not %q", v)
@@ -302,7 +302,8 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 	}
 	c.unknown = unknownSettings(table, environ())
 	errs = append(errs, c.validate()...)
-	c.PasswordMemoryKiB, c.PasswordTime = 19*1024, 2
+	argon := auth.DefaultArgon2()
+	c.PasswordMemoryKiB, c.PasswordTime = argon.Memory, argon.Time
 	return c, errors.Join(errs...)
 }
 

@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/entdb/entdbtest"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
 // newTestEnvOn is newTestEnv with a Redis of the test's choosing.
-func newTestEnvOn(t *testing.T, cfg cache.Config) *testEnv {
+func newTestEnvOn(t *testing.T, cfg rdb.Config) *testEnv {
 	t.Helper()
 	r := &cachetest.Redis{Prefix: "test:" + strings.ToLower(string(pulid.New("TE", time.Now()))[16:28]) + ":", Config: cfg}
 	r.Client = cachetest.Open(t, cfg)
@@ -48,7 +48,7 @@ func waitLog(t *testing.T, s string, servers ...*testServer) {
 func TestRevocationsSurviveRedisRestoredFromOldSnapshot(t *testing.T) {
 	t.Parallel()
 	srv := cachetest.StartServer(t)
-	e := newTestEnvOn(t, cache.Config{URL: srv.URL})
+	e := newTestEnvOn(t, rdb.Config{URL: srv.URL})
 	a, b := e.start(t), e.start(t)
 	waitSynced(t, a, b)
 	ann := a.register(t, "ann@example.com", "plum-tree-42", "Ann")
@@ -209,7 +209,7 @@ func TestLogoutRunsToTheEndWhenTheClientLeaves(t *testing.T) {
 	}
 	a := e.start(t)
 	proxy := cachetest.NewProxy(t, e.redis.Config.URL)
-	b := e.startWithRedis(t, cache.Config{URL: proxy.URL})
+	b := e.startWithRedis(t, rdb.Config{URL: proxy.URL})
 	waitSynced(t, a, b)
 	eve := a.register(t, "eve@example.com", "plum-tree-42", "Eve")
 
@@ -223,7 +223,7 @@ func TestLogoutRunsToTheEndWhenTheClientLeaves(t *testing.T) {
 		res.Body.Close()
 		t.Fatal("the logout answered while B was frozen; the client should have given up first")
 	}
-	// A's wait for B runs out (cache.AckTimeout) and the logout goes on to
+	// A's wait for B runs out (bus.AckTimeout) and the logout goes on to
 	// its end: the session leaves Redis while B is still frozen.
 	deadline := time.Now().Add(5 * time.Second)
 	for len(cachetest.Keys(t, e.redis.Client, e.redis.Prefix+"session:{"+eve.UserID+"}:*")) != 0 {

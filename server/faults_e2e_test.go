@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // redisProcess is a private redis-server for a test that stops it.
@@ -88,7 +88,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	t.Parallel()
 	rp := startRedis(t, 0)
 	e := newTestEnv(t)
-	s := e.startWithRedis(t, cache.Config{URL: rp.url()})
+	s := e.startWithRedis(t, rdb.Config{URL: rp.url()})
 	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	waitSynced(t, s)
 	s.do(t, tok.Access, `{ me { id } }`, nil).mustOK(t)

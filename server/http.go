@@ -14,7 +14,8 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/authql/authql/auth"
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cost"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/graph"
 	"github.com/authql/authql/server/playground"
 )
@@ -227,7 +228,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // trips (see graph's extensions.cost).
 func withCost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, _ := cache.WithCost(r.Context())
+		ctx, _ := cost.NewContext(r.Context())
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -239,7 +240,7 @@ func withCost(next http.Handler) http.Handler {
 func (a *app) withRedisBudget(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.cfg.RedisBudget > 0 && !isWebSocket(r) {
-			r = r.WithContext(cache.WithRedisBudget(r.Context(), a.cfg.RedisBudget))
+			r = r.WithContext(rdb.WithBudget(r.Context(), a.cfg.RedisBudget))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -249,7 +250,7 @@ func (a *app) withRedisBudget(next http.Handler) http.Handler {
 type authCost struct{ auth.Authenticator }
 
 func (a authCost) Authenticate(ctx context.Context, token string) (auth.Viewer, error) {
-	c := cache.CostFrom(ctx)
+	c := cost.FromContext(ctx)
 	if c == nil {
 		return a.Authenticator.Authenticate(ctx, token)
 	}

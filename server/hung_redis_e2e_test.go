@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // A hung Redis (its process stopped with SIGSTOP: the port still accepts
@@ -20,7 +20,7 @@ import (
 func TestHungRedisAnswersWithinBudget(t *testing.T) {
 	t.Parallel()
 	srv := cachetest.StartServer(t)
-	e := newTestEnvOn(t, cache.Config{URL: srv.URL})
+	e := newTestEnvOn(t, rdb.Config{URL: srv.URL})
 	p := e.startProcess(t, nil)
 	s := p.server()
 	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")

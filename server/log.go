@@ -123,17 +123,19 @@ func (r *streamRouter) WithAttrs(attrs []slog.Attr) slog.Handler {
 			}
 		}
 	}
-	return r.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(attrs) }, false)
+	return r.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(attrs) })
 }
 
 func (r *streamRouter) WithGroup(name string) slog.Handler {
-	return r.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) }, true)
+	c := r.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) })
+	c.grouped = true
+	return c
 }
 
-func (r *streamRouter) with(f func(slog.Handler) slog.Handler, group bool) *streamRouter {
+// with returns a copy of r that applies f to the stream handler it picks.
+func (r *streamRouter) with(f func(slog.Handler) slog.Handler) *streamRouter {
 	c := *r
 	c.pending = append(r.pending[:len(r.pending):len(r.pending)], f)
-	c.grouped = r.grouped || group
 	return &c
 }
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // Named operations, so the operation label and the api log can be checked.
@@ -230,7 +230,7 @@ func TestLogDirOneFilePerStream(t *testing.T) {
 func TestRedisClientLogsAreJSON(t *testing.T) {
 	t.Parallel()
 	srv := cachetest.StartServer(t)
-	e := newTestEnvOn(t, cache.Config{URL: srv.URL})
+	e := newTestEnvOn(t, rdb.Config{URL: srv.URL})
 	p := e.startProcess(t, map[string]string{"APP_LOG_FORMAT": "json"})
 	s := p.server()
 	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")

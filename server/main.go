@@ -6,6 +6,9 @@
 //	server gen-key              print a new Ed25519 signing key for APP_JWT_ED25519_KEY
 //	server gen-secret           print a new HS256 secret for APP_JWT_SECRET
 //	server healthcheck          exit 0 if the server answers /readyz with 200 (container health checks)
+//
+// It wires the packages of this module together and may import any of
+// them; none imports it.
 package main
 
 import (

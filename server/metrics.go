@@ -19,6 +19,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/graph"
 )
 
@@ -96,14 +97,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		names: opNames{max: maxOperationNames},
 	}
 	m.verifiedBy = map[string]prometheus.Counter{}
-	for _, r := range auth.VerifyResults {
+	for _, r := range auth.VerifyResults() {
 		m.verifiedBy[r] = m.verified.WithLabelValues(r)
 	}
-	for _, s := range auth.RateLimitScopes {
-		m.rateLimited.WithLabelValues(s)
+	for _, s := range auth.RateLimitScopes() {
+		m.rateLimited.WithLabelValues(string(s))
 	}
 	m.cacheBy = map[string][2]prometheus.Counter{}
-	for _, t := range cache.TierNames {
+	for _, t := range cache.TierNames() {
 		m.cacheBy[t] = [2]prometheus.Counter{m.cache.WithLabelValues(t, "miss"), m.cache.WithLabelValues(t, "hit")}
 	}
 	m.responseOK = m.responses.WithLabelValues("OK")
@@ -117,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // watch registers the collectors that read the app's dependencies at
 // scrape time: Redis (reachability and pool), the database pool, the bus.
-func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *sql.DB, bus *cache.Bus) error {
+func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *sql.DB, bus *bus.Bus) error {
 	return registerAll(reg,
 		newRedisCollector(rdb),
 		collectors.NewDBStatsCollector(db, "authql"),
@@ -154,7 +155,9 @@ func (m *metrics) TokenVerified(result string) {
 func (m *metrics) ReuseDetected() { m.reuse.Inc() }
 
 // RateLimited implements auth.Observer.
-func (m *metrics) RateLimited(scope string) { m.rateLimited.WithLabelValues(scope).Inc() }
+func (m *metrics) RateLimited(scope auth.RateScope) {
+	m.rateLimited.WithLabelValues(string(scope)).Inc()
+}
 
 // Access implements cache.Observer.
 func (m *metrics) Access(tier string, hit bool) {

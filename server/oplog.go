@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cost"
 	"github.com/authql/authql/graph"
 )
 
@@ -80,7 +80,7 @@ func (a *app) logOperation(ctx context.Context, op graph.Operation, status int) 
 		slog.Float64("threshold_ms", ms(a.cfg.SlowThreshold)),
 		slog.Int("complexity", op.Complexity),
 	}
-	if c := cache.CostFrom(ctx); c != nil {
+	if c := cost.FromContext(ctx); c != nil {
 		attrs = append(attrs,
 			slog.Int64("sql_statements", c.SQL.Load()),
 			slog.Int64("redis_round_trips", c.Redis.Load()),

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
-	"github.com/authql/authql/outbox"
+	"github.com/authql/authql/cache/rdb"
+	"github.com/authql/authql/ent/entdb/outbox"
 )
 
 // deliveryBound is docs/OPERATIONS.md's bound on how long after Redis answers
@@ -23,7 +23,7 @@ const deliveryBound = 2 * (outbox.MaxBackoff + time.Second)
 // startHooked starts an instance whose Redis client uses cfg and whose
 // writes of posts and users run the function in hook, once, just before
 // they commit (after their first cache invalidation).
-func (e *testEnv) startHooked(t *testing.T, cfg cache.Config, hook *atomic.Pointer[func()]) *testServer {
+func (e *testEnv) startHooked(t *testing.T, cfg rdb.Config, hook *atomic.Pointer[func()]) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(requestIDHandler{slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})})
@@ -87,7 +87,7 @@ func waitTitle(t *testing.T, s *testServer, token, title string, within time.Dur
 func TestListFreshAfterRedisLostBetweenCommitAndBump(t *testing.T) {
 	t.Parallel()
 	srv := cachetest.StartServer(t)
-	e := newTestEnvOn(t, cache.Config{URL: srv.URL})
+	e := newTestEnvOn(t, rdb.Config{URL: srv.URL})
 	e.env["APP_RATE_API"] = "off" // B is asked often
 	var hook atomic.Pointer[func()]
 	a, b := e.startHooked(t, e.redis.Config, &hook), e.start(t)
@@ -128,7 +128,7 @@ func TestOtherInstanceDeliversWhatAWriterLeft(t *testing.T) {
 	e.env["APP_RATE_API"] = "off"
 	proxy := cachetest.NewProxy(t, e.redis.Config.URL)
 	var hook atomic.Pointer[func()]
-	a, b := e.startHooked(t, cache.Config{URL: proxy.URL}, &hook), e.start(t)
+	a, b := e.startHooked(t, rdb.Config{URL: proxy.URL}, &hook), e.start(t)
 	waitSynced(t, a, b)
 	tok := b.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	ws, ack, err := dialWS(t, b, tok.Access, false)

@@ -11,7 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cost"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // openCacheRedis returns the Redis of the cache tiers and persisted
@@ -21,23 +22,23 @@ import (
 func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient) (redis.UniversalClient, error) {
 	switch {
 	case injected != nil:
-		injected.AddHook(cache.CostHook{})
+		injected.AddHook(cost.Hook{})
 		return injected, nil
 	case a.cfg.CacheRedisURL == "":
 		return a.rdb, nil
 	}
-	var rdb redis.UniversalClient
+	var client redis.UniversalClient
 	err := a.retry(ctx, "cache redis (APP_CACHE_REDIS_URL)", redisTransient, func(ctx context.Context) (err error) {
-		rdb, err = cache.Open(ctx, cache.Config{URL: a.cfg.CacheRedisURL, Timeout: a.cfg.RedisTimeout})
+		client, err = rdb.Open(ctx, rdb.Config{URL: a.cfg.CacheRedisURL, Timeout: a.cfg.RedisTimeout})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.closers = append(a.closers, func() { _ = rdb.Close() })
-	rdb.AddHook(cache.CostHook{})
+	a.closers = append(a.closers, func() { _ = client.Close() })
+	client.AddHook(cost.Hook{})
 	a.log.Info("the cache tiers and persisted queries use their own Redis (APP_CACHE_REDIS_URL)")
-	return rdb, nil
+	return client, nil
 }
 
 // redisTransient reports whether a failure to reach Redis may pass by

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // waitSynced waits until every instance trusts its revocation set.
@@ -67,7 +67,7 @@ func TestRevocationFallbackWhenSubscriptionCut(t *testing.T) {
 	}
 	a := e.start(t)
 	proxy := newTCPProxy(t, e.redis.Config.URL)
-	b := e.startWithRedis(t, cache.Config{URL: proxy.url})
+	b := e.startWithRedis(t, rdb.Config{URL: proxy.url})
 	waitSynced(t, a, b)
 	ann := a.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	bob := a.register(t, "bob@example.com", "plum-tree-42", "Bob")
@@ -108,7 +108,7 @@ func TestRevocationFallbackWhenSubscriptionCut(t *testing.T) {
 }
 
 // startWithRedis starts an instance whose Redis client uses cfg.
-func (e *testEnv) startWithRedis(t *testing.T, cfg cache.Config) *testServer {
+func (e *testEnv) startWithRedis(t *testing.T, cfg rdb.Config) *testServer {
 	t.Helper()
 	saved := e.redis.Config
 	e.redis.Config = cfg

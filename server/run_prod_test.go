@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/entdb/entdbtest"
 )
 
 // redisEnv is the configuration that points the server at cfg.
-func redisEnv(cfg cache.Config) map[string]string {
+func redisEnv(cfg rdb.Config) map[string]string {
 	switch {
 	case len(cfg.ClusterAddrs) > 0:
 		return map[string]string{"APP_REDIS_CLUSTER_ADDRS": strings.Join(cfg.ClusterAddrs, ",")}

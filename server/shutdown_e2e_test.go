@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // An idle instance given SIGTERM (APP_SHUTDOWN_GRACE=0) exits at once, and
@@ -56,7 +56,7 @@ func TestIdleShutdownIsPromptAndQuiet(t *testing.T) {
 func TestShutdownWithRedisHungIsPrompt(t *testing.T) {
 	t.Parallel()
 	srv := cachetest.StartServer(t)
-	e := newTestEnvOn(t, cache.Config{URL: srv.URL})
+	e := newTestEnvOn(t, rdb.Config{URL: srv.URL})
 	p := e.startProcess(t, map[string]string{"APP_SHUTDOWN_GRACE": "0s"})
 	s := p.server()
 	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")

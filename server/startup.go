@@ -12,7 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/cost"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
 )
@@ -85,7 +86,7 @@ func (a *app) openDeps(ctx context.Context, d deps) error {
 		a.rdb = rdb
 		a.closers = append(a.closers, func() { _ = rdb.Close() })
 	}
-	a.rdb.AddHook(cache.CostHook{})
+	a.rdb.AddHook(cost.Hook{})
 	a.warnIfEvicting(ctx)
 	var err error
 	a.cacheRdb, err = a.openCacheRedis(wctx, d.cacheRdb)
@@ -103,7 +104,7 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 	}
 	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle}
 	err := a.retry(wctx, "database", entdb.IsUnavailable, func(wctx context.Context) error {
-		db, err := entdb.Open(wctx, dsn, pool, cache.CountSQL)
+		db, err := entdb.Open(wctx, dsn, pool, cost.CountSQL)
 		if err != nil {
 			return err
 		}
@@ -125,7 +126,7 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 // openRedis opens the main Redis: the configured one, waiting for it, or
 // an embedded one.
 func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
-	c := cache.Config{
+	c := rdb.Config{
 		URL: a.cfg.RedisURL, ClusterAddrs: a.cfg.RedisClusterAddrs,
 		SentinelAddrs: a.cfg.RedisSentinelAddrs, MasterName: a.cfg.RedisMasterName,
 		Password: a.cfg.RedisPassword, Timeout: a.cfg.RedisTimeout,
@@ -138,14 +139,14 @@ func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
 		a.closers = append(a.closers, stop)
 		a.log.Info("using the embedded in-process Redis; set REDIS_URL=redis://... for a real one (sessions then survive restarts and are shared by instances)",
 			slog.String("addr", m.Addr()))
-		c = cache.Config{URL: "redis://" + m.Addr(), Timeout: a.cfg.RedisTimeout}
+		c = rdb.Config{URL: "redis://" + m.Addr(), Timeout: a.cfg.RedisTimeout}
 	}
-	var rdb redis.UniversalClient
+	var client redis.UniversalClient
 	err := a.retry(ctx, "redis", redisTransient, func(ctx context.Context) (err error) {
-		rdb, err = cache.Open(ctx, c)
+		client, err = rdb.Open(ctx, c)
 		return err
 	})
-	return rdb, err
+	return client, err
 }
 
 // retry calls attempt until it succeeds, fails in a way transient says

@@ -11,8 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // wsClient speaks graphql-transport-ws (or legacy graphql-ws) to a test
@@ -350,7 +350,7 @@ func TestSocketsCloseWhenRevocationStateIsUnknown(t *testing.T) {
 	}
 	a := e.start(t)
 	proxy := cachetest.NewProxy(t, e.redis.Config.URL)
-	b := e.startWithRedis(t, cache.Config{URL: proxy.URL})
+	b := e.startWithRedis(t, rdb.Config{URL: proxy.URL})
 	waitSynced(t, a, b)
 	tok := a.register(t, "ivy@example.com", "plum-tree-42", "Ivy")
 	c, ack, err := dialWS(t, b, tok.Access, false)

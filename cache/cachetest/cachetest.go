@@ -4,6 +4,8 @@
 // set, otherwise an in-process miniredis. Each test gets its own key prefix, so tests run in
 // parallel against one shared Redis without FLUSHDB, and its keys are
 // deleted when it ends.
+//
+// It imports cache/rdb. Only tests import it.
 package cachetest
 
 import (
@@ -17,7 +19,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // Redis is a Redis for one test.
@@ -30,21 +32,21 @@ type Redis struct {
 	// real Redis. Tests that need to stop Redis use it when set.
 	Mini *miniredis.Miniredis
 	// Config opens another client to the same Redis (a second instance).
-	Config cache.Config
+	Config rdb.Config
 }
 
 // External reports whether tests run against a real Redis, and which.
-func External() (cache.Config, bool) {
+func External() (rdb.Config, bool) {
 	if u := os.Getenv("REDIS_URL"); u != "" {
-		return cache.Config{URL: u}, true
+		return rdb.Config{URL: u}, true
 	}
 	if a := os.Getenv("APP_REDIS_CLUSTER_ADDRS"); a != "" {
-		return cache.Config{ClusterAddrs: strings.Split(a, ",")}, true
+		return rdb.Config{ClusterAddrs: strings.Split(a, ",")}, true
 	}
 	if a := os.Getenv("APP_REDIS_SENTINEL_ADDRS"); a != "" {
-		return cache.Config{SentinelAddrs: strings.Split(a, ","), MasterName: os.Getenv("APP_REDIS_MASTER_NAME")}, true
+		return rdb.Config{SentinelAddrs: strings.Split(a, ","), MasterName: os.Getenv("APP_REDIS_MASTER_NAME")}, true
 	}
-	return cache.Config{}, false
+	return rdb.Config{}, false
 }
 
 // New returns a Redis for tb.
@@ -55,7 +57,7 @@ func New(tb testing.TB) *Redis {
 	cfg, ok := External()
 	if !ok {
 		r.Mini = miniredis.RunT(tb)
-		cfg = cache.Config{URL: "redis://" + r.Mini.Addr()}
+		cfg = rdb.Config{URL: "redis://" + r.Mini.Addr()}
 	}
 	r.Config = cfg
 	r.Client = Open(tb, cfg)
@@ -66,14 +68,14 @@ func New(tb testing.TB) *Redis {
 }
 
 // Open opens another client to cfg, closed when tb ends.
-func Open(tb testing.TB, cfg cache.Config) redis.UniversalClient {
+func Open(tb testing.TB, cfg rdb.Config) redis.UniversalClient {
 	tb.Helper()
-	rdb, err := cache.Open(context.Background(), cfg)
+	client, err := rdb.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("open redis: %v", err)
 	}
-	tb.Cleanup(func() { _ = rdb.Close() })
-	return rdb
+	tb.Cleanup(func() { _ = client.Close() })
+	return client
 }
 
 // Keys returns the keys matching pattern (a SCAN pattern), from every

@@ -1,6 +1,9 @@
 // Package entdb opens the database behind the ent client: SQLite (pure Go,
 // modernc.org/sqlite) for a file, PostgreSQL (pgx) for a postgres:// URL.
 // It is written by hand; the rest of package ent is generated.
+//
+// It imports the generated ent client only. server opens the database with
+// it, and graph recognises the database's unavailability (IsUnavailable).
 package entdb
 
 import (

@@ -19,7 +19,7 @@ type Post struct {
 
 // Mixin implements ent.Schema.
 func (Post) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.MixinWithPrefix("PO"), TimeMixin{}}
+	return []ent.Mixin{pulid.MixinWithPrefix(pulid.PostPrefix), TimeMixin{}}
 }
 
 // Fields implements ent.Schema.

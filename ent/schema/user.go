@@ -19,7 +19,7 @@ type User struct {
 
 // Mixin implements ent.Schema.
 func (User) Mixin() []ent.Mixin {
-	return []ent.Mixin{pulid.MixinWithPrefix("US"), TimeMixin{}}
+	return []ent.Mixin{pulid.MixinWithPrefix(pulid.UserPrefix), TimeMixin{}}
 }
 
 // Fields implements ent.Schema.

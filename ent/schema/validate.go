@@ -1,3 +1,8 @@
+// Package schema holds the ent schemas (User, Post, Revocation, Outbox),
+// from which entc generates package ent, and the validators their fields
+// share (graph words their errors for clients).
+//
+// It imports ent/schema/pulid only.
 package schema
 
 import (

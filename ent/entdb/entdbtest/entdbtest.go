@@ -2,6 +2,8 @@
 // the PostgreSQL named by DATABASE_URL when set, otherwise a SQLite file in
 // the test's temporary directory. Either way it is the real driver and the
 // real migration.
+//
+// It imports ent, entdb and ent/schema/pulid. Only tests import it.
 package entdbtest
 
 import (

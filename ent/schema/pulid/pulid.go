@@ -6,6 +6,9 @@
 // find the table without a lookup; the ULID is generated in the process (no
 // sequence round trip), sorts by creation time, and carries 80 random bits,
 // so IDs cannot be enumerated.
+//
+// It imports nothing of this module, so that every package may import it:
+// ent's schemas and generated code, auth, graph/store, graph and server.
 package pulid
 
 import (
@@ -23,6 +26,15 @@ import (
 
 // ID is a prefixed ULID.
 type ID string
+
+// The type prefixes of the IDs this server issues, one per kind of object.
+// Stored rows, tokens and clients' copies carry them: never change or
+// reuse one.
+const (
+	UserPrefix    = "US" // users (ent schema User)
+	PostPrefix    = "PO" // posts (ent schema Post)
+	SessionPrefix = "SE" // sessions (kept in Redis by auth)
+)
 
 // prefixLen is the length of the type prefix of every ID.
 const prefixLen = 2

@@ -1,4 +1,4 @@
-package cache
+package store
 
 import (
 	"context"
@@ -25,8 +25,7 @@ const loaderWait = 100 * time.Microsecond
 // request instead of one query per object (no N+1). Each is built on first
 // use: most requests need one or none.
 type Loaders struct {
-	client *ent.Client
-	tiers  *Tiers
+	s *Store
 
 	user      lazy[*dataloadgen.Loader[pulid.ID, *ent.User]]
 	role      lazy[*dataloadgen.Loader[pulid.ID, user.Role]]
@@ -50,7 +49,7 @@ func (l *lazy[T]) get(build func() T) T {
 // user loads as nil. Its records carry no password hash.
 func (l *Loaders) User() *dataloadgen.Loader[pulid.ID, *ent.User] {
 	return l.user.get(func() *dataloadgen.Loader[pulid.ID, *ent.User] {
-		return dataloadgen.NewLoader(l.tiers.Users, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(l.s.users.GetMany, dataloadgen.WithWait(loaderWait))
 	})
 }
 
@@ -79,35 +78,19 @@ func (l *Loaders) UserPosts() *dataloadgen.Loader[PostPageKey, *ent.PostConnecti
 }
 
 func (l *Loaders) fetchRoles(ctx context.Context, ids []pulid.ID) ([]user.Role, []error) {
-	users, err := l.client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
+	users, err := l.s.client.User.Query().Where(user.IDIn(ids...)).Select(user.FieldID, user.FieldRole).All(ctx)
 	if err != nil {
 		return nil, fill(len(ids), err)
 	}
-	byID := make(map[pulid.ID]user.Role, len(users))
-	for _, u := range users {
-		byID[u.ID] = u.Role
-	}
-	out := make([]user.Role, len(ids))
-	for i, id := range ids {
-		out[i] = byID[id]
-	}
-	return out, nil
+	return inOrder(ids, users, userID, func(u *ent.User) user.Role { return u.Role }), nil
 }
 
 func (l *Loaders) fetchPosts(ctx context.Context, ids []pulid.ID) ([]*ent.Post, []error) {
-	posts, err := l.client.Post.Query().Where(post.IDIn(ids...)).All(ctx)
+	posts, err := l.s.client.Post.Query().Where(post.IDIn(ids...)).All(ctx)
 	if err != nil {
 		return nil, fill(len(ids), err)
 	}
-	byID := make(map[pulid.ID]*ent.Post, len(posts))
-	for _, p := range posts {
-		byID[p.ID] = p
-	}
-	out := make([]*ent.Post, len(ids))
-	for i, id := range ids {
-		out[i] = byID[id]
-	}
-	return out, nil
+	return inOrder(ids, posts, func(p *ent.Post) pulid.ID { return p.ID }, func(p *ent.Post) *ent.Post { return p }), nil
 }
 
 func (l *Loaders) fetchUserPosts(ctx context.Context, keys []PostPageKey) ([]*ent.PostConnection, []error) {
@@ -115,7 +98,7 @@ func (l *Loaders) fetchUserPosts(ctx context.Context, keys []PostPageKey) ([]*en
 	for i, k := range keys {
 		reqs[i] = k.page()
 	}
-	return l.tiers.PostPages(ctx, reqs)
+	return l.s.PostPages(ctx, reqs)
 }
 
 // prefetch fetches every key at once and primes the loader with the
@@ -145,7 +128,7 @@ func prefetch[K comparable, V any](ctx context.Context, ld *dataloadgen.Loader[K
 
 // PrefetchUsers loads users a list is about to ask for (a page's authors).
 func (l *Loaders) PrefetchUsers(ctx context.Context, ids []pulid.ID) {
-	prefetch(ctx, l.User(), ids, l.tiers.Users)
+	prefetch(ctx, l.User(), ids, l.s.users.GetMany)
 }
 
 // PrefetchPosts loads posts an operation is about to ask for.
@@ -162,7 +145,7 @@ func (l *Loaders) PrefetchUserPosts(ctx context.Context, keys []PostPageKey) {
 // for the viewer, whom a request asks for on its own. The result primes
 // the User loader.
 func (l *Loaders) UserNow(ctx context.Context, id pulid.ID) (*ent.User, error) {
-	u, err := l.tiers.User(ctx, id)
+	u, err := l.s.User(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -206,10 +189,10 @@ func (k PostPageKey) page() PostPage {
 		After: k.After, Before: k.Before, Order: k.Order, TotalCount: k.TotalCount}
 }
 
-// NewLoaders returns fresh loaders. Create one set per request: loaders
-// keep what they load, and that must not outlive the request.
-func NewLoaders(client *ent.Client, tiers *Tiers) *Loaders {
-	return &Loaders{client: client, tiers: tiers}
+// NewLoaders returns fresh loaders over s. Create one set per request:
+// loaders keep what they load, and that must not outlive the request.
+func NewLoaders(s *Store) *Loaders {
+	return &Loaders{s: s}
 }
 
 type loadersKey struct{}

@@ -1,4 +1,4 @@
-package cache
+package store
 
 import (
 	"slices"
@@ -20,8 +20,8 @@ func TestKeysetPage(t *testing.T) {
 		{"backward, more precede", []int{9, 8, 7}, true, false, false, []int{8, 9}, false, true},
 		{"backward, the start, before a cursor", []int{9}, true, false, true, []int{9}, true, false},
 	} {
-		page, next, prev := keysetPage(slices.Clone(tc.rows), 2, tc.backward, tc.after, tc.befr)
-		if !slices.Equal(page, tc.want) || next != tc.next || prev != tc.prev {
+		p := keysetPage(slices.Clone(tc.rows), keyset{n: 2, backward: tc.backward, after: tc.after, before: tc.befr})
+		if page, next, prev := p.rows, p.hasNext, p.hasPrev; !slices.Equal(page, tc.want) || next != tc.next || prev != tc.prev {
 			t.Errorf("%s: %v next=%v prev=%v, want %v next=%v prev=%v", tc.name, page, next, prev, tc.want, tc.next, tc.prev)
 		}
 	}

@@ -1,4 +1,4 @@
-package cache
+package rdb
 
 import (
 	"context"
@@ -30,10 +30,10 @@ type redisBudget struct {
 
 type budgetKey struct{}
 
-// WithRedisBudget returns ctx with a Redis budget of d for every command
+// WithBudget returns ctx with a Redis budget of d for every command
 // sent with it (or a context derived from it) through a client of Open.
 // d <= 0 returns ctx unchanged.
-func WithRedisBudget(ctx context.Context, d time.Duration) context.Context {
+func WithBudget(ctx context.Context, d time.Duration) context.Context {
 	if d <= 0 {
 		return ctx
 	}

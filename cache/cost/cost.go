@@ -1,4 +1,12 @@
-package cache
+// Package cost counts what one request costs the backing services: SQL
+// statements (CountSQL wraps the ent driver) and Redis round trips (Hook,
+// added to each Redis client). The server starts the count per request
+// (NewContext); the GraphQL layer reports it in extensions.cost and the
+// slow-operation log records it.
+//
+// It imports go-redis and ent's dialect package, nothing of this module:
+// any package may import it.
+package cost
 
 import (
 	"context"
@@ -9,10 +17,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Cost counts what one request costs the backing services: SQL statements
-// and Redis round trips (a pipeline is one). The graph layer reports it in
-// extensions.cost; tests assert on it.
-type Cost struct {
+// Counts are what one request cost the backing services: SQL statements
+// and Redis round trips (a pipeline is one). The graph layer reports them
+// in extensions.cost; tests assert on them.
+type Counts struct {
 	SQL   atomic.Int64
 	Redis atomic.Int64
 	// AuthRedis is the part of Redis spent authenticating the request.
@@ -21,33 +29,34 @@ type Cost struct {
 
 type costKey struct{}
 
-// WithCost returns a context that accumulates the cost of what runs in it.
-func WithCost(ctx context.Context) (context.Context, *Cost) {
-	c := &Cost{}
+// NewContext returns a context that accumulates the cost of what runs in
+// it, and its counts.
+func NewContext(ctx context.Context) (context.Context, *Counts) {
+	c := &Counts{}
 	return context.WithValue(ctx, costKey{}, c), c
 }
 
-// CostFrom returns the request's cost counters, or nil.
-func CostFrom(ctx context.Context) *Cost {
-	c, _ := ctx.Value(costKey{}).(*Cost)
+// FromContext returns the request's counts, or nil.
+func FromContext(ctx context.Context) *Counts {
+	c, _ := ctx.Value(costKey{}).(*Counts)
 	return c
 }
 
-// CostHook counts Redis round trips into the request's Cost. Add it to the
+// Hook counts Redis round trips into the request's Counts. Add it to the
 // client with AddHook.
-type CostHook struct{}
+type Hook struct{}
 
-var _ redis.Hook = CostHook{}
+var _ redis.Hook = Hook{}
 
 // DialHook implements redis.Hook.
-func (CostHook) DialHook(next redis.DialHook) redis.DialHook {
+func (Hook) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
 }
 
 // ProcessHook implements redis.Hook.
-func (CostHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if c := CostFrom(ctx); c != nil {
+		if c := FromContext(ctx); c != nil {
 			c.Redis.Add(1)
 		}
 		return next(ctx, cmd)
@@ -55,9 +64,9 @@ func (CostHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 
 // ProcessPipelineHook implements redis.Hook.
-func (CostHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if c := CostFrom(ctx); c != nil {
+		if c := FromContext(ctx); c != nil {
 			c.Redis.Add(1)
 		}
 		return next(ctx, cmds)
@@ -65,13 +74,13 @@ func (CostHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 }
 
 // CountSQL wraps an ent driver so that every statement (in or out of a
-// transaction) is counted into the request's Cost.
+// transaction) is counted into the request's Counts.
 func CountSQL(d dialect.Driver) dialect.Driver { return &countingDriver{Driver: d} }
 
 type countingDriver struct{ dialect.Driver }
 
 func count(ctx context.Context) {
-	if c := CostFrom(ctx); c != nil {
+	if c := FromContext(ctx); c != nil {
 		c.SQL.Add(1)
 	}
 }

@@ -1,22 +1,41 @@
-package cache_test
+package bus_test
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/authql/authql/cache"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // busProcess is one process's bus and what its handler applied.
 type busProcess struct {
-	bus *cache.Bus
+	bus *bus.Bus
 
 	mu      sync.Mutex
 	applied map[string]bool
+	order   []string // payloads in the order applied
+}
+
+func newBusProcess(client redis.UniversalClient, prefix string) *busProcess {
+	p := &busProcess{bus: bus.New(client, prefix, nil), applied: map[string]bool{}}
+	p.bus.Handle("t", p.apply)
+	return p
+}
+
+func (p *busProcess) apply(payload string) {
+	p.mu.Lock()
+	p.applied[payload] = true
+	p.order = append(p.order, payload)
+	p.mu.Unlock()
 }
 
 func (p *busProcess) has(payload string) bool {
@@ -25,19 +44,19 @@ func (p *busProcess) has(payload string) bool {
 	return p.applied[payload]
 }
 
-// startBus runs a bus over a new client to cfg until the test ends.
-func startBus(t *testing.T, r *cachetest.Redis, cfg cache.Config) *busProcess {
-	t.Helper()
-	p := &busProcess{bus: cache.NewBus(cachetest.Open(t, cfg), r.Prefix, nil), applied: map[string]bool{}}
-	p.bus.Handle("t", func(payload string) {
-		p.mu.Lock()
-		p.applied[payload] = true
-		p.mu.Unlock()
-	})
+// run runs the bus until the test ends.
+func (p *busProcess) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.bus.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// startBus runs a bus over a new client to cfg until the test ends.
+func startBus(t *testing.T, r *cachetest.Redis, cfg rdb.Config) *busProcess {
+	t.Helper()
+	p := newBusProcess(cachetest.Open(t, cfg), r.Prefix)
+	p.run(t)
 	return p
 }
 
@@ -92,7 +111,7 @@ func TestBusPausedPeerIsNotSyncedAfterPublishReturns(t *testing.T) {
 	r := singleNode(t)
 	a := startBus(t, r, r.Config)
 	proxy := cachetest.NewProxy(t, r.Config.URL)
-	b := startBus(t, r, cache.Config{URL: proxy.URL})
+	b := startBus(t, r, rdb.Config{URL: proxy.URL})
 	for _, pause := range []time.Duration{100, 200, 300, 400, 450, 500, 550, 600, 800} {
 		pause *= time.Millisecond
 		t.Run(pause.String(), func(t *testing.T) {
@@ -109,8 +128,8 @@ func TestBusPausedPeerIsNotSyncedAfterPublishReturns(t *testing.T) {
 			if b.bus.Synced() && !b.has(ev) {
 				t.Errorf("Publish returned after %v; the peer paused for %v counts itself synced without the event", took, pause)
 			}
-			if took > cache.AckTimeout+250*time.Millisecond {
-				t.Errorf("Publish took %v, want at most about AckTimeout (%v)", took, cache.AckTimeout)
+			if took > bus.AckTimeout+250*time.Millisecond {
+				t.Errorf("Publish took %v, want at most about AckTimeout (%v)", took, bus.AckTimeout)
 			}
 			<-thawed
 			// Once thawed, the peer applies the event and syncs again.
@@ -137,7 +156,7 @@ func TestBusJoiningPeerMissesNothing(t *testing.T) {
 	logKey := r.Prefix + "log"
 	for i := range 10 {
 		ev := fmt.Sprint("j", i)
-		p := &busProcess{bus: cache.NewBus(cachetest.Open(t, r.Config), r.Prefix, nil), applied: map[string]bool{}}
+		p := &busProcess{bus: bus.New(cachetest.Open(t, r.Config), r.Prefix, nil), applied: map[string]bool{}}
 		apply := func(payload string) {
 			p.mu.Lock()
 			p.applied[payload] = true
@@ -166,5 +185,101 @@ func TestBusJoiningPeerMissesNothing(t *testing.T) {
 		}
 		cancel()
 		<-done
+	}
+}
+
+// Events reach every peer in the order their publisher sent them, whether
+// broadcast or published; and Publish returning means the peers applied
+// everything the publisher sent before, not only the published event.
+func TestBusKeepsEachPublishersOrder(t *testing.T) {
+	t.Parallel()
+	r := cachetest.New(t)
+	a, b, c := startBus(t, r, r.Config), startBus(t, r, r.Config), startBus(t, r, r.Config)
+	waitBusSynced(t, a, b, c)
+	var want []string
+	for i := range 200 {
+		ev := fmt.Sprint("o", i)
+		want = append(want, ev)
+		if err := a.bus.Broadcast(context.Background(), "t", ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = append(want, "last")
+	if err := a.bus.Publish(context.Background(), "t", "last"); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]*busProcess{"publisher": a, "peer b": b, "peer c": c} {
+		p.mu.Lock()
+		got := slices.Clone(p.order)
+		p.mu.Unlock()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s applied %d events when Publish returned, in order %v..., want the %d sent, in order", name, len(got), got[:min(len(got), 5)], len(want))
+		}
+	}
+}
+
+// A peer cut off from Redis stops counting itself synced; events published
+// meanwhile never reach it as messages, and once it is back it is synced
+// again only after its OnSync hook replayed them from the log (written
+// before each event, as the revocation log is).
+func TestBusReplaysWhatAPeerMissedBeforeItSyncsAgain(t *testing.T) {
+	t.Parallel()
+	r := singleNode(t)
+	a := startBus(t, r, r.Config)
+	proxy := cachetest.NewProxy(t, r.Config.URL)
+	client := cachetest.Open(t, rdb.Config{URL: proxy.URL})
+	b := newBusProcess(client, r.Prefix)
+	logKey := r.Prefix + "log"
+	var replays atomic.Int32
+	b.bus.OnSync(func(ctx context.Context) error {
+		evs, err := client.SMembers(ctx, logKey).Result()
+		if err != nil {
+			return err
+		}
+		replays.Add(1)
+		for _, e := range evs {
+			b.apply(e)
+		}
+		return nil
+	})
+	b.run(t)
+	waitBusSynced(t, a, b)
+
+	proxy.Cut()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.bus.Synced() {
+		if time.Now().After(deadline) {
+			t.Fatal("a peer cut off from Redis still counts itself synced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	missed := []string{"m0", "m1"}
+	for _, ev := range missed {
+		if err := r.Client.SAdd(context.Background(), logKey, ev).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.bus.Publish(context.Background(), "t", ev); err != nil {
+			t.Fatal(err)
+		}
+		if b.has(ev) {
+			t.Fatalf("event %s reached a peer cut off from Redis", ev)
+		}
+	}
+	proxy.Resume()
+	deadline = time.Now().Add(10 * time.Second)
+	for !b.bus.Synced() {
+		if time.Now().After(deadline) {
+			t.Fatal("the peer never synced again")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The first moment it counts itself synced, it has what it missed.
+	for _, ev := range missed {
+		if !b.has(ev) {
+			t.Errorf("synced again without event %s, published while it was cut off", ev)
+		}
+	}
+	if n := replays.Load(); n < 2 {
+		t.Errorf("OnSync ran %d times, want once per subscription (at least 2)", n)
 	}
 }

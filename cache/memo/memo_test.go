@@ -1,4 +1,4 @@
-package cache
+package memo
 
 import (
 	"strconv"
@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-func TestLocalStaysBounded(t *testing.T) {
-	l := NewLocal[int, int](16)
+func TestMapStaysBounded(t *testing.T) {
+	l := New[int, int](16)
 	for i := range 1000 {
 		l.Add(i, i*i)
 		if n := l.Len(); n > 16 {
@@ -28,8 +28,8 @@ func TestLocalStaysBounded(t *testing.T) {
 }
 
 // A lookup is on every authenticated request: it allocates nothing.
-func TestLocalGetAllocations(t *testing.T) {
-	l := NewLocal[string, *int](16)
+func TestMapGetAllocations(t *testing.T) {
+	l := New[string, *int](16)
 	v := 7
 	key := string([]byte("US01M8CKBWA4BX1385W7FJXY22T4")) // not a constant
 	l.Add(key, &v)
@@ -43,8 +43,8 @@ func TestLocalGetAllocations(t *testing.T) {
 }
 
 // Readers and writers at once: run with -race.
-func TestLocalConcurrent(t *testing.T) {
-	l := NewLocal[int, int](64)
+func TestMapConcurrent(t *testing.T) {
+	l := New[int, int](64)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -75,10 +75,10 @@ func TestLocalConcurrent(t *testing.T) {
 	}
 }
 
-// BenchmarkLocalGet is lookups from every core at once, as requests make
+// BenchmarkMapGet is lookups from every core at once, as requests make
 // them: with a read lock they contend on its counter; without, they don't.
-func BenchmarkLocalGet(b *testing.B) {
-	l := NewLocal[string, int](10_000)
+func BenchmarkMapGet(b *testing.B) {
+	l := New[string, int](10_000)
 	for i := range 1000 {
 		l.Add(strconv.Itoa(i), i)
 	}

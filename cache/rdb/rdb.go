@@ -1,6 +1,11 @@
-// Package cache holds the Redis client shared by the whole server, the
-// cache tiers kept in Redis, and the per-request dataloaders.
-package cache
+// Package rdb opens the Redis clients of the server (Open), bounds what a
+// request may wait on Redis (WithBudget), and defines ErrUnavailable, the
+// one error that means a dependency could not be reached.
+//
+// It imports go-redis and nothing of this module, so that every package
+// that talks to Redis (auth, cache and its subpackages, graph/store,
+// server) may import it.
+package rdb
 
 import (
 	"context"
@@ -30,8 +35,20 @@ type Config struct {
 	PoolSize int
 	// Timeout bounds each dial, read and write, and the wait for a pooled
 	// connection (0: DefaultTimeout). A request's own Redis budget
-	// (WithRedisBudget) is usually shorter and then bounds it first.
+	// (WithBudget) is usually shorter and then bounds it first.
 	Timeout time.Duration
+}
+
+// ErrUnavailable means a dependency (Redis, the session store or a cache
+// write that a database write depends on) could not be reached, so the
+// operation was refused rather than done unchecked or half done. Callers
+// wrap it with the operation and the cause (Unavailable) and match it with
+// errors.Is; the GraphQL layer answers SERVICE_UNAVAILABLE.
+var ErrUnavailable = errors.New("dependency unavailable")
+
+// Unavailable returns err wrapped as ErrUnavailable for the operation op.
+func Unavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 }
 
 // DefaultTimeout is Config.Timeout's default: long enough for a loaded

@@ -1,4 +1,10 @@
-package cache
+// Package bus carries events between the server's processes over Redis
+// pub/sub, with acknowledgements and a replay hook, so that a process
+// knows when it may trust what it keeps in memory (see Bus).
+//
+// It imports go-redis and nothing of this module. auth (revocations), cache
+// (user-record evictions) and graph (post events) import it.
+package bus
 
 import (
 	"context"
@@ -109,9 +115,9 @@ var (
 // unsynced is the value of Bus.alive when the process is not synced.
 const unsynced = math.MinInt64
 
-// NewBus returns a bus over rdb. Keys: <prefix>bus (the channel) and
+// New returns a bus over rdb. Keys: <prefix>bus (the channel) and
 // <prefix>bus:instances (synced processes, scored by last heartbeat).
-func NewBus(rdb redis.UniversalClient, prefix string, log *slog.Logger) *Bus {
+func New(rdb redis.UniversalClient, prefix string, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

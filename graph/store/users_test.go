@@ -1,12 +1,14 @@
-package cache_test
+package store_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/ent/entdb/entdbtest"
+	"github.com/authql/authql/graph/store"
 )
 
 // A user record read for a request holds every column but the password
@@ -18,10 +20,11 @@ func TestUserRecordsLeaveTheHashBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tiers := cache.NewTiers(r.Client, db.Client, cache.NewBus(r.Client, r.Prefix, nil),
+	tiers := cache.NewTiers(r.Client, bus.New(r.Client, r.Prefix, nil),
 		cache.TierConfig{Prefix: r.Prefix, UserTTL: time.Hour, PageTTL: time.Minute})
+	s := store.New(db.Client, tiers)
 	for _, from := range []string{"the database", "the cache"} {
-		u, err := tiers.User(t.Context(), ids[0])
+		u, err := s.User(t.Context(), ids[0])
 		if err != nil || u == nil {
 			t.Fatalf("from %s: %v, %v", from, u, err)
 		}

@@ -14,6 +14,11 @@
 // that succeeded but whose row could not be deleted, a claim that ran out
 // while its instance was stalled), so handlers must be idempotent or
 // deduplicate by an id they put in the payload.
+//
+// It sits beside entdb, not at ent/outbox: that path is the package entc
+// generates for the Outbox schema, which this one reads and writes (as
+// entoutbox). It imports the ent client and nothing else of this module;
+// graph records and delivers its kinds through it, server runs its worker.
 package outbox
 
 import (
@@ -181,9 +186,9 @@ func (o *Outbox) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			o.sweep(ctx, false)
+			o.sweep(ctx, dueRows)
 		case <-o.kick:
-			o.sweep(ctx, true)
+			o.sweep(ctx, backingOffToo)
 		}
 	}
 }
@@ -192,9 +197,9 @@ func (o *Outbox) Run(ctx context.Context) {
 // the rest of that kind's rows in the batch are put back unattempted, to
 // wait as long as the failed one (the dependency is likely down, and each
 // attempt would wait out its timeout), and the sweep ends.
-func (o *Outbox) sweep(ctx context.Context, anyway bool) {
+func (o *Outbox) sweep(ctx context.Context, which rowSet) {
 	for ctx.Err() == nil {
-		rows, err := o.claim(ctx, anyway)
+		rows, err := o.claim(ctx, which)
 		if err != nil {
 			if ctx.Err() == nil {
 				o.log.Warn("outbox: claim rows", slog.Any("error", err))
@@ -214,14 +219,25 @@ func (o *Outbox) sweep(ctx context.Context, anyway bool) {
 		if len(rows) < batchSize || len(failed) > 0 {
 			return
 		}
-		anyway = false // a backlog: later batches take only what is due
+		which = dueRows // a backlog: later batches take only what is due
 	}
 }
 
+// rowSet says which unclaimed rows a sweep takes.
+type rowSet int
+
+const (
+	// dueRows are those past their backoff: a poll.
+	dueRows rowSet = iota
+	// backingOffToo are those still backing off as well: a dependency is
+	// known to be back (Kick), so their wait is pointless.
+	backingOffToo
+)
+
 // due selects the rows this instance may claim now: of a kind it handles,
-// not claimed (or claimed by an instance whose lease ran out), and past
-// their backoff unless anyway. Nil if it handles no kind.
-func (o *Outbox) due(now time.Time, anyway bool) []predicate.Outbox {
+// not claimed (or claimed by an instance whose lease ran out), and, for
+// dueRows, past their backoff. Nil if it handles no kind.
+func (o *Outbox) due(now time.Time, which rowSet) []predicate.Outbox {
 	kinds := o.kinds()
 	if len(kinds) == 0 {
 		return nil
@@ -230,7 +246,7 @@ func (o *Outbox) due(now time.Time, anyway bool) []predicate.Outbox {
 		entoutbox.KindIn(kinds...),
 		entoutbox.Or(entoutbox.ClaimedUntilIsNil(), entoutbox.ClaimedUntilLT(now)),
 	}
-	if !anyway {
+	if which == dueRows {
 		p = append(p, entoutbox.NextAttemptAtLTE(now))
 	}
 	return p
@@ -242,9 +258,9 @@ func (o *Outbox) due(now time.Time, anyway bool) []predicate.Outbox {
 // so claimers take disjoint rows without waiting); on SQLite the
 // transaction holds the database's single write lock from its start
 // (BEGIN IMMEDIATE), so claims run one after another.
-func (o *Outbox) claim(ctx context.Context, anyway bool) ([]*ent.Outbox, error) {
+func (o *Outbox) claim(ctx context.Context, which rowSet) ([]*ent.Outbox, error) {
 	now := o.clock()
-	due := o.due(now, anyway)
+	due := o.due(now, which)
 	if due == nil {
 		return nil, nil // no kind handled here
 	}

@@ -1,4 +1,4 @@
-package cache_test
+package rdb_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/cachetest"
+	"github.com/authql/authql/cache/rdb"
 )
 
 // A hung Redis (SIGSTOP) costs a context its budget once: the first command
@@ -20,21 +20,21 @@ import (
 func TestRedisBudgetBoundsAHungRedis(t *testing.T) {
 	t.Parallel()
 	srv := cachetest.StartServer(t)
-	rdb := cachetest.Open(t, cache.Config{URL: srv.URL})
-	if err := rdb.Set(t.Context(), "k", "v", 0).Err(); err != nil {
+	client := cachetest.Open(t, rdb.Config{URL: srv.URL})
+	if err := client.Set(t.Context(), "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	srv.Pause()
 	t.Cleanup(srv.Resume)
 	const budget = 200 * time.Millisecond
-	ctx := cache.WithRedisBudget(context.Background(), budget)
+	ctx := rdb.WithBudget(context.Background(), budget)
 
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, 5)
 	for i := range errs {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = rdb.Get(ctx, "k").Err() }()
+		go func() { defer wg.Done(); errs[i] = client.Get(ctx, "k").Err() }()
 	}
 	wg.Wait()
 	first := time.Since(start)
@@ -48,19 +48,19 @@ func TestRedisBudgetBoundsAHungRedis(t *testing.T) {
 	}
 
 	start = time.Now()
-	if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, cache.ErrBudgetSpent) {
+	if err := client.Get(ctx, "k").Err(); !errors.Is(err, rdb.ErrBudgetSpent) {
 		t.Errorf("a command after the budget: err=%v, want ErrBudgetSpent", err)
 	}
-	cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Get(ctx, "k")
 		p.Get(ctx, "k")
 		return nil
 	})
-	if !errors.Is(err, cache.ErrBudgetSpent) {
+	if !errors.Is(err, rdb.ErrBudgetSpent) {
 		t.Errorf("a pipeline after the budget: err=%v, want ErrBudgetSpent", err)
 	}
 	for _, c := range cmds {
-		if !errors.Is(c.Err(), cache.ErrBudgetSpent) {
+		if !errors.Is(c.Err(), rdb.ErrBudgetSpent) {
 			t.Errorf("a pipelined command after the budget: err=%v, want ErrBudgetSpent", c.Err())
 		}
 	}
@@ -75,7 +75,7 @@ func TestRedisBudgetBoundsAHungRedis(t *testing.T) {
 func TestRedisBudgetLeavesHealthyRedisAlone(t *testing.T) {
 	t.Parallel()
 	r := cachetest.New(t)
-	ctx := cache.WithRedisBudget(context.Background(), 250*time.Millisecond)
+	ctx := rdb.WithBudget(context.Background(), 250*time.Millisecond)
 	for i := range 200 {
 		if err := r.Client.Set(ctx, r.Prefix+"k", i, time.Minute).Err(); err != nil {
 			t.Fatalf("command %d: %v", i, err)

@@ -151,7 +151,7 @@ func TestConcurrentClaimsAreDisjoint(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				got[i], errs[i] = c.claim(context.Background(), true)
+				got[i], errs[i] = c.claim(context.Background(), backingOffToo)
 			}()
 		}
 		close(start)
@@ -221,12 +221,12 @@ func TestFastPathThenRetriesWithBackoff(t *testing.T) {
 		if r.LastError != fail.Error() {
 			t.Errorf("last_error=%q, want %q", r.LastError, fail.Error())
 		}
-		o.sweep(ctx, false) // not due yet: nothing happens
+		o.sweep(ctx, dueRows) // not due yet: nothing happens
 		if got := rowsLeft(t, db)[0].Attempts; got != i+1 {
 			t.Fatalf("a sweep before the backoff ran out attempted the row (attempts=%d)", got)
 		}
 		clk.Advance(want)
-		o.sweep(ctx, false)
+		o.sweep(ctx, dueRows)
 	}
 	if n := len(rowsLeft(t, db)); n != 0 {
 		t.Fatalf("%d rows left after the dependency came back, want 0", n)
@@ -253,12 +253,12 @@ func TestOtherInstanceDeliversAfterWriterLease(t *testing.T) {
 	var got []string
 	other := New(db.Client, db.Dialect, Config{Now: clk.Now})
 	other.Handle("k", func(_ context.Context, p []byte) error { got = append(got, string(p)); return nil })
-	other.sweep(ctx, true)
+	other.sweep(ctx, backingOffToo)
 	if len(got) != 0 {
 		t.Fatalf("delivered %v while the writer's lease held", got)
 	}
 	clk.Advance(WriterLease + time.Millisecond)
-	other.sweep(ctx, false)
+	other.sweep(ctx, dueRows)
 	if fmt.Sprint(got) != "[x]" {
 		t.Fatalf("delivered %v after the writer's lease, want [x]", got)
 	}
@@ -290,7 +290,7 @@ func TestFailedKindWaitsAndKickRetries(t *testing.T) {
 		mustAdd(t, o, db, "k", fmt.Sprint(i))
 	}
 	clk.Advance(WriterLease + time.Millisecond)
-	o.sweep(ctx, false)
+	o.sweep(ctx, dueRows)
 	if calls != 1 {
 		t.Fatalf("%d attempts with the dependency down, want 1 (the others wait)", calls)
 	}
@@ -300,11 +300,11 @@ func TestFailedKindWaitsAndKickRetries(t *testing.T) {
 		}
 	}
 	down = false
-	o.sweep(ctx, false)
+	o.sweep(ctx, dueRows)
 	if n := len(rowsLeft(t, db)); n != 5 {
 		t.Fatalf("%d rows left before the backoff ran out, want 5", n)
 	}
-	o.sweep(ctx, true) // what Kick does
+	o.sweep(ctx, backingOffToo) // what Kick does
 	if n := len(rowsLeft(t, db)); n != 0 {
 		t.Fatalf("%d rows left after a kick with the dependency back, want 0", n)
 	}

@@ -1,28 +1,31 @@
-package cache
+// Package memo is a bounded in-process map for read-mostly caches on the
+// request path: verified access tokens (auth) and user records (the cache
+// tiers). It imports only the standard library.
+package memo
 
 import "sync"
 
-// Local is a bounded in-process map for read-mostly caches on the request
+// Map is a bounded in-process map for read-mostly caches on the request
 // path (verified tokens, user records). Reads take no lock (a sync.Map), so
 // concurrent requests neither queue behind each other, as on an LRU whose
 // every read moves an entry, nor contend on a read lock's counter; writes,
 // which are rare, are serialized. When full, it forgets an arbitrary eighth
 // of its entries: what it holds is always correct (the callers evict what
 // a write invalidates), only sometimes gone.
-type Local[K comparable, V any] struct {
+type Map[K comparable, V any] struct {
 	m   sync.Map   // K → V
 	mu  sync.Mutex // serializes writes; guards n
 	n   int
 	max int
 }
 
-// NewLocal returns a Local holding at most max entries.
-func NewLocal[K comparable, V any](max int) *Local[K, V] {
-	return &Local[K, V]{max: max}
+// New returns a Map holding at most max entries.
+func New[K comparable, V any](max int) *Map[K, V] {
+	return &Map[K, V]{max: max}
 }
 
 // Get returns the value of k, if present.
-func (l *Local[K, V]) Get(k K) (V, bool) {
+func (l *Map[K, V]) Get(k K) (V, bool) {
 	v, ok := l.m.Load(k)
 	if !ok {
 		var zero V
@@ -32,7 +35,7 @@ func (l *Local[K, V]) Get(k K) (V, bool) {
 }
 
 // Add sets the value of k.
-func (l *Local[K, V]) Add(k K, v V) {
+func (l *Map[K, V]) Add(k K, v V) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.m.Load(k); !ok && l.n >= l.max {
@@ -50,7 +53,7 @@ func (l *Local[K, V]) Add(k K, v V) {
 }
 
 // Remove forgets k.
-func (l *Local[K, V]) Remove(k K) {
+func (l *Map[K, V]) Remove(k K) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, loaded := l.m.LoadAndDelete(k); loaded {
@@ -59,7 +62,7 @@ func (l *Local[K, V]) Remove(k K) {
 }
 
 // Purge forgets everything.
-func (l *Local[K, V]) Purge() {
+func (l *Map[K, V]) Purge() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.m.Clear()
@@ -67,7 +70,7 @@ func (l *Local[K, V]) Purge() {
 }
 
 // Len is the number of entries.
-func (l *Local[K, V]) Len() int {
+func (l *Map[K, V]) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/authql/authql/cache"
+	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/post"
+	"github.com/authql/authql/ent/predicate"
+	"github.com/authql/authql/ent/schema/pulid"
+)
+
+// PostPage asks for one page of a post list.
+type PostPage struct {
+	// Author restricts the list to one author's posts; "" lists every post.
+	Author        pulid.ID
+	First, Last   *int
+	After, Before *ent.Cursor
+	// Order is the sort order; nil means newest first.
+	Order *ent.PostOrder
+	// TotalCount asks for the size of the whole list too.
+	TotalCount bool
+}
+
+// order is the page's sort order: newest first unless asked otherwise.
+func (p PostPage) order() ent.PostOrder {
+	if p.Order == nil || p.Order.Field == nil {
+		return ent.PostOrder{Direction: entgql.OrderDirectionDesc, Field: ent.PostOrderFieldCreatedAt}
+	}
+	return *p.Order
+}
+
+func (p PostPage) size() int {
+	switch {
+	case p.First != nil:
+		return *p.First
+	case p.Last != nil:
+		return *p.Last
+	}
+	return DefaultPageSize
+}
+
+// list names the list for counts.
+func (p PostPage) list() string {
+	if p.Author == "" {
+		return "all"
+	}
+	return "author:" + string(p.Author)
+}
+
+// hash identifies the page (list, order, size, cursors) in a cache key.
+func (p PostPage) hash() string {
+	o := p.order()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%d|%v", p.list(), o.Field.String(), o.Direction, p.size(), p.Last != nil)
+	for _, c := range []*ent.Cursor{p.After, p.Before} {
+		if c == nil {
+			h.Write([]byte("|-"))
+			continue
+		}
+		fmt.Fprintf(h, "|%s@%v", c.ID, c.Value)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// cacheKey names the page in the page tier, with its list if the total
+// is asked for.
+func (p PostPage) cacheKey() cache.PageKey {
+	k := cache.PageKey{Page: p.hash()}
+	if p.TotalCount {
+		k.Count = p.list()
+	}
+	return k
+}
+
+// PostRecord is the compact wire form of a post: how the page tier stores
+// it in Redis and how post events carry it between instances.
+type PostRecord struct {
+	ID        pulid.ID  `json:"id"`
+	Title     string    `json:"t"`
+	Content   string    `json:"c"`
+	AuthorID  pulid.ID  `json:"a"`
+	CreatedAt time.Time `json:"ca"`
+	UpdatedAt time.Time `json:"ua"`
+}
+
+// NewPostRecord is the wire form of p.
+func NewPostRecord(p *ent.Post) PostRecord {
+	return PostRecord{ID: p.ID, Title: p.Title, Content: p.Content, AuthorID: p.AuthorID, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+// Post is the post c carries.
+func (c PostRecord) Post() *ent.Post {
+	return &ent.Post{ID: c.ID, Title: c.Title, Content: c.Content, AuthorID: c.AuthorID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// postPage is one page as the page tier stores it: its posts and where it
+// sits.
+type postPage struct {
+	Posts   []PostRecord `json:"p"`
+	HasNext bool         `json:"n"`
+	HasPrev bool         `json:"v"`
+}
+
+// Posts returns one page of a post list, by keyset (never OFFSET): from the
+// cache when this page of the current generation was read before, else
+// from the database, and then cached. The total is counted only when asked
+// for, and cached too, so large tables are not recounted on every request.
+// hasPreviousPage (with first) and hasNextPage (with last) say only whether
+// a cursor was given, as the Relay specification allows; the other is
+// exact. Returns ErrBadCursor for a cursor of another kind of list.
+func (s *Store) Posts(ctx context.Context, req PostPage) (*ent.PostConnection, error) {
+	conns, errs := s.PostPages(ctx, []PostPage{req})
+	if errs != nil {
+		return nil, errs[0]
+	}
+	return conns[0], nil
+}
+
+// PostPages answers several page requests at once: one cache round trip
+// for all, and first pages of several authors' lists (same size and
+// order, no cursor) in one windowed query.
+func (s *Store) PostPages(ctx context.Context, reqs []PostPage) ([]*ent.PostConnection, []error) {
+	for _, r := range reqs {
+		for _, c := range []*ent.Cursor{r.After, r.Before} {
+			if c == nil {
+				continue
+			}
+			if _, ok := c.Value.(time.Time); !ok || !c.ID.Valid() {
+				return nil, fill(len(reqs), ErrBadCursor)
+			}
+		}
+	}
+	keys := make([]cache.PageKey, len(reqs))
+	for i, r := range reqs {
+		keys[i] = r.cacheKey()
+	}
+	read := cache.ReadPages[postPage](ctx, s.tiers, keys)
+	var missPages, missCounts []int
+	for i := range reqs {
+		if read.Pages[i] == nil {
+			missPages = append(missPages, i)
+		}
+		if reqs[i].TotalCount && read.Counts[i] == nil {
+			missCounts = append(missCounts, i)
+		}
+	}
+	newPages, err := s.queryPages(ctx, reqs, missPages)
+	if err != nil {
+		return nil, fill(len(reqs), err)
+	}
+	newCounts, err := s.queryCounts(ctx, reqs, missCounts)
+	if err != nil {
+		return nil, fill(len(reqs), err)
+	}
+	pages, counts := read.Pages, read.Counts
+	toStore, countsToStore := make([]*postPage, len(reqs)), make([]*int, len(reqs))
+	for i, p := range newPages {
+		pages[i], toStore[i] = p, p
+	}
+	for i, n := range newCounts {
+		counts[i], countsToStore[i] = n, n
+	}
+	cache.StorePages(ctx, s.tiers, read, keys, toStore, countsToStore)
+	out := make([]*ent.PostConnection, len(reqs))
+	for i, r := range reqs {
+		out[i] = postConnection(r, pages[i], counts[i])
+	}
+	return out, nil
+}
+
+// postConnection builds the Relay connection of a page.
+func postConnection(r PostPage, p *postPage, count *int) *ent.PostConnection {
+	field := r.order().Field
+	conn := &ent.PostConnection{}
+	conn.Edges, conn.PageInfo = connection(page[PostRecord]{rows: p.Posts, hasNext: p.HasNext, hasPrev: p.HasPrev},
+		func(rec PostRecord) *ent.PostEdge {
+			v := rec.CreatedAt
+			if field == ent.PostOrderFieldUpdatedAt {
+				v = rec.UpdatedAt
+			}
+			return &ent.PostEdge{Node: rec.Post(), Cursor: ent.Cursor{ID: rec.ID, Value: v}}
+		},
+		func(e *ent.PostEdge) *ent.Cursor { return &e.Cursor })
+	if count != nil {
+		conn.TotalCount = *count
+	}
+	return conn
+}
+
+// queryPages reads the pages at idx from the database: first pages of
+// several authors in one windowed query, anything else one query each.
+func (s *Store) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map[int]*postPage, error) {
+	out := map[int]*postPage{}
+	groups := map[string][]int{} // first pages of author lists, by shape
+	for _, i := range idx {
+		r := reqs[i]
+		if r.Author != "" && r.After == nil && r.Before == nil && r.Last == nil {
+			o := r.order()
+			shape := fmt.Sprintf("%s|%s|%d", o.Field.String(), o.Direction, r.size())
+			groups[shape] = append(groups[shape], i)
+			continue
+		}
+		p, err := s.queryPage(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	for _, g := range groups {
+		if len(g) == 1 {
+			p, err := s.queryPage(ctx, reqs[g[0]])
+			if err != nil {
+				return nil, err
+			}
+			out[g[0]] = p
+			continue
+		}
+		pages, err := s.queryFirstPages(ctx, reqs, g)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range pages {
+			out[i] = p
+		}
+	}
+	return out, nil
+}
+
+// orderColumn is the column a PostOrder sorts by.
+func orderColumn(o ent.PostOrder) string {
+	if o.Field == ent.PostOrderFieldUpdatedAt {
+		return post.FieldUpdatedAt
+	}
+	return post.FieldCreatedAt
+}
+
+// beyond selects the posts after c in the direction dir: (col, id) past
+// the cursor's.
+func beyond(col string, dir entgql.OrderDirection, c *ent.Cursor) predicate.Post {
+	v := c.Value.(time.Time)
+	if dir == entgql.OrderDirectionDesc {
+		return post.Or(predicate.Post(sql.FieldLT(col, v)), post.And(predicate.Post(sql.FieldEQ(col, v)), post.IDLT(c.ID)))
+	}
+	return post.Or(predicate.Post(sql.FieldGT(col, v)), post.And(predicate.Post(sql.FieldEQ(col, v)), post.IDGT(c.ID)))
+}
+
+// queryPage reads one page by keyset: n+1 rows past the cursor tell
+// whether more follow.
+func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
+	o := r.order()
+	col := orderColumn(o)
+	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
+	q := s.client.Post.Query()
+	if r.Author != "" {
+		q.Where(post.AuthorID(r.Author))
+	}
+	if k.after {
+		q.Where(beyond(col, o.Direction, r.After))
+	}
+	if k.before {
+		q.Where(beyond(col, o.Direction.Reverse(), r.Before))
+	}
+	read := o.Direction // the rows come in this order
+	if k.backward {
+		read = read.Reverse()
+	}
+	dir := sql.OrderAsc()
+	if read == entgql.OrderDirectionDesc {
+		dir = sql.OrderDesc()
+	}
+	posts, err := q.Order(sql.OrderByField(col, dir).ToFunc(), post.ByID(dir)).Limit(k.n + 1).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := keysetPage(posts, k)
+	return &postPage{Posts: postRecords(p.rows), HasNext: p.hasNext, HasPrev: p.hasPrev}, nil
+}
+
+// queryFirstPages reads the first page of several authors' lists (same
+// order and size) in one statement: ROW_NUMBER() per author, at most n+1
+// rows each.
+func (s *Store) queryFirstPages(ctx context.Context, reqs []PostPage, idx []int) (map[int]*postPage, error) {
+	r0 := reqs[idx[0]]
+	o := r0.order()
+	col := orderColumn(o)
+	dir := "ASC"
+	if o.Direction == entgql.OrderDirectionDesc {
+		dir = "DESC"
+	}
+	n := r0.size()
+	authors := make([]any, len(idx))
+	for j, i := range idx {
+		authors[j] = reqs[i].Author
+	}
+	q := s.client.Post.Query()
+	q.Modify(func(sel *sql.Selector) {
+		b := sql.Dialect(sel.Dialect())
+		tbl := b.Table(post.Table)
+		win := sql.RowNumber().PartitionBy(tbl.C(post.FieldAuthorID)).
+			OrderBy(tbl.C(col)+" "+dir, tbl.C(post.FieldID)+" "+dir)
+		inner := b.Select(tbl.Columns(post.Columns...)...).
+			AppendSelectExprAs(win, "rn").
+			From(tbl).
+			Where(sql.In(tbl.C(post.FieldAuthorID), authors...))
+		sel.From(inner.As(post.Table)).Where(sql.LTE(sel.C("rn"), n+1)).OrderBy(sel.C(post.FieldAuthorID), sel.C("rn"))
+	})
+	posts, err := q.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byAuthor := map[pulid.ID][]*ent.Post{}
+	for _, p := range posts {
+		byAuthor[p.AuthorID] = append(byAuthor[p.AuthorID], p)
+	}
+	out := make(map[int]*postPage, len(idx))
+	for _, i := range idx {
+		ps := byAuthor[reqs[i].Author]
+		more := len(ps) > n
+		out[i] = &postPage{Posts: postRecords(ps[:min(n, len(ps))]), HasNext: more}
+	}
+	return out, nil
+}
+
+// queryCounts counts the lists at idx: all posts with one COUNT, authors'
+// lists with one grouped COUNT.
+func (s *Store) queryCounts(ctx context.Context, reqs []PostPage, idx []int) (map[int]*int, error) {
+	out := map[int]*int{}
+	var authors []pulid.ID
+	for _, i := range idx {
+		if reqs[i].Author == "" {
+			n, err := s.client.Post.Query().Count(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = &n
+			continue
+		}
+		authors = append(authors, reqs[i].Author)
+	}
+	if len(authors) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		AuthorID pulid.ID `json:"author_id"`
+		Count    int      `json:"count"`
+	}
+	err := s.client.Post.Query().Where(post.AuthorIDIn(authors...)).
+		GroupBy(post.FieldAuthorID).Aggregate(ent.Count()).Scan(ctx, &rows)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[pulid.ID]int{}
+	for _, row := range rows {
+		counts[row.AuthorID] = row.Count
+	}
+	for _, i := range idx {
+		if reqs[i].Author != "" {
+			n := counts[reqs[i].Author]
+			out[i] = &n
+		}
+	}
+	return out, nil
+}
+
+func postRecords(ps []*ent.Post) []PostRecord {
+	out := make([]PostRecord, len(ps))
+	for i, p := range ps {
+		out[i] = NewPostRecord(p)
+	}
+	return out
+}
