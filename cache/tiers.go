@@ -24,7 +24,7 @@ import (
 	"github.com/authql/authql/cache/rdb"
 )
 
-// TierConfig configures the cache tiers (DESIGN.md: users 1 h, post lists
+// TierConfig configures the cache tiers (the design's: users 1 h, post lists
 // 5 min, responses 1 min). A zero TTL turns a tier off.
 type TierConfig struct {
 	Prefix      string

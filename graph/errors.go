@@ -42,7 +42,7 @@ const (
 )
 
 // Codes returns every extensions.code the server sends: ours, and those
-// gqlgen sets itself. The README's error table lists each one.
+// gqlgen sets itself. The error table of docs/API.md lists each one.
 func Codes() []string {
 	return []string{
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,

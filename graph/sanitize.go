@@ -21,7 +21,7 @@ import (
 //     reader's browser send a GET to the client's own origin with its
 //     cookies; a plain-http one is mixed content and tells the network what
 //     is read. Remote https images are kept (posts may show pictures), and
-//     the README says what they reveal to the host that serves them.
+//     docs/SECURITY.md says what they reveal to the host that serves them.
 //
 // It is safe for concurrent use.
 var contentPolicy = newContentPolicy()

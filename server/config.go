@@ -16,7 +16,7 @@ import (
 )
 
 // Config is the whole configuration, read from the environment (12-factor)
-// with flags that mirror it. Every entry is listed in the README.
+// with flags that mirror it. Every entry is listed in docs/OPERATIONS.md.
 type Config struct {
 	Env  string // development or production
 	Addr string
@@ -114,7 +114,7 @@ func (c Config) EmbeddedRedis() bool {
 
 // setting is one configuration entry: its environment variable, the flag
 // that mirrors it, its default and what it means. The table below is the
-// single source of the names; the README's configuration table lists it.
+// single source of the names; the configuration table of docs/OPERATIONS.md lists it.
 type setting struct {
 	env, flag, def, usage string
 	set                   func(c *Config, v string) error

@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// The log streams (DESIGN.md: auth, API, error and performance logs). A
+// The log streams (the design's auth, API, error and performance logs). A
 // record belongs to a stream by its "stream" attribute, usually attached
 // with Logger.With; records without one are the application's own
 // (start-up, shutdown, background work).

@@ -25,8 +25,8 @@ import (
 
 // metrics are the Prometheus metrics of one app, registered on the registry
 // newApp creates (never the global one). They implement auth.Observer and
-// cache.Observer, so those packages count without knowing Prometheus. The
-// README ("Operating it") lists them.
+// cache.Observer, so those packages count without knowing Prometheus.
+// docs/OPERATIONS.md ("Metrics") lists them.
 type metrics struct {
 	httpDuration *prometheus.HistogramVec
 	httpInFlight prometheus.Gauge
