@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -62,7 +63,7 @@ func (q *PersistedQueries) get(ctx context.Context, hash string) (string, bool) 
 	}
 	s, err := q.rdb.Get(ctx, q.k.apq(hash)).Result()
 	if err != nil {
-		if err != redis.Nil {
+		if !errors.Is(err, redis.Nil) {
 			q.log.WarnContext(ctx, "persisted query store unavailable", slog.Any("error", err))
 		}
 		return "", false

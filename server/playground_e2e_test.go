@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -142,7 +143,7 @@ func inspectPage(t *testing.T, page string) (refs []pageRef, nonce, endpoint str
 	for {
 		switch z.Next() {
 		case html.ErrorToken:
-			if z.Err() != io.EOF {
+			if !errors.Is(z.Err(), io.EOF) {
 				t.Fatalf("parse the page: %v", z.Err())
 			}
 			return refs, nonce, endpoint

@@ -1,6 +1,7 @@
 package cachetest
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -87,7 +88,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
+			if !errors.Is(err, io.EOF) {
 				_ = src.Close()
 			}
 			return
