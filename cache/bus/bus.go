@@ -180,7 +180,7 @@ func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
 		delete(b.waiting, nonce)
 		b.waitMu.Unlock()
 	}()
-	if err := b.rdb.Publish(ctx, b.channel, "m "+nonce+" "+b.id+" "+topic+" "+payload).Err(); err != nil {
+	if err := b.send(ctx, "m "+nonce+" "+b.id+" "+topic+" "+payload); err != nil {
 		return fmt.Errorf("bus publish: %w", err)
 	}
 	// Redis has queued the event for every subscriber: the peers' leases
@@ -232,7 +232,7 @@ func (b *Bus) peers(ctx context.Context) ([]string, error) {
 // once, without waiting for anyone: for notifications (live updates) that
 // nothing's correctness depends on. The payload must not contain a newline.
 func (b *Bus) Broadcast(ctx context.Context, topic, payload string) error {
-	if err := b.rdb.Publish(ctx, b.channel, "m - "+b.id+" "+topic+" "+payload).Err(); err != nil {
+	if err := b.send(ctx, "m - "+b.id+" "+topic+" "+payload); err != nil {
 		return fmt.Errorf("bus broadcast: %w", err)
 	}
 	b.apply(topic, payload)
@@ -289,12 +289,35 @@ func (b *Bus) receive(msg string) {
 	}
 }
 
+// In a Redis Cluster the bus uses sharded pub/sub (SPUBLISH, SSUBSCRIBE):
+// its channel lives on the one shard that owns its slot, so publisher and
+// subscribers meet on one server. With plain PUBLISH a message reaches
+// subscribers on other nodes over the cluster bus, after PUBLISH has
+// returned and possibly after a later ping's answer: neither a publisher's
+// order nor the lease (see Bus) would hold.
+
+// send publishes msg on the bus's channel.
+func (b *Bus) send(ctx context.Context, msg string) error {
+	if c, ok := b.rdb.(*redis.ClusterClient); ok {
+		return c.SPublish(ctx, b.channel, msg).Err()
+	}
+	return b.rdb.Publish(ctx, b.channel, msg).Err()
+}
+
+// subscribe subscribes to the bus's channel.
+func (b *Bus) subscribe(ctx context.Context) *redis.PubSub {
+	if c, ok := b.rdb.(*redis.ClusterClient); ok {
+		return c.SSubscribe(ctx, b.channel)
+	}
+	return b.rdb.Subscribe(ctx, b.channel)
+}
+
 // Run keeps the subscription until ctx ends. go-redis reconnects a broken
 // subscription by itself and resubscribes; every (re)subscription is
 // confirmed by a subscribe message, on which the process syncs (and, if that
 // fails, tries again with the next answered ping).
 func (b *Bus) Run(ctx context.Context) {
-	ps := b.rdb.Subscribe(ctx, b.channel)
+	ps := b.subscribe(ctx)
 	defer ps.Close()
 	// A blocked read does not watch ctx: closing the subscription ends it.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
@@ -335,7 +358,7 @@ func (b *Bus) Run(ctx context.Context) {
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
 				subscribed = true
 				lastTry = b.mono()
 				synced = b.sync(ctx)
@@ -416,7 +439,7 @@ func (b *Bus) background(ctx context.Context, ps *redis.PubSub) {
 				b.heartbeat(ctx)
 			}
 		case ack := <-b.acks:
-			if err := b.rdb.Publish(ctx, b.channel, ack).Err(); err != nil {
+			if err := b.send(ctx, ack); err != nil {
 				b.log.Warn("bus: acknowledge", slog.Any("error", err))
 			}
 		}
