@@ -59,22 +59,30 @@ func (db *DB) Close() error { return db.Client.Close() }
 // so these are given as modernc pragmas, not the mattn/cgo "_fk=1" syntax.
 // The ent client does not open its own connections: the returned pool is the
 // only one, and wrap may decorate its driver (e.g. to count statements).
-func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver) (*DB, error) {
+func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver, opts ...Option) (*DB, error) {
 	src, err := Parse(dsn)
 	if err != nil {
 		return nil, err
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	open := sql.Open
+	if o.tracer != nil {
+		open = o.tracedOpen(src.Dialect)
+	}
 	var db *sql.DB
 	switch src.Dialect {
 	case dialect.Postgres:
-		db, err = sql.Open("pgx", dsn)
+		db, err = open("pgx", dsn)
 	default:
 		if dir := filepath.Dir(src.path); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return nil, fmt.Errorf("create database directory: %w", err)
 			}
 		}
-		db, err = sql.Open("sqlite", "file:"+src.path+
+		db, err = open("sqlite", "file:"+src.path+
 			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout("+src.busyMillis+")"+
 			"&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	}
