@@ -136,6 +136,7 @@ func TestTracingSpansOfAQuery(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+u.Access)
 	req.Header.Set("Traceparent", traceparent)
+	req.Header.Set("X-Request-ID", "traced-feed")
 	s.send(t, req).mustOK(t)
 
 	ss := rec.waitFor(t, callerTraceID, byName("POST /query"))
@@ -189,8 +190,18 @@ func TestTracingSpansOfAQuery(t *testing.T) {
 			t.Errorf("span %s is not below the HTTP span", sp.Name())
 		}
 	}
-	if !strings.Contains(s.logs.String(), "trace_id="+callerTraceID) {
-		t.Errorf("no log line of the request carries trace_id=%s:\n%s", callerTraceID, s.logs.String())
+	var lines int
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if !strings.Contains(line, "request_id=traced-feed") {
+			continue
+		}
+		lines++
+		if !strings.Contains(line, "trace_id="+callerTraceID) {
+			t.Errorf("a log line of the request has no trace_id=%s: %s", callerTraceID, line)
+		}
+	}
+	if lines == 0 || !strings.Contains(s.logs.String(), "stream=api") {
+		t.Errorf("no log line of the request (want its api line):\n%s", s.logs.String())
 	}
 }
 
