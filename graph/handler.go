@@ -8,7 +8,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -49,7 +48,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 	transports := []graphql.Transport{
 		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
 		getTransport{},
-		transport.POST{},
+		postTransport{},
 	}
 	for _, t := range transports {
 		srv.AddTransport(t)
