@@ -28,15 +28,18 @@ import (
 //     executed (GraphQL spec, "Response Format"; GraphQL over HTTP, "data"
 //     absent on a request error). gqlgen sends "data": null.
 //
-// Both answer a request with no query (nor a persisted-query hash) 400
-// BAD_REQUEST: it is not a GraphQL request.
+// Both also read a persisted document request's documentId (see
+// documents.go), and answer a request with neither query nor documentId
+// (nor a persisted-query hash) 400 BAD_REQUEST: it is not a GraphQL request.
 
-// httpParams are the parameters of a GraphQL-over-HTTP request.
+// httpParams are the parameters of a GraphQL-over-HTTP request, persisted
+// document requests included.
 type httpParams struct {
 	Query         string         `json:"query"`
 	OperationName string         `json:"operationName"`
 	Variables     map[string]any `json:"variables"`
 	Extensions    map[string]any `json:"extensions"`
+	DocumentID    string         `json:"documentId"`
 }
 
 // postTransport serves POST with a JSON body.
@@ -52,7 +55,7 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	dec := json.NewDecoder(r.Body)
 	dec.UseNumber()
 	if err := dec.Decode(&p); err != nil {
-		msg := "the body is not a GraphQL request: a JSON object with \"query\" (a string) and optional \"operationName\", \"variables\" and \"extensions\""
+		msg := "the body is not a GraphQL request: a JSON object with \"query\" (a string) or \"documentId\", and optional \"operationName\", \"variables\" and \"extensions\""
 		if err == io.EOF {
 			msg = "the body is empty: send a JSON GraphQL request"
 		}
@@ -81,7 +84,7 @@ func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		Refusal{Code: CodeBadRequest, Message: "the query string does not decode (RFC 3986 percent-encoding)"}.Write(w, r)
 		return
 	}
-	p := httpParams{Query: q.Get("query"), OperationName: q.Get("operationName")}
+	p := httpParams{Query: q.Get("query"), OperationName: q.Get("operationName"), DocumentID: q.Get("documentId")}
 	for name, into := range map[string]*map[string]any{"variables": &p.Variables, "extensions": &p.Extensions} {
 		if v := q.Get(name); v != "" && !decodeObject(v, into) {
 			Refusal{Code: CodeBadRequest, Message: name + " must be a JSON object"}.Write(w, r)
@@ -102,11 +105,14 @@ func decodeObject(s string, m *map[string]any) bool {
 
 // execute runs one GraphQL-over-HTTP request and writes its response.
 func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, p httpParams, start time.Time) {
-	if p.Query == "" && p.Extensions["persistedQuery"] == nil {
-		Refusal{Code: CodeBadRequest, Message: "a GraphQL request needs \"query\", a GraphQL document"}.Write(w, r)
+	if p.Query == "" && p.DocumentID == "" && p.Extensions["persistedQuery"] == nil {
+		Refusal{Code: CodeBadRequest, Message: "a GraphQL request needs \"query\" (a GraphQL document) or \"documentId\""}.Write(w, r)
 		return
 	}
 	ctx := r.Context()
+	if p.DocumentID != "" {
+		ctx = context.WithValue(ctx, documentIDKey{}, p.DocumentID)
+	}
 	raw := &graphql.RawParams{
 		Query:         p.Query,
 		OperationName: p.OperationName,
