@@ -190,6 +190,12 @@ func (l *Limiter) Mail(ctx context.Context, email, ip string) error {
 	return l.take(ctx, RateMail, l.keys.mailAccount(hashKey(email)), l.limits.MailAccount, 1)
 }
 
+// ResetAttempt charges an attempt to spend a password-reset token to the
+// client address (the budget of Mail's per-address limit).
+func (l *Limiter) ResetAttempt(ctx context.Context, ip string) error {
+	return l.take(ctx, RateMail, l.keys.mailIP(l.addr(ip)), l.limits.MailIP, 1)
+}
+
 // API charges an operation's complexity to the user's budget, or to the
 // client address's when there is no user.
 func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) error {

@@ -7,9 +7,12 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/graph/model"
 )
@@ -26,15 +29,19 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		return nil, err
 	}
 	var (
-		u    *ent.User
-		pair auth.Pair
+		u     *ent.User
+		pair  auth.Pair
+		mails []mail.Message
 	)
+	// The password is hashed whether or not the address has an account:
+	// both answers take the same time.
 	hash, err := r.passwords.Hash(ctx, input.Password)
 	if err != nil {
 		return nil, err
 	}
+	now := r.accountNow()
 	var id pulid.ID
-	err = r.writeUser(ctx, userWrite{User: &id, Creates: true, Do: func(tx *ent.Client) error {
+	err = r.writeUser(ctx, userWrite{User: &id, Creates: true, Mails: &mails, Do: func(tx *ent.Client) error {
 		var err error
 		u, err = tx.User.Create().
 			SetEmail(email).
@@ -42,19 +49,36 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 			SetPasswordHash(hash).
 			Save(ctx)
 		if ent.IsConstraintError(err) {
+			if r.requireVerified {
+				return errAccountExists
+			}
 			return badInput("email", "is already registered")
 		}
 		if err != nil {
 			return err
 		}
 		id = u.ID
+		token, err := issueToken(ctx, tx, accounttoken.KindVERIFY_EMAIL, u, auth.VerifyEmailTTL, now)
+		if err != nil {
+			return err
+		}
+		mails = append(mails, verificationMail(u, token))
+		if r.requireVerified {
+			return nil // no session until the address is verified
+		}
 		// The session starts inside the transaction: if Redis fails, the
 		// account is not created either, and the client can simply retry.
 		pair, err = r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), 0)
 		return err
 	}})
+	if errors.Is(err, errAccountExists) {
+		return nil, r.accountExists(ctx, email)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if r.requireVerified {
+		return nil, auth.ErrEmailNotVerified
 	}
 	r.signedIn(ctx, nil, email)
 	return r.payload(ctx, pair, u), nil

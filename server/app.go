@@ -168,6 +168,8 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Outbox:    ob,
 		Log:       a.logs.err,
 
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+
 		BeforeCommit: d.beforeCommit,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
