@@ -23,8 +23,10 @@ import (
 // expired or spent: one answer for all, so a caller learns nothing more.
 var errBadAccountToken = badInput("token", "is unknown, expired or already used")
 
-// errAccountExists, inside Register, means the address has an account.
-var errAccountExists = errors.New("account exists")
+// errAccountExists: a sign-up's address has an account. Where sign-up
+// must not tell so it never reaches the client; else it is the field's
+// error.
+var errAccountExists = badInput("email", "is already registered")
 
 // accountNow is the time account tokens are stamped and compared with:
 // UTC to the microsecond, as both databases store it (SQLite compares the
@@ -113,21 +115,50 @@ func verificationMail(u *ent.User, token string) mail.Message {
 	return mail.Message{ID: mail.NewID(), To: u.Email, Name: u.Name, Template: mail.VerifyEmail, Token: token}
 }
 
-// accountExists answers a sign-up with an address that has an account,
-// where sign-up must not tell so: the owner is mailed instead, and the
-// caller gets the answer of a new account.
-func (r *Resolver) accountExists(ctx context.Context, email string) error {
-	err := r.writeMails(ctx, func(tx *ent.Client) ([]mail.Message, error) {
+// createUser creates an account with a verification token, and appends
+// its verification mail to mails. Returns BAD_USER_INPUT for an address
+// that has an account.
+func (r *Resolver) createUser(ctx context.Context, tx *ent.Client, email, name, hash string, mails *[]mail.Message) (*ent.User, error) {
+	u, err := tx.User.Create().SetEmail(email).SetName(name).SetPasswordHash(hash).Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, errAccountExists
+	}
+	if err != nil {
+		return nil, err
+	}
+	token, err := issueToken(ctx, tx, accounttoken.KindVERIFY_EMAIL, u, auth.VerifyEmailTTL, r.accountNow())
+	if err != nil {
+		return nil, err
+	}
+	*mails = append(*mails, verificationMail(u, token))
+	return u, nil
+}
+
+// signUpUnverified is a sign-up where addresses must be verified first,
+// after its answer: it creates the account and mails its link, or, if
+// the address has an account, mails its owner that someone tried.
+func (r *Resolver) signUpUnverified(ctx context.Context, email, name, hash string) error {
+	var (
+		id    pulid.ID
+		mails []mail.Message
+	)
+	err := r.writeUser(ctx, userWrite{User: &id, Creates: true, Mails: &mails, Do: func(tx *ent.Client) error {
+		u, err := r.createUser(ctx, tx, email, name, hash, &mails)
+		if err == nil {
+			id = u.ID
+		}
+		return err
+	}})
+	if !errors.Is(err, errAccountExists) {
+		return err
+	}
+	return r.writeMails(ctx, func(tx *ent.Client) ([]mail.Message, error) {
 		u, err := tx.User.Query().Where(user.Email(email)).Only(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return []mail.Message{{ID: mail.NewID(), To: u.Email, Name: u.Name, Template: mail.AccountExists}}, nil
 	})
-	if err != nil {
-		return err
-	}
-	return auth.ErrEmailNotVerified
 }
 
 // limitMail charges a request that mails email to the client address and

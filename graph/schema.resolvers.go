@@ -7,12 +7,10 @@ package graph
 
 import (
 	"context"
-	"errors"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/ent"
-	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/graph/model"
 )
@@ -28,57 +26,38 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 	if err := checkNewPassword("password", input.Password); err != nil {
 		return nil, err
 	}
+	// The password is hashed before anything else, whether or not the
+	// address has an account.
+	hash, err := r.passwords.Hash(ctx, input.Password)
+	if err != nil {
+		return nil, err
+	}
+	if r.requireVerified {
+		// The rest happens after the answer, which is the same for a new
+		// and an existing address, in the same time (the hash above).
+		name := trimText(input.Name)
+		r.detached(ctx, "sign up", func(ctx context.Context) error { return r.signUpUnverified(ctx, email, name, hash) })
+		return nil, auth.ErrEmailNotVerified
+	}
 	var (
 		u     *ent.User
 		pair  auth.Pair
 		mails []mail.Message
 	)
-	// The password is hashed whether or not the address has an account:
-	// both answers take the same time.
-	hash, err := r.passwords.Hash(ctx, input.Password)
-	if err != nil {
-		return nil, err
-	}
-	now := r.accountNow()
 	var id pulid.ID
 	err = r.writeUser(ctx, userWrite{User: &id, Creates: true, Mails: &mails, Do: func(tx *ent.Client) error {
 		var err error
-		u, err = tx.User.Create().
-			SetEmail(email).
-			SetName(trimText(input.Name)).
-			SetPasswordHash(hash).
-			Save(ctx)
-		if ent.IsConstraintError(err) {
-			if r.requireVerified {
-				return errAccountExists
-			}
-			return badInput("email", "is already registered")
-		}
-		if err != nil {
+		if u, err = r.createUser(ctx, tx, email, trimText(input.Name), hash, &mails); err != nil {
 			return err
 		}
 		id = u.ID
-		token, err := issueToken(ctx, tx, accounttoken.KindVERIFY_EMAIL, u, auth.VerifyEmailTTL, now)
-		if err != nil {
-			return err
-		}
-		mails = append(mails, verificationMail(u, token))
-		if r.requireVerified {
-			return nil // no session until the address is verified
-		}
 		// The session starts inside the transaction: if Redis fails, the
 		// account is not created either, and the client can simply retry.
 		pair, err = r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), 0)
 		return err
 	}})
-	if errors.Is(err, errAccountExists) {
-		return nil, r.accountExists(ctx, email)
-	}
 	if err != nil {
 		return nil, err
-	}
-	if r.requireVerified {
-		return nil, auth.ErrEmailNotVerified
 	}
 	r.signedIn(ctx, nil, email)
 	return r.payload(ctx, pair, u), nil

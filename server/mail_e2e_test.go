@@ -291,3 +291,80 @@ func TestVerifyPage(t *testing.T) {
 		t.Errorf("second POST: %d, want 400", res.StatusCode)
 	}
 }
+
+// median of the durations.
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// withinNoise reports whether two medians differ by less than the noise
+// of a loaded test machine: 25 ms, or a third of the larger one.
+func withinNoise(a, b time.Duration) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d < max(25*time.Millisecond, max(a, b)/3)
+}
+
+// requestPasswordReset and register (verified addresses required) answer
+// a known and an unknown address with the same response, in the same time
+// (medians of interleaved requests).
+func TestNoEnumerationThroughMail(t *testing.T) {
+	t.Parallel()
+	e, mp := newMailEnv(t)
+	e.env["APP_REQUIRE_VERIFIED_EMAIL"] = "true"
+	for _, k := range []string{"APP_RATE_MAIL_IP", "APP_RATE_MAIL_ACCOUNT", "APP_RATE_REGISTER_IP", "APP_RATE_API"} {
+		e.env[k] = "off"
+	}
+	s := e.start(t)
+	register := func(email string) gqlResponse {
+		return s.do(t, "", `mutation($in: RegisterInput!) { register(input: $in) { accessToken } }`,
+			map[string]any{"in": map[string]any{"email": email, "password": "plum-tree-42", "name": "Gil"}})
+	}
+	register("gil@example.com")
+	mp.Wait(t, "gil@example.com", 1, mailWait)
+
+	const n = 15
+	timed := func(f func() gqlResponse) (time.Duration, string) {
+		start := time.Now()
+		r := f()
+		return time.Since(start), shape(t, r)
+	}
+	var known, unknown []time.Duration
+	for i := range n {
+		d, a := timed(func() gqlResponse { return s.requestReset(t, "gil@example.com") })
+		known = append(known, d)
+		d, b := timed(func() gqlResponse { return s.requestReset(t, "nobody"+string(rune('a'+i))+"@example.com") })
+		unknown = append(unknown, d)
+		if a != b {
+			t.Fatalf("requestPasswordReset answers a known address\n%s\nand an unknown one\n%s", a, b)
+		}
+	}
+	t.Logf("requestPasswordReset: median %v for a known address, %v for an unknown one (n=%d)", median(known), median(unknown), n)
+	if !withinNoise(median(known), median(unknown)) {
+		t.Errorf("requestPasswordReset: median %v known, %v unknown: the time tells them apart", median(known), median(unknown))
+	}
+
+	known, unknown = nil, nil
+	for i := range n {
+		d, a := timed(func() gqlResponse { return register("gil@example.com") })
+		known = append(known, d)
+		d, b := timed(func() gqlResponse { return register("new" + string(rune('a'+i)) + "@example.com") })
+		unknown = append(unknown, d)
+		if a != b {
+			t.Fatalf("register answers an existing address\n%s\nand a new one\n%s", a, b)
+		}
+	}
+	t.Logf("register: median %v for an existing address, %v for a new one (n=%d)", median(known), median(unknown), n)
+	if !withinNoise(median(known), median(unknown)) {
+		t.Errorf("register: median %v existing, %v new: the time tells them apart", median(known), median(unknown))
+	}
+	// The known address got its reset links, the unknown ones nothing.
+	mp.Wait(t, "gil@example.com", 1+n+n, mailWait)
+	if got := mp.Messages(t, "nobodya@example.com"); len(got) != 0 {
+		t.Errorf("%d mails to an address without an account", len(got))
+	}
+}

@@ -171,3 +171,44 @@ func TestDeliverSMTPDownThenUp(t *testing.T) {
 		t.Fatalf("%d mails, want 1", len(got))
 	}
 }
+
+// The writer commits its mail and dies before sending it: another
+// instance's worker sends it once the writer's lease ran out, once, even
+// though a third instance polls the same table.
+func TestMailOfAKilledWriterIsSentOnce(t *testing.T) {
+	t.Parallel()
+	mp := mailtest.Start(t)
+	db := entdbtest.Open(t)
+	ctx := context.Background()
+	writer := outbox.New(db.Client, db.Dialect, outbox.Config{})
+	mustMailer(t, db.Client, mp.SMTPURL()).Handle(writer)
+	msg := mail.Message{ID: mail.NewID(), To: "dee@example.com", Template: mail.ResetPassword, Token: "t2"}
+	tx, err := db.Client.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.Add(ctx, tx.Client(), mail.Kind, payload(t, msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// The writer dies here: no Deliver. Two other instances run workers.
+	start := time.Now()
+	for range 2 {
+		ob := outbox.New(db.Client, db.Dialect, outbox.Config{Poll: 50 * time.Millisecond})
+		mustMailer(t, db.Client, mp.SMTPURL()).Handle(ob)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); ob.Run(runCtx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+	mp.Wait(t, "dee@example.com", 1, outbox.WriterLease+10*time.Second)
+	if took := time.Since(start); took < outbox.WriterLease-time.Second {
+		t.Errorf("sent after %v, before the writer's lease (%v) ran out", took, outbox.WriterLease)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := mp.Messages(t, "dee@example.com"); len(got) != 1 {
+		t.Fatalf("%d mails, want exactly 1", len(got))
+	}
+}
