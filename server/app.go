@@ -168,6 +168,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		PersistedQueries: cache.NewPersistedQueries(a.cacheRdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
+		LiveStats:        &a.metrics.live,
 	})
 	a.front.set(a.routes(gql))
 	obDone := make(chan struct{}) // started once the handler registered its kinds
