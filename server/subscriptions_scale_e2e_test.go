@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,98 @@ func TestSubscriptionGroupsByVisibility(t *testing.T) {
 	}
 	if got := s.app.metrics.live.Resolutions.Load() - before; got != 3 {
 		t.Errorf("event resolved %d times for 5 subscriptions in 3 groups, want 3", got)
+	}
+}
+
+// A socket costs one goroutine on the server (the one reading it) once it
+// is quiet: no ticker, keep-alive, watch or subscription goroutine of its
+// own. Counted over real sockets, client goroutines included.
+func TestIdleSocketsCostOneGoroutine(t *testing.T) {
+	e := newTestEnv(t)
+	e.env["APP_WS_MAX_CONNECTIONS_PER_USER"] = "0"
+	s := e.start(t)
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	open := func() *wsClient {
+		c, ack, err := dialWS(t, s, tok.Access, false)
+		if err != nil || ack.Type != "connection_ack" {
+			t.Fatalf("init: %v %+v", err, ack)
+		}
+		c.subscribe("1", `subscription { postCreated { id } }`, nil)
+		c.subscribe("2", `subscription { postDeleted }`, nil)
+		c.sync()
+		return c
+	}
+	open() // the groups and the sweep exist from the first socket on
+	settle := func() int {
+		var n int
+		for range 20 { // writers and handshakes finish
+			time.Sleep(50 * time.Millisecond)
+			n = runtime.NumGoroutine()
+		}
+		return n
+	}
+	before := settle()
+	const sockets = 40
+	for range sockets {
+		open()
+	}
+	per := float64(settle()-before) / sockets
+	t.Logf("%.2f goroutines per socket with two subscriptions, client and server", per)
+	// The client's side of a coder/websocket connection has no goroutine:
+	// what is left is the server's reader.
+	if per > 1.1 {
+		t.Errorf("%.2f goroutines per idle socket, want 1", per)
+	}
+}
+
+// A socket that stops reading is closed with 4413 once more than
+// APP_WS_MAX_BACKLOG bytes wait for it, and meanwhile every event reaches a
+// socket that reads as fast as it did with nobody stalled.
+func TestStalledSocketClosedWithoutHoldingOthers(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_WS_MAX_BACKLOG"] = "65536"
+	e.env["APP_RATE_API"] = "100000/1h"
+	s := e.start(t)
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	const query = `subscription { postCreated { id content } }`
+	stalled, ack, err := dialWS(t, s, tok.Access, false)
+	if err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("init: %v %+v", err, ack)
+	}
+	stalled.conn.SetReadLimit(1 << 20)
+	stalled.subscribe("1", query, nil)
+	stalled.sync() // and then reads nothing more until the end
+	fast, ack, err := dialWS(t, s, tok.Access, false)
+	if err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("init: %v %+v", err, ack)
+	}
+	fast.conn.SetReadLimit(1 << 20)
+	fast.subscribe("1", query, nil)
+	fast.sync()
+
+	content := strings.Repeat("x", 50000)
+	var worst time.Duration
+	i := 0
+	defer func() { t.Logf("%d events until the stalled socket was closed", i) }()
+	for ; s.app.metrics.live.SlowClosed.Load() == 0; i++ {
+		if i == 400 {
+			t.Fatalf("the stalled socket is still open after %d events of 50 KB", i)
+		}
+		id := s.createPost(t, tok.Access, fmt.Sprintf("post %d", i), content)
+		start := time.Now()
+		if got := fast.next("1")["postCreated"].(map[string]any)["id"]; got != id {
+			t.Fatalf("fast socket got %v, want %v", got, id)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	t.Logf("slowest event to the reading socket, after its mutation answered: %v", worst)
+	closing := time.Now()
+	defer func() { t.Logf("close code read %v after the socket was closed", time.Since(closing)) }()
+	if worst > 2*time.Second {
+		t.Errorf("the reading socket waited %v for an event while another stalled", worst)
+	}
+	if code := stalled.closedWith(20 * time.Second); code != 4413 {
+		t.Errorf("stalled socket closed with %d, want 4413", code)
 	}
 }
