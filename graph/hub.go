@@ -379,11 +379,15 @@ func (h *hub) tick(c *liveConn, now time.Time) {
 		c.end(closeIdle, "idle")
 		return
 	}
+	mono := c.mono()
+	if w := c.writing0.Load(); w != 0 && mono-(w-1) > int64(wsWriteTimeout) {
+		c.conn.CloseNow() // the peer has not taken a message for that long
+		return
+	}
 	every := int64(h.o.PingInterval)
 	if every <= 0 {
 		return
 	}
-	mono := c.mono()
 	if !c.legacy && mono-c.lastRead.Load() > 2*every+int64(sweepInterval) {
 		// Nothing read, not even a pong, for two pings: the peer is gone.
 		c.conn.CloseNow()

@@ -143,6 +143,8 @@ type liveConn struct {
 	lastPing atomic.Int64
 	// idle is 1 + when the socket last had no subscription; 0 while it has.
 	idle atomic.Int64
+	// writing0 is 1 + when the write under way started; 0 if none is.
+	writing0 atomic.Int64
 }
 
 func (c *liveConn) mono() int64 { return int64(time.Since(c.opened)) }
@@ -195,23 +197,34 @@ func (t wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	// A client that names no subprotocol speaks graphql-ws, as gqlgen
 	// assumed.
 	c.legacy = conn.Subprotocol() != "graphql-transport-ws"
-	c.ctx = context.WithValue(r.Context(), liveConnKey{}, c)
+	// The socket outlives the request's handler (see serve).
+	c.ctx = context.WithValue(context.WithoutCancel(r.Context()), liveConnKey{}, c)
 	c.subs = map[string]*liveSub{}
-	c.serve()
+	if c.serve() {
+		go c.readLoop()
+	}
 }
 
-// serve authenticates the socket's connection_init, then reads it until
-// it closes.
-func (c *liveConn) serve() {
-	defer c.conn.CloseNow()
+// serve authenticates the socket's connection_init and reports whether it
+// is open. The reading goes on in a goroutine of its own: the handler's
+// has grown a deep stack on its way through the middleware, which a
+// socket would hold for hours.
+func (c *liveConn) serve() bool {
 	initTimer := time.AfterFunc(SocketInitTimeout, func() { c.end(closeIdle, "connection initialisation timeout") })
 	m, err := c.read()
 	initTimer.Stop()
 	if err != nil || !c.init(m) {
 		c.drain()
-		return
+		c.conn.CloseNow()
+		return false
 	}
 	c.hub.add(c)
+	return true
+}
+
+// readLoop reads the socket until it closes.
+func (c *liveConn) readLoop() {
+	defer c.conn.CloseNow()
 	defer c.cleanup()
 	for {
 		m, err := c.read()
@@ -389,9 +402,11 @@ func (c *liveConn) flush() {
 		if m.body != nil {
 			b = append(b, '}')
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), wsWriteTimeout)
-		err := c.conn.Write(ctx, coderws.MessageText, b)
-		cancel()
+		// No deadline of its own (a timer per write): the sweep cuts off a
+		// write that has taken longer than wsWriteTimeout.
+		c.writing0.Store(c.mono() + 1)
+		err := c.conn.Write(context.Background(), coderws.MessageText, b)
+		c.writing0.Store(0)
 		*bp = b[:0]
 		if cap(b) <= 64<<10 {
 			writeBufs.Put(bp)
