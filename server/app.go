@@ -184,6 +184,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
+		LiveStats:        &a.metrics.live,
 	})
 	a.front.set(a.routes(gql))
 	obDone := make(chan struct{}) // started once the handler registered its kinds
