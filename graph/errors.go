@@ -39,6 +39,9 @@ const (
 	// CodeLimitExceeded is a limit of a connection (subscriptions per
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
+	// CodeEmailNotVerified: the account's address must be verified before
+	// it gets tokens (APP_REQUIRE_VERIFIED_EMAIL).
+	CodeEmailNotVerified = "EMAIL_NOT_VERIFIED"
 )
 
 // Codes returns every extensions.code the server sends: ours, and those
@@ -47,7 +50,7 @@ func Codes() []string {
 	return []string{
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
 		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
-		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeEmailNotVerified,
 		errPersistedQueryNotFoundCode, CodeDocumentNotFound, CodeDocumentNotTrusted,
 		errcode.ValidationFailed, errcode.ParseFailed,
 		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
