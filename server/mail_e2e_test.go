@@ -13,6 +13,7 @@ import (
 
 	"github.com/authql/authql/auth/mail/mailtest"
 	"github.com/authql/authql/ent/entdb/outbox"
+	"github.com/authql/authql/graph/client"
 )
 
 // mailWait bounds how long a mail takes to arrive: at once normally, or
@@ -408,5 +409,28 @@ func TestMailsCommandListsLoggedMail(t *testing.T) {
 	s.verifyEmail(t, m[1]).mustOK(t)
 	if !s.emailVerified(t, tok.Access) {
 		t.Fatal("the listed link did not verify the address")
+	}
+}
+
+// Where only trusted documents run (the Go client's manifest), the link
+// pages still work: they send the client's own documents.
+func TestVerifyPageUnderTrustedDocuments(t *testing.T) {
+	t.Parallel()
+	e, mp := newMailEnv(t)
+	e.env["APP_TRUSTED_DOCUMENTS"] = "../graph/client/persisted-documents.json"
+	s := e.start(t)
+	s.do(t, "", client.Register_Operation, map[string]any{"input": map[string]any{
+		"email": "ivy@example.com", "password": "plum-tree-42", "name": "Ivy"}}).mustOK(t)
+	_, token := mailToken(t, mp, "ivy@example.com", 1)
+	for _, want := range []int{http.StatusOK, http.StatusBadRequest} { // the second: spent
+		res, err := s.Client().PostForm(s.URL+"/verify-email", url.Values{"token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("POST: %d, want %d\n%s", res.StatusCode, want, body)
+		}
 	}
 }
