@@ -8,6 +8,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/auth/mail"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -83,7 +84,7 @@ func (r *Resolver) deliverMails(ctx context.Context, fs []followUp) {
 	if len(fs) == 0 {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx = rdb.WithoutBudget(context.WithoutCancel(ctx))
 	go func() {
 		for _, f := range fs {
 			r.deliver(ctx, f)
@@ -174,7 +175,7 @@ func (r *Resolver) limitMail(ctx context.Context, email string) error {
 // flows that must answer alike for known and unknown addresses do their
 // lookups and writes here, so their time tells nothing either.
 func (r *Resolver) detached(ctx context.Context, what string, work func(ctx context.Context) error) {
-	ctx = context.WithoutCancel(ctx)
+	ctx = rdb.WithoutBudget(context.WithoutCancel(ctx))
 	go func() {
 		if err := work(ctx); err != nil {
 			r.log.ErrorContext(ctx, what, slog.Any("error", err))

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/authql/authql/auth/mail"
+	"github.com/authql/authql/graph/client"
 )
 
 // The pages the links of mails lead to (mail.VerifyPath, mail.ResetPath),
@@ -26,7 +27,8 @@ import (
 // A GET never spends a token: mail scanners and link previews fetch links,
 // and would otherwise use them up before the owner clicks. Only the form's
 // POST does, through the same GraphQL mutations as any client (api: rate
-// limits, error codes, logs).
+// limits, error codes, logs): the Go client's documents, so they run where
+// only trusted documents do (APP_TRUSTED_DOCUMENTS lists its manifest).
 
 // pageStyle is the pages' only style, allowed by its hash (pageCSP).
 const pageStyle = `body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}` +
@@ -76,7 +78,7 @@ func (a *app) accountPages(mux *http.ServeMux, api http.Handler) {
 		writePage(w, page{Title: "Confirm your e-mail address", Form: "confirm", Action: mail.VerifyPath, Token: tok, Button: "Confirm my address"})
 	})
 	mux.HandleFunc("POST "+mail.VerifyPath, func(w http.ResponseWriter, r *http.Request) {
-		msg, ok := runMutation(api, r, `mutation($t: String!) { verifyEmail(token: $t) }`, map[string]any{"t": r.PostFormValue("token")})
+		msg, ok := runMutation(api, r, client.VerifyEmail_Operation, map[string]any{"token": r.PostFormValue("token")})
 		if !ok {
 			writePage(w, page{Title: "The address could not be confirmed", Message: msg, status: http.StatusBadRequest})
 			return
@@ -93,8 +95,8 @@ func (a *app) accountPages(mux *http.ServeMux, api http.Handler) {
 	})
 	mux.HandleFunc("POST "+mail.ResetPath, func(w http.ResponseWriter, r *http.Request) {
 		if tok := r.PostFormValue("token"); tok != "" {
-			msg, ok := runMutation(api, r, `mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }`,
-				map[string]any{"t": tok, "p": r.PostFormValue("newPassword")})
+			msg, ok := runMutation(api, r, client.ResetPassword_Operation,
+				map[string]any{"token": tok, "newPassword": r.PostFormValue("newPassword")})
 			if !ok {
 				writePage(w, page{Title: "The password was not changed", Message: msg, status: http.StatusBadRequest})
 				return
@@ -102,7 +104,7 @@ func (a *app) accountPages(mux *http.ServeMux, api http.Handler) {
 			writePage(w, page{Title: "Password changed", Message: "Your password is changed and every session of the account has ended. Sign in with the new password."})
 			return
 		}
-		msg, ok := runMutation(api, r, `mutation($e: String!) { requestPasswordReset(email: $e) }`, map[string]any{"e": r.PostFormValue("email")})
+		msg, ok := runMutation(api, r, client.RequestPasswordReset_Operation, map[string]any{"email": r.PostFormValue("email")})
 		if !ok {
 			writePage(w, page{Title: "Reset your password", Message: msg, status: http.StatusTooManyRequests})
 			return

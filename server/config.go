@@ -260,7 +260,7 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n\n"+
+		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n       server mails [-n N] [flags]\n\n"+
 			"Every flag mirrors an environment variable (in parentheses); a flag given wins.\n\n")
 		fs.PrintDefaults()
 	}

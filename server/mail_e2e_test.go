@@ -13,6 +13,7 @@ import (
 
 	"github.com/authql/authql/auth/mail/mailtest"
 	"github.com/authql/authql/ent/entdb/outbox"
+	"github.com/authql/authql/graph/client"
 )
 
 // mailWait bounds how long a mail takes to arrive: at once normally, or
@@ -366,5 +367,70 @@ func TestNoEnumerationThroughMail(t *testing.T) {
 	mp.Wait(t, "gil@example.com", 1+n+n, mailWait)
 	if got := mp.Messages(t, "nobodya@example.com"); len(got) != 0 {
 		t.Errorf("%d mails to an address without an account", len(got))
+	}
+}
+
+// Without APP_SMTP_URL (development) a mail goes to the auth log, and
+// `server mails`, another process on the same database, lists it with a
+// link that works: its page answers and its token verifies the address.
+func TestMailsCommandListsLoggedMail(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_PUBLIC_URL"] = "http://localhost:8080"
+	s := e.start(t)
+	tok := s.register(t, "hal@example.com", "plum-tree-42", "Hal")
+	var out strings.Builder
+	deadline := time.Now().Add(mailWait)
+	for !strings.Contains(out.String(), "hal@example.com") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server mails never listed the mail:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		out.Reset()
+		if err := runWith(t.Context(), []string{"mails", "-n", "5"}, map[string]string{"DATABASE_URL": e.dsn}, &out, io.Discard); err != nil {
+			t.Fatalf("server mails: %v", err)
+		}
+	}
+	m := regexp.MustCompile(`http://localhost:8080/verify-email\?token=([A-Za-z0-9_-]+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no verification link in\n%s", out.String())
+	}
+	if !strings.Contains(s.logs.String(), m[0]) {
+		t.Errorf("the link is not in the log stream")
+	}
+	res, err := s.Client().Get(s.URL + "/verify-email?token=" + m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("the link's page: %d", res.StatusCode)
+	}
+	s.verifyEmail(t, m[1]).mustOK(t)
+	if !s.emailVerified(t, tok.Access) {
+		t.Fatal("the listed link did not verify the address")
+	}
+}
+
+// Where only trusted documents run (the Go client's manifest), the link
+// pages still work: they send the client's own documents.
+func TestVerifyPageUnderTrustedDocuments(t *testing.T) {
+	t.Parallel()
+	e, mp := newMailEnv(t)
+	e.env["APP_TRUSTED_DOCUMENTS"] = "../graph/client/persisted-documents.json"
+	s := e.start(t)
+	s.do(t, "", client.Register_Operation, map[string]any{"input": map[string]any{
+		"email": "ivy@example.com", "password": "plum-tree-42", "name": "Ivy"}}).mustOK(t)
+	_, token := mailToken(t, mp, "ivy@example.com", 1)
+	for _, want := range []int{http.StatusOK, http.StatusBadRequest} { // the second: spent
+		res, err := s.Client().PostForm(s.URL+"/verify-email", url.Values{"token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("POST: %d, want %d\n%s", res.StatusCode, want, body)
+		}
 	}
 }
