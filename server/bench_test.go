@@ -16,8 +16,9 @@ import (
 	"github.com/authql/authql/ent/entdb/entdbtest"
 )
 
-// benchServer is an instance for benchmarks: the real handler, rate limits
-// off (a benchmark is one very busy user), served in-process.
+// benchServer is an instance for benchmarks: the real handler, the API
+// rate limit on as in production but raised far above the load (a
+// benchmark is one very busy user), served in-process.
 type benchServer struct {
 	app   *app
 	token string
@@ -30,7 +31,7 @@ func newBenchServer(b *testing.B, users, postsEach int, env map[string]string) *
 		"DATABASE_URL":     entdbtest.DSN(b),
 		"APP_REDIS_PREFIX": r.Prefix,
 		"APP_JWT_SECRET":   testSecret,
-		"APP_RATE_API":     "off",
+		"APP_RATE_API":     "1000000000/1m",
 		"APP_LOG_LEVEL":    "error",
 	}
 	for k, v := range env {
