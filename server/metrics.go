@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
+	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
 )
 
@@ -118,10 +118,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // watch registers the collectors that read the app's dependencies at
 // scrape time: Redis (reachability and pool), the database pool, the bus.
-func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *sql.DB, bus *bus.Bus) error {
+func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *entdb.DB, bus *bus.Bus) error {
 	return registerAll(reg,
 		newRedisCollector(rdb),
-		collectors.NewDBStatsCollector(db, "authql"),
+		collectors.NewDBStatsCollector(db.SQL, "authql"),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "authql", Name: "db_connections_opened_total",
+			Help: "Database connections the pool has opened; flat under a steady load once the pool is warm.",
+		}, func() float64 { return float64(db.ConnectionsOpened()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "authql", Name: "bus_synced",
 			Help: "1 while this process's revocation and user-cache bus is synced (authentication answers from memory), else 0.",
