@@ -85,6 +85,9 @@ type Config struct {
 	// MetricsAddr, if set, serves /metrics on its own listener (and not on
 	// Addr); production sets it by default.
 	MetricsAddr string
+	// Pprof serves net/http/pprof beside /metrics on MetricsAddr's
+	// listener, never on Addr.
+	Pprof bool
 
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
@@ -228,6 +231,7 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
+		{"APP_PPROF", "pprof", "", "serve net/http/pprof under /debug/pprof/ on the APP_METRICS_ADDR listener (which must be set), never on APP_ADDR", optBool(func(c *Config) *bool { return &c.Pprof })},
 		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR (default: on APP_ADDR in development, " + defaultProductionMetricsAddr + " in production)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 type metrics struct {
 	httpDuration *prometheus.HistogramVec
 	httpInFlight prometheus.Gauge
+	aborted      prometheus.Counter
 	opDuration   *prometheus.HistogramVec
 	responses    *prometheus.CounterVec
 	issued       prometheus.Counter
@@ -64,6 +66,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		httpInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "authql", Name: "http_requests_in_flight",
 			Help: "HTTP requests being answered.",
+		}),
+		aborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "authql", Name: "http_requests_aborted_total",
+			Help: "HTTP requests whose client went away before the answer (not errors of ours).",
 		}),
 		opDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "authql", Name: "graphql_operation_duration_seconds",
@@ -109,7 +115,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.responseOK = m.responses.WithLabelValues("OK")
 	return m, registerAll(reg,
-		m.httpDuration, m.httpInFlight, m.opDuration, m.responses,
+		m.httpDuration, m.httpInFlight, m.aborted, m.opDuration, m.responses,
 		m.issued, m.verified, m.reuse, m.rateLimited, m.cache,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -251,6 +257,9 @@ func (m *metrics) instrument(mux *http.ServeMux, next http.Handler) http.Handler
 		}
 		sw := graph.NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			m.aborted.Inc() // the client went away (the server cancels only after this returns)
+		}
 		m.httpDuration.WithLabelValues(routeLabel(pattern), strconv.Itoa(sw.Status())).Observe(time.Since(start).Seconds())
 	})
 }
@@ -283,11 +292,20 @@ func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 func (a *app) serveMetrics(ln net.Listener) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
+	if a.cfg.Pprof {
+		// Only here: a profile shows the heap, goroutine stacks and
+		// command line, and costs CPU to take.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second, // no WebSocket here
+		WriteTimeout:      120 * time.Second, // no WebSocket here; a CPU profile takes its ?seconds= (30 by default)
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan struct{})
