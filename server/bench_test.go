@@ -140,3 +140,22 @@ func BenchmarkPostsScale(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPage20 is the page the Apollo peer is measured on (bench/run.sh
+// section 5): posts(first: 20) with each author's name, over 100 users and
+// 2,000 posts, without caches and with every tier.
+func BenchmarkPage20(b *testing.B) {
+	const page = `{ posts(first: 20) { edges { node { id title author { name } } } } }`
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"no_cache", map[string]string{"APP_CACHE_RESPONSE_TTL": "0", "APP_CACHE_PAGE_TTL": "0", "APP_CACHE_USER_TTL": "0"}},
+		{"all_tiers", nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := newBenchServer(b, 100, 20, tc.env)
+			s.run(b, s.token, page)
+		})
+	}
+}
