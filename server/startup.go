@@ -110,7 +110,7 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 		dsn = DefaultSQLitePath
 		a.log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://... for PostgreSQL", slog.String("path", dsn))
 	}
-	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle}
+	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle, ConnMaxIdleTime: a.cfg.DBMaxIdleTime}
 	var opts []entdb.Option
 	if a.tracer != nil {
 		opts = append(opts, entdb.WithTracing(childSpansOnly{tp: a.tracer}))

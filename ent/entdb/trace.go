@@ -2,6 +2,7 @@ package entdb
 
 import (
 	"database/sql"
+	"database/sql/driver"
 
 	"entgo.io/ent/dialect"
 	"github.com/XSAM/otelsql"
@@ -25,20 +26,22 @@ func WithTracing(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracer = tp }
 }
 
-// tracedOpen is sql.Open through otelsql. Rows and session resets make no
-// spans of their own: a statement's span is what an operator reads.
-func (o options) tracedOpen(dialectName string) func(driverName, dsn string) (*sql.DB, error) {
+// openDB opens the pool on c: through otelsql when tracing is on. Rows
+// and session resets make no spans of their own: a statement's span is
+// what an operator reads.
+func (o options) openDB(c driver.Connector, dialectName string) *sql.DB {
+	if o.tracer == nil {
+		return sql.OpenDB(c)
+	}
 	system := "sqlite"
 	if dialectName == dialect.Postgres {
 		system = "postgresql"
 	}
-	return func(driverName, dsn string) (*sql.DB, error) {
-		return otelsql.Open(driverName, dsn,
-			otelsql.WithTracerProvider(o.tracer),
-			otelsql.WithAttributes(attribute.String("db.system.name", system)),
-			otelsql.WithSpanOptions(otelsql.SpanOptions{
-				OmitRows:             true,
-				OmitConnResetSession: true,
-			}))
-	}
+	return otelsql.OpenDB(c,
+		otelsql.WithTracerProvider(o.tracer),
+		otelsql.WithAttributes(attribute.String("db.system.name", system)),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{
+			OmitRows:             true,
+			OmitConnResetSession: true,
+		}))
 }
