@@ -173,11 +173,22 @@ func (a *app) traceRedis(c redis.UniversalClient) error {
 	if a.tracer == nil {
 		return nil
 	}
-	if err := redisotel.InstrumentTracing(c,
+	opts := []redisotel.TracingOption{
 		redisotel.WithTracerProvider(childSpansOnly{tp: a.tracer}),
 		redisotel.WithDBStatement(false),
-		redisotel.WithCallerEnabled(false)); err != nil {
+		redisotel.WithCallerEnabled(false),
+	}
+	if err := redisotel.InstrumentTracing(c, opts...); err != nil {
 		return fmt.Errorf("trace redis: %w", err)
+	}
+	// On a cluster, redisotel instruments the nodes connected from now
+	// on; those the start-up's PING already reached are instrumented here.
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.RedisTimeout+time.Second)
+		defer cancel()
+		return cc.ForEachShard(ctx, func(_ context.Context, shard *redis.Client) error {
+			return redisotel.InstrumentTracing(shard, opts...)
+		})
 	}
 	return nil
 }
