@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -38,6 +39,10 @@ type Options struct {
 	// is ready (logs and metrics); a subscription when it starts and when
 	// it ends.
 	Observe func(context.Context, Operation)
+	// Tracer, if set, gets a span of every operation and of every field
+	// with a resolver of its own (see trace.go); nil: no tracing, at no
+	// cost.
+	Tracer trace.TracerProvider
 	// LiveStats, if set, is kept up to date by the WebSocket transport.
 	LiveStats *LiveStats
 }
@@ -93,6 +98,13 @@ func NewHandler(d Deps, o Options) http.Handler {
 	}
 	srv.SetDisableSuggestion(!o.Suggestions)
 	srv.Use(loadersExtension{r.store})
+	// The operation's span wraps the observer, so the operation's log line
+	// carries its trace id.
+	var tr *tracing
+	if o.Tracer != nil {
+		tr = &tracing{o.Tracer.Tracer("github.com/authql/authql/graph")}
+		srv.Use(*tr)
+	}
 	// Observe wraps every other response interceptor, so it sees every
 	// response, cached or refused.
 	if o.Observe != nil {
@@ -107,7 +119,11 @@ func NewHandler(d Deps, o Options) http.Handler {
 	}
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)
-	return withResponseStatus(refuseUnsupported(srv, transports))
+	h := withResponseStatus(refuseUnsupported(srv, transports))
+	if tr != nil {
+		h = tr.wrap(h)
+	}
+	return h
 }
 
 // pageSizeGuard refuses page sizes over the cap anywhere in an operation,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/auth/mail"
@@ -47,6 +48,8 @@ type app struct {
 	// balancer stops sending new requests before connections are drained.
 	draining atomic.Bool
 	closers  []func()
+	// tracer is the OpenTelemetry provider; nil when tracing is off.
+	tracer trace.TracerProvider
 }
 
 // streams are the loggers of the log streams (see log.go).
@@ -68,6 +71,9 @@ type deps struct {
 	// onHashSlot, if set, sees every password-hashing slot taken (see
 	// auth.PasswordOptions.OnAcquire).
 	onHashSlot func(held int)
+	// tracer, if set, is used instead of the OTLP exporter the
+	// environment configures.
+	tracer trace.TracerProvider
 	// beforeCommit runs in every write of posts or users just before its
 	// commit (graph.Deps.BeforeCommit).
 	beforeCommit func(ctx context.Context)
@@ -77,7 +83,7 @@ type deps struct {
 // handler: it returns an application that serves. Each embedded default is
 // announced once, with how to replace it.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, error) {
-	a, err := prepareApp(cfg, log)
+	a, err := prepareApp(ctx, cfg, log, d.tracer)
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +95,23 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, er
 }
 
 // prepareApp builds what needs neither the database nor Redis: the metrics,
-// and a handler that answers while they come up (startingRoutes).
-func prepareApp(cfg Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry()}
+// the tracer (tp, or the environment's when tracing is on), and a handler
+// that answers while they come up (startingRoutes).
+func prepareApp(ctx context.Context, cfg Config, log *slog.Logger, tp trace.TracerProvider) (*app, error) {
+	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry(), tracer: tp}
 	var err error
 	if a.metrics, err = newMetrics(a.registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if tp == nil && cfg.Tracing {
+		sdk, err := newTracerProvider(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The first closer runs last: spans of the shutdown are flushed too.
+		a.closers = append(a.closers, shutdownTracing(sdk))
+		a.tracer = sdk
+		log.Info("tracing: exporting spans over OTLP (OTEL_EXPORTER_OTLP_*)")
 	}
 	a.front.set(a.startingRoutes())
 	a.handler = &a.front
@@ -184,6 +201,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
+		Tracer:           a.tracer,
 		LiveStats:        &a.metrics.live,
 	})
 	a.front.set(a.routes(gql))

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/ent/entdb/entdbtest"
 )
@@ -25,6 +27,12 @@ type benchServer struct {
 }
 
 func newBenchServer(b *testing.B, users, postsEach int, env map[string]string) *benchServer {
+	b.Helper()
+	return newTracedBenchServer(b, users, postsEach, env, nil)
+}
+
+// newTracedBenchServer is newBenchServer traced by tp (nil: tracing off).
+func newTracedBenchServer(b *testing.B, users, postsEach int, env map[string]string, tp trace.TracerProvider) *benchServer {
 	b.Helper()
 	r := cachetest.New(b)
 	full := map[string]string{
@@ -42,7 +50,7 @@ func newBenchServer(b *testing.B, users, postsEach int, env map[string]string) *
 		b.Fatal(err)
 	}
 	cfg.PasswordMemoryKiB, cfg.PasswordTime = 1024, 1
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), deps{rdb: cachetest.Open(b, r.Config)})
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), deps{rdb: cachetest.Open(b, r.Config), tracer: tp})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -114,6 +114,9 @@ type Config struct {
 	// GOMAXPROCS); HashWait is how long one waits for its turn.
 	HashConcurrency int
 	HashWait        time.Duration
+	// Tracing is on when the environment names an OTLP endpoint (the
+	// standard OTEL_* variables, read by the SDK itself; see trace.go).
+	Tracing bool
 	// unknown describes each APP_ variable of the environment that is no
 	// setting (production refuses them: a misspelled setting is silently
 	// its default).
@@ -334,6 +337,10 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 		c.PublicURL = defaultPublicURL(c.Addr)
 	}
 	c.unknown = unknownSettings(table, environ())
+	var err error
+	if c.Tracing, err = tracingFromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, c.validate()...)
 	argon := auth.DefaultArgon2()
 	c.PasswordMemoryKiB, c.PasswordTime = argon.Memory, argon.Time

@@ -31,7 +31,7 @@ import (
 //	GET  /readyz              the database and Redis answer, and we are not draining
 //	GET  /metrics             Prometheus metrics (unless APP_METRICS_ADDR serves them apart)
 //
-// Middleware, outermost first: the deadline of every response but a
+// Middleware, outermost first: the trace span (when tracing is on), the deadline of every response but a
 // WebSocket, metrics, panic recovery, request id, security headers, CORS
 // (around), then on /query no-store, the Redis budget, cost counting, the
 // operation log, the body limit, caller identification and the cap on
@@ -98,6 +98,7 @@ func (a *app) around(mux *http.ServeMux) http.Handler {
 	h = a.recoverHTTP(h)
 	h = a.metrics.instrument(mux, h)
 	h = bounded(a.cfg.WriteTimeout)(h)
+	h = a.traceHTTP(h)
 	return h
 }
 

@@ -88,7 +88,7 @@ func startAndServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	a, err := prepareApp(cfg, log)
+	a, err := prepareApp(ctx, cfg, log, nil)
 	if err != nil {
 		_ = ln.Close()
 		if mln != nil {

@@ -101,7 +101,7 @@ func (db *DB) Close() error { return db.Client.Close() }
 // so these are given as modernc pragmas, not the mattn/cgo "_fk=1" syntax.
 // The ent client does not open its own connections: the returned pool is the
 // only one, and wrap may decorate its driver (e.g. to count statements).
-func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver) (*DB, error) {
+func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver, opts ...Option) (*DB, error) {
 	src, err := Parse(dsn)
 	if err != nil {
 		return nil, err
@@ -124,7 +124,11 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src.Describe, err)
 	}
-	db := sql.OpenDB(countingConnector{conn, opened})
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	db := o.openDB(countingConnector{conn, opened}, src.Dialect)
 	pool = pool.withDefaults(src.Dialect)
 	db.SetMaxOpenConns(pool.MaxOpenConns)
 	db.SetMaxIdleConns(pool.MaxIdleConns)
