@@ -97,6 +97,7 @@ func prepareApp(cfg Config, log *slog.Logger) (*app, error) {
 	}
 	a.front.set(a.startingRoutes())
 	a.handler = &a.front
+	logFileLimit(log)
 	return a, nil
 }
 
