@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent/entdb"
@@ -109,6 +110,10 @@ func (a *app) start(ctx context.Context, d deps) error {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	trusted, err := loadTrustedDocuments(cfg.TrustedDocuments, log)
+	if err != nil {
+		return err
+	}
 	if err := a.openDeps(ctx, d); err != nil {
 		return err
 	}
@@ -120,7 +125,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// evictions reach every instance through it. The cache tiers publish
 	// their evictions on it too; only their entries live in cacheRdb.
 	a.bus = bus.New(a.rdb, cfg.RedisPrefix, log)
-	if err := watch(a.registry, a.rdb, a.db.SQL, a.bus); err != nil {
+	if err := watch(a.registry, a.rdb, a.db, a.bus); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	a.sessions = auth.NewSessions(a.rdb, a.bus, tokens, auth.SessionConfig{
@@ -137,6 +142,14 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// Every instance delivers what writes left in the outbox (theirs or a
 	// dead instance's), at once when its bus resyncs: Redis is back.
 	ob := outbox.New(a.db.Client, a.db.Dialect, outbox.Config{Log: a.logs.err})
+	mailer, err := mail.New(a.db.Client, mail.Config{PublicURL: cfg.PublicURL, From: cfg.MailFrom, SMTPURL: cfg.SMTPURL, Log: a.logs.auth})
+	if err != nil {
+		return fmt.Errorf("APP_SMTP_URL: %w", err)
+	}
+	mailer.Handle(ob)
+	if cfg.SMTPURL == "" {
+		log.Warn("APP_SMTP_URL is not set: mails are written to the auth log stream and listed by `server mails`, not sent")
+	}
 	a.bus.OnSync(func(context.Context) error { ob.Kick(); return nil })
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
@@ -160,6 +173,8 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Outbox:    ob,
 		Log:       a.logs.err,
 
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+
 		BeforeCommit: d.beforeCommit,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
@@ -167,6 +182,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
 		PersistedQueries: cache.NewPersistedQueries(a.cacheRdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
+		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
 		LiveStats:        &a.metrics.live,
