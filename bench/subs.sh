@@ -6,7 +6,8 @@
 # idle CPU over 10 s, the fan-out p50/p99 of 3 events 2 s apart and the
 # createPost answer time. Raises the open-file limit of both processes.
 #
-# Usage: SOCKETS=1000 bash bench/subs.sh
+# Usage: SOCKETS=1000 bash bench/subs.sh   (SERVER_ENV='GODEBUG=gctrace=1' KEEP_LOG=file
+# pass settings to the server and keep its log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOCKETS=${SOCKETS:-10000}
@@ -24,10 +25,11 @@ env -i PATH="$PATH" HOME="$WORK" APP_ENV=production APP_ADDR=127.0.0.1:$PORT APP
   DATABASE_URL="sqlite:$WORK/app.db" REDIS_URL="$REDIS_URL" APP_REDIS_PREFIX="bench:subs:$RANDOM$RANDOM:" \
   APP_RATE_API=1000000000/1m APP_RATE_REGISTER_IP=1000000/1m APP_METRICS_ADDR=127.0.0.1:0 \
   APP_WS_MAX_CONNECTIONS_PER_USER=0 APP_WS_MAX_UNAUTHENTICATED_PER_IP=100000 APP_LOG_LEVEL=warn \
-  "$WORK/server" >"$WORK/server.log" 2>&1 &
+  ${SERVER_ENV:-} "$WORK/server" >"$WORK/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
 echo "$(date -u +%FT%TZ) $(nproc) cores, $(go version | cut -d' ' -f3), SOCKETS=$SOCKETS"
 "$WORK/subs" -url "http://127.0.0.1:$PORT" -pid "$PID" -sockets "$SOCKETS"
 grep -c . "$WORK/server.log" | xargs echo "server log lines:"
+[ -z "${KEEP_LOG:-}" ] || cp "$WORK/server.log" "$KEEP_LOG"

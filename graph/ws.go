@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -462,8 +463,17 @@ func (c *liveConn) subscribe(id string, payload json.RawMessage) {
 	ctx := graphql.StartOperationTrace(c.ctx)
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
+		// As gqlgen's transport did: a protocol error is an error message;
+		// an operation refused before it ran (validation, limits, trusted
+		// documents) is a result with errors and no data, then complete.
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
-		c.sendErrors(id, resp.Errors)
+		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
+			c.sendErrors(id, resp.Errors)
+			return
+		}
+		b, _ := json.Marshal(&graphql.Response{Errors: resp.Errors})
+		c.sendNext(id, b)
+		c.sendComplete(id)
 		return
 	}
 	ctx = graphql.WithOperationContext(ctx, rc)

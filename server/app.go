@@ -115,6 +115,7 @@ func prepareApp(ctx context.Context, cfg Config, log *slog.Logger, tp trace.Trac
 	}
 	a.front.set(a.startingRoutes())
 	a.handler = &a.front
+	logFileLimit(log)
 	return a, nil
 }
 

@@ -246,3 +246,17 @@ func TestStalledSocketClosedWithoutHoldingOthers(t *testing.T) {
 		t.Errorf("stalled socket closed with %d, want 4413", code)
 	}
 }
+
+// The open-file limit, which bounds the sockets an instance holds, is
+// logged once at start-up.
+func TestStartupLogsOpenFileLimit(t *testing.T) {
+	t.Parallel()
+	s := newTestEnv(t).start(t)
+	line := regexp.MustCompile(`msg="open-file limit[^"]*" soft=(\d+) hard=(\d+)`).FindStringSubmatch(s.logs.String())
+	if line == nil {
+		t.Fatalf("no open-file limit line at start-up:\n%s", s.logs.String())
+	}
+	if line[1] != line[2] && runtime.GOOS == "linux" {
+		t.Errorf("soft limit %s below the hard one %s: Go raises it at start-up", line[1], line[2])
+	}
+}

@@ -1,8 +1,10 @@
-// Command subs loads one server with subscription sockets and measures what
+// Command subs loads servers with subscription sockets and measures what
 // they cost: RSS growth per socket, idle CPU, fan-out latency of a few
 // events and the answer time of the mutation that publishes them. It reads
 // the server's RSS and CPU from /proc (Linux), so it runs on the same
-// machine. bench/subs.sh starts a server and runs it.
+// machine. bench/subs.sh starts a server and runs it; deploy/topology.sh
+// spreads sockets over two instances (-url a,b) and publishes through one.
+// It exits non-zero if an event misses a socket.
 //
 //	go run ./bench/subs -url http://127.0.0.1:8080 -pid 1234 -sockets 10000
 package main
@@ -11,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -35,7 +36,9 @@ func main() {
 }
 
 type config struct {
-	url      string
+	url      string   // where mutations go: the first of urls
+	urls     []string // sockets are spread over these, in turn
+	token    string
 	pid      int
 	sockets  int
 	events   int
@@ -46,26 +49,31 @@ type config struct {
 
 func run() error {
 	var c config
-	flag.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server")
-	flag.IntVar(&c.pid, "pid", 0, "the server's process id (RSS and CPU from /proc)")
+	urls := flag.String("url", "http://127.0.0.1:8080", "the servers, comma-separated: sockets are spread over them, mutations go to the first")
+	flag.StringVar(&c.token, "token", "", "an access token (default: register a new user)")
+	flag.IntVar(&c.pid, "pid", 0, "the server's process id (RSS and CPU from /proc; 0: not measured)")
 	flag.IntVar(&c.sockets, "sockets", 1000, "sockets to open, one postCreated subscription each")
 	flag.IntVar(&c.events, "events", 3, "events to publish")
 	flag.DurationVar(&c.interval, "interval", 2*time.Second, "time between events")
 	flag.DurationVar(&c.idle, "idle", 10*time.Second, "how long idle CPU is measured over")
 	flag.IntVar(&c.parallel, "parallel", 50, "sockets opened at once")
 	flag.Parse()
-	if c.pid == 0 {
-		return errors.New("-pid is required")
-	}
+	c.urls = strings.Split(*urls, ",")
+	c.url = c.urls[0]
 	if err := raiseFileLimit(c.sockets + 256); err != nil {
 		return err
 	}
-	token, err := register(c.url)
-	if err != nil {
-		return err
+	token := c.token
+	if token == "" {
+		var err error
+		if token, err = register(c.url); err != nil {
+			return err
+		}
 	}
 	base := rss(c.pid)
-	fmt.Printf("server RSS before sockets: %.1f MiB\n", mib(base))
+	if c.pid != 0 {
+		fmt.Printf("server RSS before sockets: %.1f MiB\n", mib(base))
+	}
 
 	start := time.Now()
 	clients, err := openAll(c, token)
@@ -74,29 +82,43 @@ func run() error {
 	}
 	defer func() {
 		for _, cl := range clients {
-			cl.conn.CloseNow()
+			if cl != nil {
+				cl.conn.CloseNow()
+			}
 		}
 	}()
 	subscribed := rss(c.pid)
-	fmt.Printf("%d sockets subscribed in %v; RSS %.1f MiB (%.1f KiB a socket)\n",
-		len(clients), time.Since(start).Round(time.Millisecond), mib(subscribed), kib(subscribed-base)/float64(len(clients)))
+	fmt.Printf("%d sockets over %d instance(s) subscribed in %v\n", len(clients), len(c.urls), time.Since(start).Round(time.Millisecond))
+	if c.pid != 0 {
+		fmt.Printf("RSS %.1f MiB (%.1f KiB a socket)\n", mib(subscribed), kib(subscribed-base)/float64(len(clients)))
+	}
 
-	time.Sleep(2 * time.Second) // let the opening settle
-	cpu0, t0 := cpuTicks(c.pid), time.Now()
-	time.Sleep(c.idle)
-	idle := float64(cpuTicks(c.pid)-cpu0) / 100 / time.Since(t0).Seconds() * 100
-	fmt.Printf("idle CPU over %v: %.2f %% of one core\n", c.idle, idle)
+	if c.pid != 0 && c.idle > 0 {
+		time.Sleep(2 * time.Second) // let the opening settle
+		cpu0, t0 := cpuTicks(c.pid), time.Now()
+		time.Sleep(c.idle)
+		idle := float64(cpuTicks(c.pid)-cpu0) / 100 / time.Since(t0).Seconds() * 100
+		fmt.Printf("idle CPU over %v: %.2f %% of one core\n", c.idle, idle)
+	}
 
+	missed := 0
 	for i := range c.events {
 		if i > 0 {
 			time.Sleep(c.interval)
 		}
-		if err := event(c, token, clients, i); err != nil {
+		n, err := event(c, token, clients, i)
+		if err != nil {
 			return err
 		}
+		missed += len(clients) - n
 	}
 	after := rss(c.pid)
-	fmt.Printf("RSS after events: %.1f MiB (%.1f KiB a socket over the base)\n", mib(after), kib(after-base)/float64(len(clients)))
+	if c.pid != 0 {
+		fmt.Printf("RSS after events: %.1f MiB (%.1f KiB a socket over the base)\n", mib(after), kib(after-base)/float64(len(clients)))
+	}
+	if missed > 0 {
+		return fmt.Errorf("%d deliveries missed", missed)
+	}
 	return nil
 }
 
@@ -119,7 +141,7 @@ func openAll(c config, token string) ([]*client, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			cl, err := open(c, token)
+			cl, err := open(c.urls[i%len(c.urls)], c.events, token)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -132,10 +154,10 @@ func openAll(c config, token string) ([]*client, error) {
 	return clients, firstErr
 }
 
-func open(c config, token string) (*client, error) {
+func open(url string, events int, token string) (*client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.url, "http")+"/query",
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/query",
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
 		return nil, err
@@ -157,7 +179,7 @@ func open(c config, token string) (*client, error) {
 	if err := expect(ctx, conn, "pong"); err != nil {
 		return nil, err
 	}
-	cl := &client{conn: conn, got: make([]atomic.Int64, c.events)}
+	cl := &client{conn: conn, got: make([]atomic.Int64, events)}
 	go cl.read(ctx)
 	return cl, nil
 }
@@ -203,13 +225,13 @@ func (cl *client) read(context.Context) {
 	}
 }
 
-// event publishes event i and reports the mutation's answer time and the
-// fan-out latency to every socket.
-func event(c config, token string, clients []*client, i int) error {
+// event publishes event i, reports the mutation's answer time and the
+// fan-out latency to every socket, and returns how many it reached.
+func event(c config, token string, clients []*client, i int) (int, error) {
 	start := time.Now()
 	if _, err := gql(c.url, token, `mutation($t: String!) { createPost(input: {title: $t, content: "x"}) { id } }`,
 		map[string]any{"t": fmt.Sprintf("event %d", i)}); err != nil {
-		return err
+		return 0, err
 	}
 	answered := time.Since(start)
 	deadline := time.Now().Add(30 * time.Second)
@@ -235,7 +257,7 @@ func event(c config, token string, clients []*client, i int) error {
 	}
 	fmt.Printf("event %d: createPost answered in %v; reached %d/%d sockets: p50 %v, p99 %v, max %v\n",
 		i, answered.Round(100*time.Microsecond), len(lat), len(clients), q(0.50), q(0.99), q(1))
-	return nil
+	return len(lat), nil
 }
 
 func register(url string) (string, error) {
