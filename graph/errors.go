@@ -39,6 +39,9 @@ const (
 	// CodeLimitExceeded is a limit of a connection (subscriptions per
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
+	// CodeEmailNotVerified: the account's address must be verified before
+	// it gets tokens (APP_REQUIRE_VERIFIED_EMAIL).
+	CodeEmailNotVerified = "EMAIL_NOT_VERIFIED"
 	// CodeClientClosed is a field that stopped because the client went
 	// away: nobody reads it; it keeps aborts out of the internal errors.
 	CodeClientClosed = "CLIENT_CLOSED_REQUEST"
@@ -50,8 +53,8 @@ func Codes() []string {
 	return []string{
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
 		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
-		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeClientClosed,
-		errPersistedQueryNotFoundCode,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeEmailNotVerified, CodeClientClosed,
+		errPersistedQueryNotFoundCode, CodeDocumentNotFound, CodeDocumentNotTrusted,
 		errcode.ValidationFailed, errcode.ParseFailed,
 		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
 	}

@@ -75,10 +75,13 @@ var problems = [...]problem{
 	{match: is(auth.ErrInvalidRefreshToken), code: CodeUnauthenticated, reason: "INVALID_REFRESH_TOKEN"},
 	{match: is(auth.ErrRefreshReused), code: CodeUnauthenticated, reason: "REFRESH_TOKEN_REUSED"},
 	{match: is(auth.ErrForbidden), code: CodeForbidden},
+	{match: is(auth.ErrEmailNotVerified), code: CodeEmailNotVerified},
 
 	// Requests refused before any GraphQL runs, or instead of it, with a
 	// message of their own (see Refusal): their codes' statuses.
 	{code: CodeBadRequest, status: http.StatusBadRequest},
+	{code: CodeDocumentNotFound, status: http.StatusBadRequest},
+	{code: CodeDocumentNotTrusted, status: http.StatusForbidden},
 	{code: CodeForbidden, status: http.StatusForbidden}, // a WebSocket from an Origin not allowed
 	{code: CodeHTTPSRequired, status: http.StatusForbidden},
 	{code: CodeNotFound, status: http.StatusNotFound}, // a path nothing is served at
