@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -174,5 +175,39 @@ func TestAPILeaseOvershootBounded(t *testing.T) {
 	}
 	if limit := n + int(30*time.Second/period)*n; total > limit {
 		t.Errorf("30 s: spent %d, want ≤ %d (burst plus the rate)", total, limit)
+	}
+}
+
+// Operations arriving together on one instance share one top-up, and an
+// expired lease's unspent units go back to Redis: a user spending far
+// below the limit from 32 connections at once is never refused, however
+// often the leases expire.
+func TestAPILeaseConcurrentTopUps(t *testing.T) {
+	t.Parallel()
+	clock := &safeClock{t: time.Now()}
+	ins := mustLeaseInstances(t, 1, Rate{N: 1_000_000, Period: time.Minute}, clock.Now)
+	user := pulid.ID("01USER")
+	const steps = 20
+	for range steps {
+		var refused atomic.Int64
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for range 5 {
+					if err := ins[0].l.API(context.Background(), user, "192.0.2.1", 1); err != nil {
+						refused.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := refused.Load(); n > 0 {
+			t.Fatalf("%d of 160 operations refused, at 1.1 s a step, on a budget of 1,000,000 a minute", n)
+		}
+		clock.Add(1100 * time.Millisecond) // every lease expires
+	}
+	// One top-up per step (and the script's first load).
+	if got, limit := ins[0].sent.n.Load(), int64(steps+2); got > limit {
+		t.Errorf("%d steps sent %d Redis commands, want ≤ %d", steps, got, limit)
 	}
 }
