@@ -14,7 +14,9 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/ent/post"
+	"github.com/authql/authql/ent/recoverycode"
 	"github.com/authql/authql/ent/revocation"
+	"github.com/authql/authql/ent/securityevent"
 	"github.com/authql/authql/ent/user"
 )
 
@@ -76,10 +78,12 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			outbox.Table:     outbox.ValidColumn,
-			post.Table:       post.ValidColumn,
-			revocation.Table: revocation.ValidColumn,
-			user.Table:       user.ValidColumn,
+			outbox.Table:        outbox.ValidColumn,
+			post.Table:          post.ValidColumn,
+			recoverycode.Table:  recoverycode.ValidColumn,
+			revocation.Table:    revocation.ValidColumn,
+			securityevent.Table: securityevent.ValidColumn,
+			user.Table:          user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

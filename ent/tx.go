@@ -16,8 +16,12 @@ type Tx struct {
 	Outbox *OutboxClient
 	// Post is the client for interacting with the Post builders.
 	Post *PostClient
+	// RecoveryCode is the client for interacting with the RecoveryCode builders.
+	RecoveryCode *RecoveryCodeClient
 	// Revocation is the client for interacting with the Revocation builders.
 	Revocation *RevocationClient
+	// SecurityEvent is the client for interacting with the SecurityEvent builders.
+	SecurityEvent *SecurityEventClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -153,7 +157,9 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Post = NewPostClient(tx.config)
+	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)
 	tx.Revocation = NewRevocationClient(tx.config)
+	tx.SecurityEvent = NewSecurityEventClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

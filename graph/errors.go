@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/authql/authql/auth"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema"
@@ -39,6 +40,11 @@ const (
 	// CodeLimitExceeded is a limit of a connection (subscriptions per
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
+	// CodeMFARequired is a sign-in or field that needs a second factor:
+	// login's answer for an account with two-factor sign-in on (carrying
+	// extensions.mfaChallenge for verifyMfa), and @auth(requires: MFA)'s
+	// refusal of a session signed in with the password alone.
+	CodeMFARequired = "MFA_REQUIRED"
 )
 
 // Codes returns every extensions.code the server sends: ours, and those
@@ -47,7 +53,7 @@ func Codes() []string {
 	return []string{
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
 		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
-		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeMFARequired,
 		errPersistedQueryNotFoundCode,
 		errcode.ValidationFailed, errcode.ParseFailed,
 		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
@@ -150,6 +156,10 @@ func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error,
 	setCode(gqlErr, p.code)
 	if p.reason != "" {
 		gqlErr.Extensions["reason"] = p.reason
+	}
+	if m, ok := matched.(*auth.MFARequiredError); ok {
+		gqlErr.Extensions["mfaChallenge"] = m.Challenge
+		gqlErr.Extensions["expiresIn"] = int(m.ExpiresIn.Seconds())
 	}
 	retry, own := p.retry(matched)
 	if own {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -47,6 +48,9 @@ func (r *Resolver) handleOutbox() {
 	}
 	r.outbox.Handle(kindPosts, r.deliverPosts)
 	r.outbox.Handle(kindUsers, r.deliverUsers)
+	// Mail rows are written here and delivered by the mail worker the
+	// server registers for mail.Kind; until one is, they wait.
+	r.outbox.Accept(mail.Kind)
 }
 
 func (r *Resolver) deliverPosts(ctx context.Context, payload []byte) error {
@@ -101,9 +105,16 @@ func (r *Resolver) deliver(ctx context.Context, f followUp) {
 		r.outbox.Deliver(ctx, f.row)
 		return
 	}
-	h := r.deliverPosts
-	if f.kind == kindUsers {
+	var h func(context.Context, []byte) error
+	switch f.kind {
+	case kindPosts:
+		h = r.deliverPosts
+	case kindUsers:
 		h = r.deliverUsers
+	default:
+		// Mail: without an outbox there is nothing to send it with.
+		r.log.DebugContext(ctx, "no outbox: follow-up dropped", slog.String("kind", f.kind))
+		return
 	}
 	if err := h(ctx, f.payload); err != nil {
 		r.log.ErrorContext(ctx, "deliver after commit", slog.String("kind", f.kind), slog.Any("error", err))

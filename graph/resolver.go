@@ -42,6 +42,11 @@ type Deps struct {
 	// nil: delivered after the commit with nothing to retry a failure.
 	Outbox *outbox.Outbox
 	Log    *slog.Logger
+	// MFA is what two-factor sign-in needs; without a Sealer it is off
+	// (the TOTP mutations fail).
+	MFA MFADeps
+	// Trail records security events (mySecurityEvents); nil: none.
+	Trail *auth.Trail
 	// BeforeCommit, for tests, runs in every write of posts or users after
 	// its work and its first cache invalidation, just before the commit.
 	BeforeCommit func(ctx context.Context)
@@ -57,6 +62,8 @@ type Resolver struct {
 	store     *store.Store
 	events    *events
 	outbox    *outbox.Outbox
+	mfa       MFADeps
+	trail     *auth.Trail
 	// beforeCommit: Deps.BeforeCommit.
 	beforeCommit func(ctx context.Context)
 	sockets      sockets
@@ -72,6 +79,7 @@ func NewSchema(d Deps) graphql.ExecutableSchema {
 func newResolver(d Deps, ws WebSocketOptions) *Resolver {
 	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
 		store: store.New(d.Ent, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
+		mfa: d.MFA, trail: d.Trail,
 		ws: ws, log: d.logger()}
 	r.handleOutbox()
 	return r
@@ -84,7 +92,7 @@ func (r *Resolver) schema() graphql.ExecutableSchema {
 			mutation: r.Mutation(), post: r.Post(), query: r.Query(), subscription: r.Subscription(), user: r.User(),
 		},
 		Directives: DirectiveRoot{
-			Auth:    auth.AuthDirective,
+			Auth:    authDirective,
 			HasRole: auth.HasRoleDirective(r.roleOf),
 		},
 	}
