@@ -68,7 +68,7 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 		want []string
 	}{
 		{"all defaults", map[string]string{"APP_ENV": "production"},
-			[]string{"REDIS_URL", "APP_JWT_SECRET", "DATABASE_URL"}},
+			[]string{"REDIS_URL", "APP_JWT_SECRET", "DATABASE_URL", "APP_ENCRYPTION_KEY"}},
 		{"short key", map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": "short",
 			"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"}, []string{"at least 32 bytes"}},
 		{"bad duration", map[string]string{"APP_ACCESS_TOKEN_TTL": "soon"}, []string{"APP_ACCESS_TOKEN_TTL"}},
@@ -89,7 +89,7 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 		})
 	}
 	cfg, err := loadWith(map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strongSecret,
-		"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"})
+		"APP_ENCRYPTION_KEY": strongSecret, "REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"})
 	if err != nil {
 		t.Fatalf("complete production config refused: %v", err)
 	}

@@ -44,7 +44,7 @@ func startRun(t *testing.T, env map[string]string) *runningServer {
 	full := map[string]string{
 		"APP_ENV": "production", "APP_ADDR": "127.0.0.1:0", "APP_METRICS_ADDR": "127.0.0.1:0",
 		"DATABASE_URL": entdbtest.DSN(t), "APP_REDIS_PREFIX": r.Prefix, "APP_JWT_SECRET": strongSecret,
-		"APP_REQUIRE_HTTPS": "false", "APP_SHUTDOWN_GRACE": "0s",
+		"APP_ENCRYPTION_KEY": strongSecret, "APP_REQUIRE_HTTPS": "false", "APP_SHUTDOWN_GRACE": "0s",
 	}
 	for k, v := range redisEnv(r.Config) {
 		full[k] = v
