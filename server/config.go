@@ -48,13 +48,13 @@ type Config struct {
 	// EncryptionKey seals secrets kept in the database (TOTP secrets);
 	// empty in development: a fixed development key.
 	EncryptionKey string
-	JWTAudience      string
-	JWTLeeway        time.Duration
-	AccessTTL        time.Duration
-	RefreshTTL       time.Duration
-	SessionIdle      time.Duration
-	RefreshGrace     time.Duration
-	MaxSessions      int
+	JWTAudience   string
+	JWTLeeway     time.Duration
+	AccessTTL     time.Duration
+	RefreshTTL    time.Duration
+	SessionIdle   time.Duration
+	RefreshGrace  time.Duration
+	MaxSessions   int
 
 	CORSOrigins    []string
 	TrustedProxies []netip.Prefix
