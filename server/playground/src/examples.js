@@ -112,4 +112,42 @@ query Posts($first: Int, $after: Cursor) {
 `,
     variables: json({ first: 10, after: null }),
   },
+  {
+    query: `# Two-factor sign-in: a secret for an
+# authenticator app (or scan qrCode).
+# Then confirmTotp(code: "123456") turns
+# it on; login then answers MFA_REQUIRED
+# with extensions.mfaChallenge, and
+# verifyMfa(challenge, code) signs in.
+mutation EnrollTotp {
+  enrollTotp {
+    secret
+    uri
+    qrCode
+  }
+}
+`,
+  },
+  {
+    query: `# Sign-ins, failures, new devices,
+# password and two-factor changes.
+query MySecurityEvents($first: Int, $after: Cursor) {
+  mySecurityEvents(first: $first, after: $after) {
+    edges {
+      node {
+        kind
+        createdAt
+        address
+        device
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+`,
+    variables: json({ first: 20, after: null }),
+  },
 ];
