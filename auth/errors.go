@@ -47,6 +47,10 @@ var (
 	// ErrMFANotEnrolled means there is no TOTP enrollment to confirm, or
 	// two-factor sign-in is off (nothing to turn off or regenerate).
 	ErrMFANotEnrolled = errors.New("two-factor sign-in is not set up: call enrollTotp first")
+	// ErrEmailNotVerified means the account's address must be verified
+	// before it signs in (APP_REQUIRE_VERIFIED_EMAIL): a sign-up whose link
+	// was mailed, or a login of an account that has not followed it yet.
+	ErrEmailNotVerified = errors.New("the e-mail address is not verified yet: follow the link mailed to it (resendVerification sends a new one)")
 )
 
 // MFARequiredError is login's answer for an account with two-factor

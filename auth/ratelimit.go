@@ -31,6 +31,7 @@ const (
 	RateRegister RateScope = "register" // sign-ups (Limiter.Register)
 	RateRefresh  RateScope = "refresh"  // refresh-token rotations (Limiter.Refresh)
 	RateAPI      RateScope = "api"      // query complexity (Limiter.API)
+	RateMail     RateScope = "mail"     // mails asked for: resets, verification re-sends (Limiter.Mail)
 )
 
 // RateLimitError says that a limit was hit and when to try again.
@@ -99,6 +100,12 @@ type RateLimits struct {
 	// attempts per client address.
 	RefreshSession Rate
 	RefreshIP      Rate
+	// MailIP throttles requests that send mail (a password reset, a
+	// verification re-send) per client address; MailAccount per e-mail
+	// address asked about, whether it has an account or not (so the
+	// refusal reveals nothing), and reset attempts per account.
+	MailIP      Rate
+	MailAccount Rate
 	// API is the budget of query complexity per user (or, unauthenticated,
 	// per client address) per period.
 	API Rate
@@ -126,6 +133,8 @@ func DefaultRateLimits() RateLimits {
 		RefreshSession: Rate{30, time.Hour},
 		RefreshIP:      Rate{600, time.Hour},
 		API:            Rate{6000, time.Minute},
+		MailIP:         Rate{20, time.Hour},
+		MailAccount:    Rate{5, time.Hour},
 		KnownTTL:       DefaultKnownTTL,
 		IPv6Prefix:     64,
 	}
@@ -169,6 +178,22 @@ func NewLimiter(rdb redis.UniversalClient, prefix string, limits RateLimits, now
 // Register charges one sign-up to the client address.
 func (l *Limiter) Register(ctx context.Context, ip string) error {
 	return l.take(ctx, RateRegister, l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
+}
+
+// Mail charges a request that sends mail about email (a reset, a
+// verification re-send) to the client address and to the address asked
+// about. Returns a *RateLimitError or rdb.ErrUnavailable.
+func (l *Limiter) Mail(ctx context.Context, email, ip string) error {
+	if err := l.take(ctx, RateMail, l.keys.mailIP(l.addr(ip)), l.limits.MailIP, 1); err != nil {
+		return err
+	}
+	return l.take(ctx, RateMail, l.keys.mailAccount(hashKey(email)), l.limits.MailAccount, 1)
+}
+
+// ResetAttempt charges an attempt to spend a password-reset token to the
+// client address (the budget of Mail's per-address limit).
+func (l *Limiter) ResetAttempt(ctx context.Context, ip string) error {
+	return l.take(ctx, RateMail, l.keys.mailIP(l.addr(ip)), l.limits.MailIP, 1)
 }
 
 // API charges an operation's complexity to the user's budget, or to the

@@ -12,6 +12,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// AccountToken is the client for interacting with the AccountToken builders.
+	AccountToken *AccountTokenClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
 	// Post is the client for interacting with the Post builders.
@@ -22,6 +24,8 @@ type Tx struct {
 	Revocation *RevocationClient
 	// SecurityEvent is the client for interacting with the SecurityEvent builders.
 	SecurityEvent *SecurityEventClient
+	// SentMail is the client for interacting with the SentMail builders.
+	SentMail *SentMailClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -155,11 +159,13 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.AccountToken = NewAccountTokenClient(tx.config)
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Post = NewPostClient(tx.config)
 	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)
 	tx.Revocation = NewRevocationClient(tx.config)
 	tx.SecurityEvent = NewSecurityEventClient(tx.config)
+	tx.SentMail = NewSentMailClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 
@@ -170,7 +176,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Outbox.QueryXXX(), the query will be executed
+// applies a query, for example: AccountToken.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/auth/mail"
@@ -41,6 +42,10 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 			r.noteSecurityEvent(ctx, u.ID, auth.EventSignInFailed)
 		}
 		return nil, auth.ErrInvalidCredentials
+	}
+	// Said only to the holder of the right password.
+	if r.requireVerified && !u.EmailVerified {
+		return nil, auth.ErrEmailNotVerified
 	}
 	if u.TotpEnabled {
 		// The password was right; the session starts at verifyMfa.
@@ -164,7 +169,8 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 		if err := r.recordSecurityEvent(ctx, tx, v.UserID, auth.EventPasswordChanged); err != nil {
 			return err
 		}
-		if f, err = r.recordMail(ctx, tx, me, mail.PasswordChanged, nil); err != nil {
+		if f, err = r.recordMail(ctx, tx, me, mail.PasswordChanged,
+			map[string]string{"time": r.sessions.Tokens().Now().Format(time.RFC1123)}); err != nil {
 			return err
 		}
 		return r.sessions.Ledger().Record(ctx, tx, v.UserID, sids, r.sessions.Tokens().Now())
@@ -188,6 +194,42 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 		return nil, auth.ErrSessionRevoked
 	}
 	return r.payload(ctx, pair, me), nil
+}
+
+func (r *mutationResolver) VerifyEmail(ctx context.Context, token string) (bool, error) {
+	if err := r.verifyEmail(ctx, token); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) ResendVerification(ctx context.Context, email string) (bool, error) {
+	email = auth.NormalizeEmail(email)
+	if err := r.limitMail(ctx, email); err != nil {
+		return false, err
+	}
+	// Answered before the lookup: the same answer, in the same time, for
+	// any address.
+	r.detached(ctx, "resend verification", func(ctx context.Context) error { return r.resendVerification(ctx, email) })
+	return true, nil
+}
+
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string) (bool, error) {
+	email = auth.NormalizeEmail(email)
+	if err := r.limitMail(ctx, email); err != nil {
+		return false, err
+	}
+	// Answered before the lookup: the same answer, in the same time, for
+	// any address.
+	r.detached(ctx, "request a password reset", func(ctx context.Context) error { return r.requestReset(ctx, email) })
+	return true, nil
+}
+
+func (r *mutationResolver) ResetPassword(ctx context.Context, token string, newPassword string) (bool, error) {
+	if err := r.resetPassword(ctx, token, newPassword); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (r *queryResolver) MySessions(ctx context.Context) ([]*model.Session, error) {

@@ -45,6 +45,9 @@ const (
 	// extensions.mfaChallenge for verifyMfa), and @auth(requires: MFA)'s
 	// refusal of a session signed in with the password alone.
 	CodeMFARequired = "MFA_REQUIRED"
+	// CodeEmailNotVerified: the account's address must be verified before
+	// it gets tokens (APP_REQUIRE_VERIFIED_EMAIL).
+	CodeEmailNotVerified = "EMAIL_NOT_VERIFIED"
 )
 
 // Codes returns every extensions.code the server sends: ours, and those
@@ -53,8 +56,8 @@ func Codes() []string {
 	return []string{
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
 		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
-		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeMFARequired,
-		errPersistedQueryNotFoundCode,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeEmailNotVerified, CodeMFARequired,
+		errPersistedQueryNotFoundCode, CodeDocumentNotFound, CodeDocumentNotTrusted,
 		errcode.ValidationFailed, errcode.ParseFailed,
 		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -30,11 +29,17 @@ type Options struct {
 	DebugCost bool
 	// PersistedQueries, if set, enables automatic persisted queries.
 	PersistedQueries graphql.Cache[string]
+	// TrustedDocuments, if set, are the only documents that run (see
+	// documents.go); a documentId is then looked up among them.
+	TrustedDocuments Documents
 	// WebSocket limits live connections (subscriptions).
 	WebSocket WebSocketOptions
 	// Observe, if set, is called with every operation once its response
-	// is ready (logs and metrics).
+	// is ready (logs and metrics); a subscription when it starts and when
+	// it ends.
 	Observe func(context.Context, Operation)
+	// LiveStats, if set, is kept up to date by the WebSocket transport.
+	LiveStats *LiveStats
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for queries and
@@ -44,12 +49,12 @@ type Options struct {
 // limit, the error presenter and panic recovery, and per-operation
 // dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
-	r := newResolver(d, o.WebSocket)
+	r := newResolver(d)
 	srv := handler.New(r.schema())
 	transports := []graphql.Transport{
-		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
+		upgradeRefusals{wsTransport{hub: newHub(r, o.WebSocket, o.LiveStats, o.Observe), o: o.WebSocket}}, // only for Upgrade requests
 		getTransport{},
-		transport.POST{},
+		postTransport{},
 	}
 	for _, t := range transports {
 		srv.AddTransport(t)
@@ -66,13 +71,15 @@ func NewHandler(d Deps, o Options) http.Handler {
 	if l.MaxComplexity <= 0 {
 		l.MaxComplexity = int(^uint(0) >> 1)
 	}
-	// The order matters. Parameters: a persisted query is looked up, then
+	// The order matters. Parameters: a documentId is resolved and, with
+	// trusted documents, anything else refused; a persisted query is looked up, then
 	// the text (sent or looked up) is measured before it is parsed. Then,
 	// once the document validated: an operation the transport cannot carry
 	// is refused before anything is charged, page sizes before pricing (a
 	// clearer error than "too complex"), the price is known before it is
 	// charged, and a persisted query is stored only once it was paid for.
 	pq := persistedQueries{o.PersistedQueries}
+	srv.Use(documentLookup{trusted: o.TrustedDocuments, stored: pq.store})
 	if pq.store != nil {
 		srv.Use(pq.lookup())
 	}

@@ -111,9 +111,8 @@ func (r *Resolver) deliver(ctx context.Context, f followUp) {
 		h = r.deliverPosts
 	case kindUsers:
 		h = r.deliverUsers
-	default:
-		// Mail: without an outbox there is nothing to send it with.
-		r.log.DebugContext(ctx, "no outbox: follow-up dropped", slog.String("kind", f.kind))
+	default: // mail: only an outbox has its handler
+		r.log.WarnContext(ctx, "no outbox: follow-up not delivered", slog.String("kind", f.kind))
 		return
 	}
 	if err := h(ctx, f.payload); err != nil {

@@ -82,10 +82,13 @@ var problems = [...]problem{
 	{match: is(auth.ErrMFAEnabled), code: CodeForbidden},
 	{match: is(auth.ErrMFANotEnrolled), code: CodeForbidden},
 	{match: is(errMFAUnavailable), code: CodeForbidden},
+	{match: is(auth.ErrEmailNotVerified), code: CodeEmailNotVerified},
 
 	// Requests refused before any GraphQL runs, or instead of it, with a
 	// message of their own (see Refusal): their codes' statuses.
 	{code: CodeBadRequest, status: http.StatusBadRequest},
+	{code: CodeDocumentNotFound, status: http.StatusBadRequest},
+	{code: CodeDocumentNotTrusted, status: http.StatusForbidden},
 	{code: CodeForbidden, status: http.StatusForbidden}, // a WebSocket from an Origin not allowed
 	{code: CodeHTTPSRequired, status: http.StatusForbidden},
 	{code: CodeNotFound, status: http.StatusNotFound}, // a path nothing is served at

@@ -6,11 +6,9 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -90,37 +88,6 @@ func refuseUnsupported(next http.Handler, transports []graphql.Transport) http.H
 	})
 }
 
-// getTransport is gqlgen's GET transport with its refusals coded: a query
-// string that does not decode, variables or extensions that are not JSON
-// objects. It marks the request's context, so operationKindGuard can
-// refuse mutations.
-type getTransport struct{ transport.GET }
-
-type overGETKey struct{}
-
-func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		Refusal{Code: CodeBadRequest, Message: "the query string does not decode (RFC 3986 percent-encoding)"}.Write(w, r)
-		return
-	}
-	for _, p := range [...]string{"variables", "extensions"} {
-		if v := q.Get(p); v != "" && !isJSONObject(v) {
-			Refusal{Code: CodeBadRequest, Message: p + " must be a JSON object"}.Write(w, r)
-			return
-		}
-	}
-	t.GET.Do(w, r.WithContext(context.WithValue(r.Context(), overGETKey{}, true)), exec)
-}
-
-// isJSONObject decodes s as gqlgen's GET transport does.
-func isJSONObject(s string) bool {
-	var m map[string]any
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	return dec.Decode(&m) == nil
-}
-
 // operationKindGuard refuses what plain HTTP does not carry, before any
 // limit is checked or charged: a mutation over GET (which caches,
 // prefetchers and crawlers may send again; GraphQL over HTTP requires 405),
@@ -157,11 +124,11 @@ func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphq
 // the WebSocket library answers a bad upgrade (no Upgrade: websocket, a
 // version other than 13, an Origin not allowed) in text/plain, and gqlgen
 // then appends a JSON error of its own to the same body.
-type upgradeRefusals struct{ transport.Websocket }
+type upgradeRefusals struct{ wsTransport }
 
 func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	hw := HoldErrors(w)
-	t.Websocket.Do(hw, r, exec)
+	t.wsTransport.Do(hw, r, exec)
 	switch hw.Held() {
 	case 0:
 	case http.StatusForbidden:

@@ -24,6 +24,10 @@ var credentialFields = [...]string{
 	"verifyMfa",
 	"confirmTotp",
 	"disableTotp",
+	"verifyEmail",
+	"resendVerification",
+	"requestPasswordReset",
+	"resetPassword",
 }
 
 // credentialRule refuses an operation whose root selects more than one

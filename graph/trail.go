@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"time"
 
@@ -91,6 +90,6 @@ func (r *Resolver) signInRecorded(ctx context.Context, u *ent.User) {
 // once the transaction commits, by the mail worker.
 func (r *Resolver) recordMail(ctx context.Context, tx *ent.Client, u *ent.User, t mail.Template, data map[string]string) (followUp, error) {
 	return r.record(ctx, tx, mail.Kind, mail.Message{
-		ID: rand.Text(), To: u.Email, Name: u.Name, Template: t, Data: data,
+		ID: mail.NewID(), To: u.Email, Name: u.Name, Template: t, Data: data,
 	})
 }

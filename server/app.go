@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent/entdb"
@@ -108,6 +109,10 @@ func (a *app) start(ctx context.Context, d deps) error {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	trusted, err := loadTrustedDocuments(cfg.TrustedDocuments, log)
+	if err != nil {
+		return err
+	}
 	if err := a.openDeps(ctx, d); err != nil {
 		return err
 	}
@@ -142,6 +147,14 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// Every instance delivers what writes left in the outbox (theirs or a
 	// dead instance's), at once when its bus resyncs: Redis is back.
 	ob := outbox.New(a.db.Client, a.db.Dialect, outbox.Config{Log: a.logs.err})
+	mailer, err := mail.New(a.db.Client, mail.Config{PublicURL: cfg.PublicURL, From: cfg.MailFrom, SMTPURL: cfg.SMTPURL, Log: a.logs.auth})
+	if err != nil {
+		return fmt.Errorf("APP_SMTP_URL: %w", err)
+	}
+	mailer.Handle(ob)
+	if cfg.SMTPURL == "" {
+		log.Warn("APP_SMTP_URL is not set: mails are written to the auth log stream and listed by `server mails`, not sent")
+	}
 	a.bus.OnSync(func(context.Context) error { ob.Kick(); return nil })
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
@@ -171,6 +184,8 @@ func (a *app) start(ctx context.Context, d deps) error {
 		},
 		Trail: trail,
 
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+
 		BeforeCommit: d.beforeCommit,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
@@ -178,8 +193,10 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
 		PersistedQueries: cache.NewPersistedQueries(a.cacheRdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
+		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
+		LiveStats:        &a.metrics.live,
 	})
 	a.front.set(a.routes(gql))
 	obDone := make(chan struct{}) // started once the handler registered its kinds

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -62,9 +63,12 @@ type Config struct {
 	BodyLimit      int64
 	Playground     bool
 	Introspection  bool
-	Limits         graph.Limits
-	Cache          cache.TierConfig
-	WebSocket      graph.WebSocketOptions
+	// TrustedDocuments are the persisted-documents manifests whose
+	// documents are the only ones that run (none: any document runs).
+	TrustedDocuments []string
+	Limits           graph.Limits
+	Cache            cache.TierConfig
+	WebSocket        graph.WebSocketOptions
 	// WSMaxPendingPerIP caps sockets without connection_init per client
 	// address (0: no cap).
 	WSMaxPendingPerIP int
@@ -86,6 +90,16 @@ type Config struct {
 	// MetricsAddr, if set, serves /metrics on its own listener (and not on
 	// Addr); production sets it by default.
 	MetricsAddr string
+
+	// PublicURL is the base of the links mails carry (development
+	// default: http://localhost and the port of Addr).
+	PublicURL string
+	// SMTPURL is where mail goes; empty: to the log (development only).
+	SMTPURL  string
+	MailFrom string
+	// RequireVerifiedEmail: sign-up signs in only once the address is
+	// verified, and says nothing of which addresses have accounts.
+	RequireVerifiedEmail bool
 
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
@@ -169,6 +183,7 @@ func settings() []setting {
 		}},
 		{"APP_PLAYGROUND", "playground", "", "serve the GraphQL playground at / (default: on in development, off in production)", optBool(func(c *Config) *bool { return &c.Playground })},
 		{"APP_INTROSPECTION", "introspection", "", "allow schema introspection (default: on in development, off in production)", optBool(func(c *Config) *bool { return &c.Introspection })},
+		{"APP_TRUSTED_DOCUMENTS", "trusted-documents", "", "comma-separated paths of persisted-documents manifests (JSON: sha256 hex -> document); when set, only their documents run", list(func(c *Config) *[]string { return &c.TrustedDocuments })},
 		{"APP_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed", func(c *Config, v string) error {
 			c.TrustedProxies = nil
 			for _, s := range splitList(v) {
@@ -196,6 +211,7 @@ func settings() []setting {
 		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions().MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
 		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions().IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
 		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_WS_MAX_BACKLOG", "ws-max-backlog", strconv.Itoa(graph.DefaultMaxBacklog), "bytes waiting to be written to one WebSocket; a socket past it is closed with 4413", integer(func(c *Config) *int { return &c.WebSocket.MaxBacklog })},
 		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
 		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
@@ -220,6 +236,12 @@ func settings() []setting {
 			c.RateLimits.IPv6Prefix = n
 			return nil
 		}},
+		{"APP_RATE_MAIL_IP", "rate-mail-ip", rateString(auth.DefaultRateLimits().MailIP), "password-reset requests and verification re-sends per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.MailIP })},
+		{"APP_RATE_MAIL_ACCOUNT", "rate-mail-account", rateString(auth.DefaultRateLimits().MailAccount), "password-reset requests and verification re-sends per e-mail address (known or not), and reset attempts per account", rate(func(c *Config) *auth.Rate { return &c.RateLimits.MailAccount })},
+		{"APP_PUBLIC_URL", "public-url", "", "base URL of the links in mails (verification, password reset), e.g. https://app.example.com; development default: http://localhost and the port of APP_ADDR; required in production", str(func(c *Config) *string { return &c.PublicURL })},
+		{"APP_SMTP_URL", "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS required; ?tls=opportunistic or ?tls=none for a local relay) or smtps://user:pass@host:465 (implicit TLS); default: mails are logged and listed by `server mails` (development only)", str(func(c *Config) *string { return &c.SMTPURL })},
+		{"APP_MAIL_FROM", "mail-from", "authql <no-reply@localhost>", "sender of mails (an address, or Name <address>)", str(func(c *Config) *string { return &c.MailFrom })},
+		{"APP_REQUIRE_VERIFIED_EMAIL", "require-verified-email", "", "sign-up returns no tokens and login is refused until the address is verified; registering an existing address answers like a new one (default: on in production, off in development)", optBool(func(c *Config) *bool { return &c.RequireVerifiedEmail })},
 		{"APP_PASSWORD_HASH_CONCURRENCY", "password-hash-concurrency", "0", "password hashes running at once, each holding 19 MiB (0: one per core, GOMAXPROCS)", integer(func(c *Config) *int { return &c.HashConcurrency })},
 		{"APP_PASSWORD_HASH_WAIT", "password-hash-wait", shortDuration(auth.DefaultHashWait), "how long a login or sign-up waits for a hashing slot before SERVICE_UNAVAILABLE", duration(func(c *Config) *time.Duration { return &c.HashWait })},
 		{"APP_STARTUP_TIMEOUT", "startup-timeout", "60s", "at start, how long to wait for the database and Redis (retrying; /healthz alive, /readyz 503 meanwhile) before giving up", duration(func(c *Config) *time.Duration { return &c.StartupTimeout })},
@@ -242,7 +264,7 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n\n"+
+		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n       server mails [-n N] [flags]\n\n"+
 			"Every flag mirrors an environment variable (in parentheses); a flag given wins.\n\n")
 		fs.PrintDefaults()
 	}
@@ -283,6 +305,7 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 	c.Playground, c.Introspection = !c.Production(), !c.Production()
 	c.RequireHTTPS = c.Production()
 	c.DebugCost = !c.Production()
+	c.RequireVerifiedEmail = c.Production()
 	if c.Production() {
 		c.ShutdownGrace = 5 * time.Second
 	}
@@ -303,6 +326,9 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 		if r, err := auth.ParseRate(vals[i]); err == nil && r.N == 0 && isRateSetting(s) {
 			c.ratesOff = append(c.ratesOff, s.env)
 		}
+	}
+	if c.PublicURL == "" && !c.Production() {
+		c.PublicURL = defaultPublicURL(c.Addr)
 	}
 	c.unknown = unknownSettings(table, environ())
 	errs = append(errs, c.validate()...)
@@ -393,4 +419,14 @@ func optBool(field func(*Config) *bool) func(*Config, string) error {
 		*field(c) = b
 		return nil
 	}
+}
+
+// defaultPublicURL is the development server's own address: the links of
+// mails lead to its pages.
+func defaultPublicURL(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		port = "8080"
+	}
+	return "http://localhost:" + port
 }

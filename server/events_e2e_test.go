@@ -113,9 +113,9 @@ func TestSecurityEvents(t *testing.T) {
 		t.Fatalf("bad cursor: %s, want %s", got, want)
 	}
 
-	// Mails: MFA on, new device, MFA off, new device, password changed
-	// (waiting in the outbox for the mail worker).
-	if got, want := strings.Join(s.mails(t), ","), "mfa-changed,new-device,mfa-changed,new-device,password-changed"; got != want {
+	// Mails: MFA on and off, two new devices, the password changed (sent,
+	// or waiting in the outbox).
+	if got, want := strings.Join(s.mails(t, u.email), ","), "mfa-changed,mfa-changed,new-device,new-device,password-changed,verify-email"; got != want {
 		t.Fatalf("mails=%s, want %s", got, want)
 	}
 }

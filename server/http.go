@@ -26,6 +26,7 @@ import (
 //	GET  /                    the playground (development by default)
 //	GET  /playground/...      its scripts, styles and icon (embedded, hashed names)
 //	GET  /.well-known/jwks.json  public keys that verify access tokens (Ed25519 only)
+//	GET, POST /verify-email, /reset-password  the pages of mailed links (accountpages.go)
 //	GET  /healthz             the process is alive
 //	GET  /readyz              the database and Redis answer, and we are not draining
 //	GET  /metrics             Prometheus metrics (unless APP_METRICS_ADDR serves them apart)
@@ -37,7 +38,9 @@ import (
 // sockets not yet authenticated (api).
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", a.api(gql))
+	api := a.api(gql)
+	mux.Handle("/query", api)
+	a.accountPages(mux, api)
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Page("/query"))
 		mux.Handle("GET "+playground.AssetPrefix, playground.Assets())

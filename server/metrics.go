@@ -37,7 +37,11 @@ type metrics struct {
 	reuse        prometheus.Counter
 	rateLimited  *prometheus.CounterVec
 	cache        *prometheus.CounterVec
+	subStarted   *prometheus.CounterVec
+	subLifetime  *prometheus.HistogramVec
 	names        opNames
+	// live is kept by the WebSocket transport and read at scrape time.
+	live graph.LiveStats
 
 	// The series counted on every request, looked up once: a labelled
 	// lookup hashes its label values each time.
@@ -94,6 +98,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "authql", Name: "cache_lookups_total",
 			Help: "Cache lookups by tier and result (hit or miss); a batch of n entries is n lookups.",
 		}, []string{"tier", "result"}),
+		subStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "authql", Name: "subscriptions_started_total",
+			Help: "Subscriptions started, by operation name.",
+		}, []string{"operation"}),
+		subLifetime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "authql", Name: "subscription_lifetime_seconds",
+			Help:    "How long ended subscriptions ran, by operation name.",
+			Buckets: []float64{1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"operation"}),
 		names: opNames{max: maxOperationNames},
 	}
 	m.verifiedBy = map[string]prometheus.Counter{}
@@ -111,6 +124,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, registerAll(reg,
 		m.httpDuration, m.httpInFlight, m.opDuration, m.responses,
 		m.issued, m.verified, m.reuse, m.rateLimited, m.cache,
+		m.subStarted, m.subLifetime,
+		liveGauge("websockets_open", "Authenticated WebSockets open on this instance.", &m.live.Sockets),
+		liveGauge("subscriptions_active", "Subscriptions running on this instance.", &m.live.Subscriptions),
+		liveGauge("subscription_groups", "Distinct (document, variables, visibility) groups of subscriptions: each event is resolved once per group.", &m.live.Groups),
+		liveCounter("subscription_resolutions_total", "Subscription events resolved (once per group, whatever its size).", &m.live.Resolutions),
+		liveCounter("subscription_deliveries_total", "Subscription event messages queued to sockets.", &m.live.Delivered),
+		liveCounter("websockets_slow_closed_total", "WebSockets closed with 4413 because their writes backed up.", &m.live.SlowClosed),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -127,6 +147,27 @@ func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *sql.DB, bus
 			Help: "1 while this process's revocation and user-cache bus is synced (authentication answers from memory), else 0.",
 		}, func() float64 { return boolFloat(bus.Synced()) }),
 	)
+}
+
+func liveGauge(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "authql", Name: name, Help: help},
+		func() float64 { return float64(v.Load()) })
+}
+
+func liveCounter(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "authql", Name: name, Help: help},
+		func() float64 { return float64(v.Load()) })
+}
+
+// subscription counts a subscription when it starts, and observes its
+// lifetime when it ends.
+func (m *metrics) subscription(op graph.Operation) {
+	name := m.names.label(op.Name)
+	if op.Subscription == "started" {
+		m.subStarted.WithLabelValues(name).Inc()
+		return
+	}
+	m.subLifetime.WithLabelValues(name).Observe(op.Duration.Seconds())
 }
 
 func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {

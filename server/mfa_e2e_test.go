@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,26 +108,43 @@ func amr(t *testing.T, token string) []string {
 	return c.AMR
 }
 
-// mails returns the templates of the mail rows waiting in the outbox.
-func (s *testServer) mails(t *testing.T) []string {
+// mails returns the templates of the mails written for the account at
+// to, sorted: those sent (sent_mails) and those still waiting in the
+// outbox.
+func (s *testServer) mails(t *testing.T, to string) []string {
 	t.Helper()
-	rows, err := s.app.db.SQL.Query(`SELECT payload FROM outbox WHERE kind = 'mail' ORDER BY id`)
+	var out []string
+	rows, err := s.app.db.SQL.Query(`SELECT payload FROM outbox WHERE kind = 'mail'`)
 	if err != nil {
 		t.Fatalf("read outbox: %v", err)
 	}
 	defer rows.Close()
-	var out []string
 	for rows.Next() {
 		var p []byte
 		if err := rows.Scan(&p); err != nil {
 			t.Fatal(err)
 		}
-		var m struct{ Template string }
+		var m struct{ Template, To string }
 		if err := json.Unmarshal(p, &m); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, m.Template)
+		if m.To == to {
+			out = append(out, m.Template)
+		}
 	}
+	sent, err := s.app.db.SQL.Query(`SELECT template FROM sent_mails WHERE "to" = '` + to + `'`)
+	if err != nil {
+		t.Fatalf("read sent mails: %v", err)
+	}
+	defer sent.Close()
+	for sent.Next() {
+		var tpl string
+		if err := sent.Scan(&tpl); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tpl)
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -257,7 +275,7 @@ func TestMFARequiredDirective(t *testing.T) {
 		}
 	}
 	s.do(t, strong, `mutation($c: String!) { disableTotp(code: $c) }`, map[string]any{"c": codes[0]}).mustOK(t)
-	if got, want := strings.Join(s.mails(t), ","), "mfa-changed,mfa-changed"; got != want {
+	if got, want := strings.Join(s.mails(t, u.email), ","), "mfa-changed,mfa-changed,verify-email"; got != want {
 		t.Fatalf("mails=%s, want %s", got, want)
 	}
 	// Off: login gives tokens again.

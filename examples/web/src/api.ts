@@ -17,6 +17,7 @@ export const UserFields = graphql(`
   fragment UserFields on User {
     id
     email
+    emailVerified
     name
     role
     createdAt
@@ -128,6 +129,33 @@ export const ChangePasswordMutation = graphql(`
     changePassword(currentPassword: $currentPassword, newPassword: $newPassword) {
       ...AuthFields
     }
+  }
+`);
+
+// The links of mails carry a token (the `token` parameter of the page's
+// URL): verifyEmail and resetPassword spend it. The other two always
+// answer true, whether or not the address has an account.
+export const VerifyEmailMutation = graphql(`
+  mutation VerifyEmail($token: String!) {
+    verifyEmail(token: $token)
+  }
+`);
+
+export const ResendVerificationMutation = graphql(`
+  mutation ResendVerification($email: String!) {
+    resendVerification(email: $email)
+  }
+`);
+
+export const RequestPasswordResetMutation = graphql(`
+  mutation RequestPasswordReset($email: String!) {
+    requestPasswordReset(email: $email)
+  }
+`);
+
+export const ResetPasswordMutation = graphql(`
+  mutation ResetPassword($token: String!, $newPassword: String!) {
+    resetPassword(token: $token, newPassword: $newPassword)
   }
 `);
 
@@ -361,6 +389,12 @@ export interface ApiOptions {
   tokens: TokenStore;
   /** Retries of a RATE_LIMITED operation before giving up (default 3). */
   maxRetries?: number;
+  /**
+   * Send each operation as {"documentId": "sha256:<hash>"} instead of its
+   * text: for a server that runs only trusted documents
+   * (APP_TRUSTED_DOCUMENTS with this package's persisted-documents.json).
+   */
+  documentIds?: boolean;
   fetch?: typeof fetch;
   /** Injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
@@ -388,6 +422,14 @@ export function createApi(opts: ApiOptions): Api {
   const maxRetries = opts.maxRetries ?? 3;
   let refreshing: Promise<void> | null = null;
 
+  // operation is the request body: the document's id (the hash codegen
+  // embedded, of the text in persisted-documents.json) or its text.
+  function operation<R, V>(document: TypedDocumentString<R, V>, variables: V | undefined) {
+    const hash: unknown = document.__meta__?.['hash'];
+    if (opts.documentIds && typeof hash === 'string') return { documentId: `sha256:${hash}`, variables };
+    return { query: document.toString(), variables };
+  }
+
   // send posts one operation, waiting and retrying while rate-limited.
   async function send<R, V>(document: TypedDocumentString<R, V>, variables: V | undefined, token: string | undefined): Promise<R> {
     for (let attempt = 0; ; attempt++) {
@@ -396,7 +438,7 @@ export function createApi(opts: ApiOptions): Api {
       const res = await doFetch(opts.url, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ query: document.toString(), variables }),
+        body: JSON.stringify(operation(document, variables)),
       });
       const body = (await res.json().catch(() => null)) as { data?: R; errors?: GraphQLErrorJSON[] } | null;
       if (res.ok && body?.data && !body.errors?.length) {
