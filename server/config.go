@@ -25,6 +25,8 @@ type Config struct {
 	DatabaseURL string // empty: the SQLite file DefaultSQLitePath
 	DBMaxOpen   int
 	DBMaxIdle   int
+	// DBMaxIdleTime closes a pooled connection idle this long.
+	DBMaxIdleTime time.Duration
 
 	RedisURL           string   // empty (and no cluster or sentinel): embedded
 	RedisClusterAddrs  []string // Redis Cluster seed nodes
@@ -90,6 +92,9 @@ type Config struct {
 	// MetricsAddr, if set, serves /metrics on its own listener (and not on
 	// Addr); production sets it by default.
 	MetricsAddr string
+	// Pprof serves net/http/pprof beside /metrics on MetricsAddr's
+	// listener, never on Addr.
+	Pprof bool
 
 	// PublicURL is the base of the links mails carry (development
 	// default: http://localhost and the port of Addr).
@@ -148,8 +153,9 @@ func settings() []setting {
 		}},
 		{"APP_ADDR", "addr", ":8080", "listen address", str(func(c *Config) *string { return &c.Addr })},
 		{"DATABASE_URL", "database-url", "", "postgres:// URL, or a SQLite file (sqlite:PATH or a path); other schemes are refused; default " + DefaultSQLitePath, str(func(c *Config) *string { return &c.DatabaseURL })},
-		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
-		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
+		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: 32 on PostgreSQL, unbounded on SQLite)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
+		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: the max open, or 32)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
+		{"APP_DB_CONN_MAX_IDLE_TIME", "db-conn-max-idle-time", "5m", "database pool: close a connection idle this long", duration(func(c *Config) *time.Duration { return &c.DBMaxIdleTime })},
 		{"REDIS_URL", "redis-url", "", "redis:// URL of a single Redis; default: embedded in-process server", str(func(c *Config) *string { return &c.RedisURL })},
 		{"APP_REDIS_CLUSTER_ADDRS", "redis-cluster-addrs", "", "comma-separated Redis Cluster seed nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisClusterAddrs })},
 		{"APP_REDIS_SENTINEL_ADDRS", "redis-sentinel-addrs", "", "comma-separated Redis Sentinel nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisSentinelAddrs })},
@@ -251,6 +257,7 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
+		{"APP_PPROF", "pprof", "", "serve net/http/pprof under /debug/pprof/ on the APP_METRICS_ADDR listener (which must be set), never on APP_ADDR", optBool(func(c *Config) *bool { return &c.Pprof })},
 		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR (default: on APP_ADDR in development, " + defaultProductionMetricsAddr + " in production)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }
