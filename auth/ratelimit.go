@@ -151,6 +151,8 @@ type Limiter struct {
 	limits RateLimits
 	log    *slog.Logger
 	obs    Observer
+	// leases hold the slices of API budgets this instance has taken.
+	leases leases
 }
 
 // NewLimiter returns a limiter over rdb; prefix is the Redis key prefix.
@@ -197,7 +199,9 @@ func (l *Limiter) ResetAttempt(ctx context.Context, ip string) error {
 }
 
 // API charges an operation's complexity to the user's budget, or to the
-// client address's when there is no user.
+// client address's when there is no user. The budget is leased from Redis
+// in slices and spent locally (see LeaseShare): most operations cost no
+// Redis round trip.
 func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) error {
 	if l.limits.API.N == 0 {
 		return nil // off: not even a key to build
@@ -206,7 +210,7 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 	if user == "" {
 		key = l.keys.rateLimitIP(l.addr(ip))
 	}
-	return l.take(ctx, RateAPI, key, l.limits.API, max(cost, 1))
+	return l.takeLeased(ctx, RateAPI, key, l.limits.API, max(cost, 1))
 }
 
 // Refresh is called before a refresh token is rotated: it charges the

@@ -35,8 +35,11 @@ type Options struct {
 	// WebSocket limits live connections (subscriptions).
 	WebSocket WebSocketOptions
 	// Observe, if set, is called with every operation once its response
-	// is ready (logs and metrics).
+	// is ready (logs and metrics); a subscription when it starts and when
+	// it ends.
 	Observe func(context.Context, Operation)
+	// LiveStats, if set, is kept up to date by the WebSocket transport.
+	LiveStats *LiveStats
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for queries and
@@ -46,10 +49,10 @@ type Options struct {
 // limit, the error presenter and panic recovery, and per-operation
 // dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
-	r := newResolver(d, o.WebSocket)
+	r := newResolver(d)
 	srv := handler.New(r.schema())
 	transports := []graphql.Transport{
-		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
+		upgradeRefusals{wsTransport{hub: newHub(r, o.WebSocket, o.LiveStats, o.Observe), o: o.WebSocket}}, // only for Upgrade requests
 		getTransport{},
 		postTransport{},
 	}

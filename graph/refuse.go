@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -125,11 +124,11 @@ func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphq
 // the WebSocket library answers a bad upgrade (no Upgrade: websocket, a
 // version other than 13, an Origin not allowed) in text/plain, and gqlgen
 // then appends a JSON error of its own to the same body.
-type upgradeRefusals struct{ transport.Websocket }
+type upgradeRefusals struct{ wsTransport }
 
 func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	hw := HoldErrors(w)
-	t.Websocket.Do(hw, r, exec)
+	t.wsTransport.Do(hw, r, exec)
 	switch hw.Held() {
 	case 0:
 	case http.StatusForbidden:

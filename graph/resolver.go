@@ -67,20 +67,19 @@ type Resolver struct {
 	// beforeCommit: Deps.BeforeCommit.
 	beforeCommit func(ctx context.Context)
 	sockets      sockets
-	ws           WebSocketOptions
 	log          *slog.Logger
 }
 
 // NewSchema returns the executable schema with its resolvers and directives.
 func NewSchema(d Deps) graphql.ExecutableSchema {
-	return newResolver(d, DefaultWebSocketOptions()).schema()
+	return newResolver(d).schema()
 }
 
-func newResolver(d Deps, ws WebSocketOptions) *Resolver {
+func newResolver(d Deps) *Resolver {
 	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
 		store: store.New(d.Ent, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
 		requireVerified: d.RequireVerifiedEmail,
-		ws:              ws, log: d.logger()}
+		log:             d.logger()}
 	r.handleOutbox()
 	return r
 }

@@ -124,7 +124,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// evictions reach every instance through it. The cache tiers publish
 	// their evictions on it too; only their entries live in cacheRdb.
 	a.bus = bus.New(a.rdb, cfg.RedisPrefix, log)
-	if err := watch(a.registry, a.rdb, a.db.SQL, a.bus); err != nil {
+	if err := watch(a.registry, a.rdb, a.db, a.bus); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	a.sessions = auth.NewSessions(a.rdb, a.bus, tokens, auth.SessionConfig{
@@ -184,6 +184,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
+		LiveStats:        &a.metrics.live,
 	})
 	a.front.set(a.routes(gql))
 	obDone := make(chan struct{}) // started once the handler registered its kinds

@@ -25,6 +25,8 @@ type Config struct {
 	DatabaseURL string // empty: the SQLite file DefaultSQLitePath
 	DBMaxOpen   int
 	DBMaxIdle   int
+	// DBMaxIdleTime closes a pooled connection idle this long.
+	DBMaxIdleTime time.Duration
 
 	RedisURL           string   // empty (and no cluster or sentinel): embedded
 	RedisClusterAddrs  []string // Redis Cluster seed nodes
@@ -87,6 +89,9 @@ type Config struct {
 	// MetricsAddr, if set, serves /metrics on its own listener (and not on
 	// Addr); production sets it by default.
 	MetricsAddr string
+	// Pprof serves net/http/pprof beside /metrics on MetricsAddr's
+	// listener, never on Addr.
+	Pprof bool
 
 	// PublicURL is the base of the links mails carry (development
 	// default: http://localhost and the port of Addr).
@@ -145,8 +150,9 @@ func settings() []setting {
 		}},
 		{"APP_ADDR", "addr", ":8080", "listen address", str(func(c *Config) *string { return &c.Addr })},
 		{"DATABASE_URL", "database-url", "", "postgres:// URL, or a SQLite file (sqlite:PATH or a path); other schemes are refused; default " + DefaultSQLitePath, str(func(c *Config) *string { return &c.DatabaseURL })},
-		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
-		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
+		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: 32 on PostgreSQL, unbounded on SQLite)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
+		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: the max open, or 32)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
+		{"APP_DB_CONN_MAX_IDLE_TIME", "db-conn-max-idle-time", "5m", "database pool: close a connection idle this long", duration(func(c *Config) *time.Duration { return &c.DBMaxIdleTime })},
 		{"REDIS_URL", "redis-url", "", "redis:// URL of a single Redis; default: embedded in-process server", str(func(c *Config) *string { return &c.RedisURL })},
 		{"APP_REDIS_CLUSTER_ADDRS", "redis-cluster-addrs", "", "comma-separated Redis Cluster seed nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisClusterAddrs })},
 		{"APP_REDIS_SENTINEL_ADDRS", "redis-sentinel-addrs", "", "comma-separated Redis Sentinel nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisSentinelAddrs })},
@@ -207,6 +213,7 @@ func settings() []setting {
 		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions().MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
 		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions().IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
 		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_WS_MAX_BACKLOG", "ws-max-backlog", strconv.Itoa(graph.DefaultMaxBacklog), "bytes waiting to be written to one WebSocket; a socket past it is closed with 4413", integer(func(c *Config) *int { return &c.WebSocket.MaxBacklog })},
 		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
 		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
@@ -246,6 +253,7 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
+		{"APP_PPROF", "pprof", "", "serve net/http/pprof under /debug/pprof/ on the APP_METRICS_ADDR listener (which must be set), never on APP_ADDR", optBool(func(c *Config) *bool { return &c.Pprof })},
 		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR (default: on APP_ADDR in development, " + defaultProductionMetricsAddr + " in production)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/graph/client"
@@ -229,5 +230,33 @@ func TestTrustedDocumentsBadManifestStopsTheStart(t *testing.T) {
 				t.Errorf("err=%v, want one naming APP_TRUSTED_DOCUMENTS and the file", err)
 			}
 		})
+	}
+}
+
+// Subscriptions are held to the trusted documents too: an ad-hoc one is
+// refused with the code.
+func TestTrustedDocumentsHoldSubscriptions(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.env["APP_TRUSTED_DOCUMENTS"] = webManifest
+	s := env.start(t)
+	docs := manifestByName(t, webManifest)
+	reg := s.postJSON(t, "", map[string]any{"documentId": docs["Register"].id, "variables": map[string]any{
+		"input": map[string]any{"email": "ann@example.com", "password": "plum-tree-42", "name": "Ann"}}}).mustOK(t)
+	c, first, err := dialWS(t, s, reg.str("register.accessToken"), false)
+	if err != nil || first.Type != "connection_ack" {
+		t.Fatalf("connection_init: %v %+v", err, first)
+	}
+	c.subscribe("1", `subscription { postDeleted }`, nil)
+	m, err := c.read(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gqlgen sends an operation refused before it ran as a result with
+	// errors and no data.
+	var p gqlResponse
+	_ = json.Unmarshal(m.Payload, &p)
+	if m.ID != "1" || len(p.Errors) != 1 || p.Errors[0].Extensions["code"] != "DOCUMENT_NOT_TRUSTED" || p.Data != nil {
+		t.Fatalf("got %s %s, want DOCUMENT_NOT_TRUSTED", m.Type, m.Payload)
 	}
 }

@@ -102,7 +102,7 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 		dsn = DefaultSQLitePath
 		a.log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://... for PostgreSQL", slog.String("path", dsn))
 	}
-	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle}
+	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle, ConnMaxIdleTime: a.cfg.DBMaxIdleTime}
 	err := a.retry(wctx, "database", entdb.IsUnavailable, func(wctx context.Context) error {
 		db, err := entdb.Open(wctx, dsn, pool, cost.CountSQL)
 		if err != nil {

@@ -37,6 +37,9 @@ func (c Config) validate() []error {
 			errs = append(errs, fmt.Errorf("APP_METRICS_ADDR: %w", err))
 		}
 	}
+	if c.Pprof && c.MetricsAddr == "" {
+		errs = append(errs, errors.New("APP_PPROF: needs APP_METRICS_ADDR: profiles are served on the metrics listener only, never on APP_ADDR"))
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("APP_LOG_LEVEL: must be debug, info, warn or error, not %q", c.LogLevel))
