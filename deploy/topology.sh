@@ -134,14 +134,6 @@ psql "$PG_URL/postgres?sslmode=disable" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE 
 CREATED_DB=1
 DATABASE_URL="$PG_URL/$DB?sslmode=disable"
 
-if [ -n "${MAILPIT_BIN:-}" ] && [ -x "$MAILPIT_BIN" ]; then
-  step "Mailpit at $SMTP_ADDR"
-  "$MAILPIT_BIN" --smtp "$SMTP_ADDR" --listen "$MAIL_API" --database "$WORK/mailpit.db" \
-    --smtp-auth-accept-any --smtp-auth-allow-insecure --quiet >"$WORK/mailpit.log" 2>&1 &
-  PIDS+=($!)
-  disown $!
-fi
-
 step "two server instances (APP_ENV=production)"
 start_instance() { # NAME ADDR METRICS_ADDR [REQUIRE_HTTPS]
   # env -i: only what production would set, nothing inherited (a REDIS_URL
@@ -164,6 +156,13 @@ start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[0]}
 start_instance b "$INST_B" "$METRICS_B"
 PID_B=${PIDS[1]}
+if [ -n "${MAILPIT_BIN:-}" ] && [ -x "$MAILPIT_BIN" ]; then
+  step "Mailpit at $SMTP_ADDR"
+  "$MAILPIT_BIN" --smtp "$SMTP_ADDR" --listen "$MAIL_API" --database "$WORK/mailpit.db" \
+    --smtp-auth-accept-any --smtp-auth-allow-insecure --quiet >"$WORK/mailpit.log" 2>&1 &
+  PIDS+=($!) # after A and B: PID_A and PID_B are PIDS[0] and PIDS[1]
+  disown $!
+fi
 wait_ready "$INST_A" 30 || die "instance A is not ready (see its log)"
 wait_ready "$INST_B" 30 || die "instance B is not ready (see its log)"
 echo "instance A pid $PID_A at $INST_A, instance B pid $PID_B at $INST_B"
