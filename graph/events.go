@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache/bus"
@@ -201,10 +200,8 @@ func (r *Resolver) payPerEvent(ctx context.Context) func(context.Context) error 
 	ip := auth.MetaFrom(ctx).IP
 	return func(ctx context.Context) error {
 		err := r.limiter.API(ctx, v.UserID, ip, cost)
-		if err != nil && liveConnFrom(ctx) != nil {
-			// Only the WebSocket transport has a place for the error; over
-			// another transport the stream simply ends.
-			transport.AddSubscriptionError(ctx, errorPresenter(r.log)(ctx, err))
+		if err != nil {
+			subscriptionFailed(ctx, errorPresenter(r.log)(ctx, err))
 		}
 		return err
 	}

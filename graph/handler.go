@@ -38,16 +38,17 @@ type Options struct {
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for queries and
-// mutations, GET for queries only, WebSocket for subscriptions (every
-// request refused otherwise is refused as coded JSON, see refuse.go), a
-// parsed-query cache bounded by bytes, the abuse limits and the API rate
-// limit, the error presenter and panic recovery, and per-operation
-// dataloaders.
+// mutations, GET for queries only, WebSocket and Server-Sent Events
+// (graphql-sse, sse.go) for subscriptions (every request refused otherwise
+// is refused as coded JSON, see refuse.go), a parsed-query cache bounded
+// by bytes, the abuse limits and the API rate limit, the error presenter
+// and panic recovery, and per-operation dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
 	r := newResolver(d, o.WebSocket)
 	srv := handler.New(r.schema())
 	transports := []graphql.Transport{
 		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
+		r.eventStreamTransport(o.WebSocket),                // only for POSTs that prefer text/event-stream
 		getTransport{},
 		transport.POST{},
 	}

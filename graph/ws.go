@@ -209,16 +209,33 @@ func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o We
 	if token == "" {
 		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry Authorization: Bearer <access token>")
 	}
+	live, code, err := r.goLive(ctx, token, o)
+	if err != nil {
+		return transport.WithWebsocketCloseCode(ctx, code), nil, err
+	}
+	return live, nil, nil
+}
+
+// errTooManyConnections refuses a live connection (a socket, an event
+// stream) over its user's cap.
+var errTooManyConnections = errors.New("too many open connections for this user")
+
+// goLive authenticates the access token of a live connection (a socket's
+// connection_init, an event stream's request), counts the connection
+// against its user's cap, and starts the watch that ends it with its
+// session: the returned context carries the viewer and the connection, and
+// ends then. On error, code is the WebSocket close code that says why.
+func (r *Resolver) goLive(ctx context.Context, token string, o WebSocketOptions) (live context.Context, code int, err error) {
 	v, revoked, stopWatch, err := r.sessions.AuthenticateLive(ctx, token)
 	if errors.Is(err, rdb.ErrUnavailable) {
-		return transport.WithWebsocketCloseCode(ctx, closeTryAgain), nil, err
+		return nil, closeTryAgain, err
 	}
 	if err != nil {
-		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, err
+		return nil, closeForbidden, err
 	}
 	if !r.sockets.acquire(v.UserID, o.MaxConnectionsPerUser) {
 		stopWatch()
-		return transport.WithWebsocketCloseCode(ctx, closeTooManyRequests), nil, errors.New("too many open connections for this user")
+		return nil, closeTooManyRequests, errTooManyConnections
 	}
 	if done, ok := ctx.Value(socketInitKey{}).(func()); ok {
 		done()
@@ -236,7 +253,7 @@ func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o We
 		defer stopWatch()
 		r.watchSocket(ctx, cancel, v, revoked, lc, o)
 	}()
-	return ctx, nil, nil
+	return ctx, 0, nil
 }
 
 // watchSocket ends the socket when the session is revoked (from memory,
