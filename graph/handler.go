@@ -49,6 +49,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 	transports := []graphql.Transport{
 		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
 		r.eventStreamTransport(o.WebSocket),                // only for POSTs that prefer text/event-stream
+		multipartMixed{},                                   // only for POSTs that prefer multipart/mixed (@defer)
 		getTransport{},
 		transport.POST{},
 	}

@@ -124,8 +124,9 @@ func isJSONObject(s string) bool {
 // operationKindGuard refuses what plain HTTP does not carry, before any
 // limit is checked or charged: a mutation over GET (which caches,
 // prefetchers and crawlers may send again; GraphQL over HTTP requires 405),
-// and a subscription outside a WebSocket or an event stream (gqlgen would
-// answer it with a bare null).
+// a subscription outside a WebSocket or an event stream (gqlgen would
+// answer it with a bare null), and @defer where only the initial payload
+// would be sent.
 type operationKindGuard struct{}
 
 var _ interface {
@@ -141,6 +142,8 @@ func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphq
 	switch {
 	case oc.Operation.Operation == ast.Subscription && liveConnFrom(ctx) == nil && streamStateFrom(ctx) == nil:
 		code, msg = CodeBadRequest, "subscriptions are served over a WebSocket (graphql-transport-ws or graphql-ws) or as Server-Sent Events (graphql-sse: POST with Accept: text/event-stream)"
+	case !deliversIncrementally(ctx) && usesDefer(oc.Operation, oc.Doc, oc.RawQuery):
+		code, msg = CodeBadRequest, "@defer needs a response in parts: send Accept: multipart/mixed (or text/event-stream)"
 	case oc.Operation.Operation != ast.Query && ctx.Value(overGETKey{}) != nil:
 		code, msg = CodeMethodNotAllowed, "mutations must be sent with POST"
 		if st := responseStatusFrom(ctx); st != nil {

@@ -35,13 +35,13 @@ const mediaEventStream = "text/event-stream"
 // text/event-stream to every other type. A client that merely lists it
 // (urql lists it after application/graphql-response+json) gets JSON.
 func WantsEventStream(r *http.Request) bool {
-	if r.Method != http.MethodPost {
-		return false
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mediaJSON {
-		return false
-	}
-	return preferredType(r.Header.Get("Accept")) == mediaEventStream
+	return isJSONPost(r) && preferredType(r.Header.Get("Accept")) == mediaEventStream
+}
+
+// isJSONPost reports whether r is a POST with a JSON body.
+func isJSONPost(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return r.Method == http.MethodPost && err == nil && mt == mediaJSON
 }
 
 // preferredType is the media type of accept with the highest quality, the
@@ -90,7 +90,7 @@ func (t eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	// here first.
 	body, err := io.ReadAll(r.Body)
 	if err != nil || !isRawParams(body) {
-		Refusal{Code: CodeBadRequest, Message: "the body must be a JSON GraphQL request object with \"query\" (a string) and optional \"operationName\", \"variables\" and \"extensions\""}.Write(w, r)
+		refuseBody(w, r)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -101,6 +101,11 @@ func (t eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	// Buffering proxies (nginx) pass each event on as it comes.
 	w.Header().Set("X-Accel-Buffering", "no")
 	t.sse.Do(gate, r, &streamExec{GraphExecutor: exec, t: t, w: gate, r: r, s: s})
+}
+
+// refuseBody refuses a body that is not a GraphQL request.
+func refuseBody(w http.ResponseWriter, r *http.Request) {
+	Refusal{Code: CodeBadRequest, Message: "the body must be a JSON GraphQL request object with \"query\" (a string) and optional \"operationName\", \"variables\" and \"extensions\""}.Write(w, r)
 }
 
 // isRawParams reports whether body decodes as gqlgen decodes a request.
