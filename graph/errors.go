@@ -48,7 +48,7 @@ func Codes() []string {
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
 		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
 		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded,
-		errPersistedQueryNotFoundCode,
+		errPersistedQueryNotFoundCode, CodeDocumentNotFound, CodeDocumentNotTrusted,
 		errcode.ValidationFailed, errcode.ParseFailed,
 		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
 	}

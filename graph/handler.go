@@ -8,7 +8,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -30,6 +29,9 @@ type Options struct {
 	DebugCost bool
 	// PersistedQueries, if set, enables automatic persisted queries.
 	PersistedQueries graphql.Cache[string]
+	// TrustedDocuments, if set, are the only documents that run (see
+	// documents.go); a documentId is then looked up among them.
+	TrustedDocuments Documents
 	// WebSocket limits live connections (subscriptions).
 	WebSocket WebSocketOptions
 	// Observe, if set, is called with every operation once its response
@@ -51,7 +53,7 @@ func NewHandler(d Deps, o Options) http.Handler {
 		r.eventStreamTransport(o.WebSocket),                // only for POSTs that prefer text/event-stream
 		multipartMixed{},                                   // only for POSTs that prefer multipart/mixed (@defer)
 		getTransport{},
-		transport.POST{},
+		postTransport{},
 	}
 	for _, t := range transports {
 		srv.AddTransport(t)
@@ -68,13 +70,15 @@ func NewHandler(d Deps, o Options) http.Handler {
 	if l.MaxComplexity <= 0 {
 		l.MaxComplexity = int(^uint(0) >> 1)
 	}
-	// The order matters. Parameters: a persisted query is looked up, then
+	// The order matters. Parameters: a documentId is resolved and, with
+	// trusted documents, anything else refused; a persisted query is looked up, then
 	// the text (sent or looked up) is measured before it is parsed. Then,
 	// once the document validated: an operation the transport cannot carry
 	// is refused before anything is charged, page sizes before pricing (a
 	// clearer error than "too complex"), the price is known before it is
 	// charged, and a persisted query is stored only once it was paid for.
 	pq := persistedQueries{o.PersistedQueries}
+	srv.Use(documentLookup{trusted: o.TrustedDocuments, stored: pq.store})
 	if pq.store != nil {
 		srv.Use(pq.lookup())
 	}

@@ -1,9 +1,7 @@
 package graph
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"strings"
 
@@ -37,12 +35,10 @@ var _ graphql.Transport = multipartMixed{}
 func (multipartMixed) Supports(r *http.Request) bool { return wantsMultipart(r) }
 
 func (t multipartMixed) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil || !isRawParams(body) {
-		refuseBody(w, r)
+	r, ok := streamParams(w, r)
+	if !ok {
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	ctx := context.WithValue(r.Context(), incrementalKey{}, true)
 	t.MultipartMixed.Do(w, r.WithContext(ctx), exec)
 }

@@ -82,6 +82,8 @@ var problems = [...]problem{
 	// Requests refused before any GraphQL runs, or instead of it, with a
 	// message of their own (see Refusal): their codes' statuses.
 	{code: CodeBadRequest, status: http.StatusBadRequest},
+	{code: CodeDocumentNotFound, status: http.StatusBadRequest},
+	{code: CodeDocumentNotTrusted, status: http.StatusForbidden},
 	{code: CodeForbidden, status: http.StatusForbidden}, // a WebSocket from an Origin not allowed
 	{code: CodeHTTPSRequired, status: http.StatusForbidden},
 	{code: CodeNotFound, status: http.StatusNotFound}, // a path nothing is served at

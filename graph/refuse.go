@@ -6,7 +6,6 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -88,37 +87,6 @@ func refuseUnsupported(next http.Handler, transports []graphql.Transport) http.H
 		w.Header().Set("Allow", allowedMethods)
 		Refusal{Code: CodeMethodNotAllowed, Message: "only GET (queries) and POST are served here"}.Write(w, r)
 	})
-}
-
-// getTransport is gqlgen's GET transport with its refusals coded: a query
-// string that does not decode, variables or extensions that are not JSON
-// objects. It marks the request's context, so operationKindGuard can
-// refuse mutations.
-type getTransport struct{ transport.GET }
-
-type overGETKey struct{}
-
-func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		Refusal{Code: CodeBadRequest, Message: "the query string does not decode (RFC 3986 percent-encoding)"}.Write(w, r)
-		return
-	}
-	for _, p := range [...]string{"variables", "extensions"} {
-		if v := q.Get(p); v != "" && !isJSONObject(v) {
-			Refusal{Code: CodeBadRequest, Message: p + " must be a JSON object"}.Write(w, r)
-			return
-		}
-	}
-	t.GET.Do(w, r.WithContext(context.WithValue(r.Context(), overGETKey{}, true)), exec)
-}
-
-// isJSONObject decodes s as gqlgen's GET transport does.
-func isJSONObject(s string) bool {
-	var m map[string]any
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	return dec.Decode(&m) == nil
 }
 
 // operationKindGuard refuses what plain HTTP does not carry, before any

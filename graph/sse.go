@@ -88,12 +88,10 @@ func (t eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	// gqlgen's transport logs a body it cannot decode, whole, through the
 	// standard logger: a login's password with it. Such a body is refused
 	// here first.
-	body, err := io.ReadAll(r.Body)
-	if err != nil || !isRawParams(body) {
-		refuseBody(w, r)
+	r, ok := streamParams(w, r)
+	if !ok {
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	s := &streamState{}
 	r = r.WithContext(context.WithValue(r.Context(), streamStateKey{}, s))
 	gate := &streamWriter{ResponseWriter: w}
@@ -103,17 +101,29 @@ func (t eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	t.sse.Do(gate, r, &streamExec{GraphExecutor: exec, t: t, w: gate, r: r, s: s})
 }
 
-// refuseBody refuses a body that is not a GraphQL request.
-func refuseBody(w http.ResponseWriter, r *http.Request) {
-	Refusal{Code: CodeBadRequest, Message: "the body must be a JSON GraphQL request object with \"query\" (a string) and optional \"operationName\", \"variables\" and \"extensions\""}.Write(w, r)
-}
-
-// isRawParams reports whether body decodes as gqlgen decodes a request.
-func isRawParams(body []byte) bool {
-	var p graphql.RawParams
+// streamParams reads the body of a request a streaming transport of
+// gqlgen's (SSE, multipart/mixed) will decode again: a body that transport
+// would log whole, or one with neither query nor documentId, is refused
+// here, and a documentId goes in the context as the POST transport puts
+// it (documents.go). ok is false if the request was refused.
+func streamParams(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok bool) {
+	body, err := io.ReadAll(r.Body)
+	var p httpParams
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	return dec.Decode(&p) == nil
+	if err != nil || dec.Decode(&p) != nil {
+		Refusal{Code: CodeBadRequest, Message: "the body is not a GraphQL request: a JSON object with \"query\" (a string) or \"documentId\", and optional \"operationName\", \"variables\" and \"extensions\""}.Write(w, r)
+		return nil, false
+	}
+	if p.Query == "" && p.DocumentID == "" && p.Extensions["persistedQuery"] == nil {
+		Refusal{Code: CodeBadRequest, Message: "a GraphQL request needs \"query\" (a GraphQL document) or \"documentId\""}.Write(w, r)
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if p.DocumentID != "" {
+		r = r.WithContext(context.WithValue(r.Context(), documentIDKey{}, p.DocumentID))
+	}
+	return r, true
 }
 
 // streamState is what an event stream knows of how it ends.

@@ -99,7 +99,8 @@ func (w *StatusWriter) Held() int {
 }
 
 // responseStatus lets the GraphQL layer choose the HTTP status of a request
-// it refuses as a whole (gqlgen's transports pick 200 or 422 themselves).
+// it refuses as a whole (the transports pick 200 or 400 themselves, see
+// transport.go).
 // Field errors are presented concurrently, hence the lock.
 type responseStatus struct {
 	mu         sync.Mutex

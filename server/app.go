@@ -108,6 +108,10 @@ func (a *app) start(ctx context.Context, d deps) error {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	trusted, err := loadTrustedDocuments(cfg.TrustedDocuments, log)
+	if err != nil {
+		return err
+	}
 	if err := a.openDeps(ctx, d); err != nil {
 		return err
 	}
@@ -166,6 +170,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Limits:           cfg.Limits,
 		DebugCost:        cfg.DebugCost,
 		PersistedQueries: cache.NewPersistedQueries(a.cacheRdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
+		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
 		Observe:          a.observeOperation,
 	})

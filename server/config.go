@@ -59,9 +59,12 @@ type Config struct {
 	BodyLimit      int64
 	Playground     bool
 	Introspection  bool
-	Limits         graph.Limits
-	Cache          cache.TierConfig
-	WebSocket      graph.WebSocketOptions
+	// TrustedDocuments are the persisted-documents manifests whose
+	// documents are the only ones that run (none: any document runs).
+	TrustedDocuments []string
+	Limits           graph.Limits
+	Cache            cache.TierConfig
+	WebSocket        graph.WebSocketOptions
 	// WSMaxPendingPerIP caps sockets without connection_init per client
 	// address (0: no cap).
 	WSMaxPendingPerIP int
@@ -166,6 +169,7 @@ func settings() []setting {
 		}},
 		{"APP_PLAYGROUND", "playground", "", "serve the GraphQL playground at / (default: on in development, off in production)", optBool(func(c *Config) *bool { return &c.Playground })},
 		{"APP_INTROSPECTION", "introspection", "", "allow schema introspection (default: on in development, off in production)", optBool(func(c *Config) *bool { return &c.Introspection })},
+		{"APP_TRUSTED_DOCUMENTS", "trusted-documents", "", "comma-separated paths of persisted-documents manifests (JSON: sha256 hex -> document); when set, only their documents run", list(func(c *Config) *[]string { return &c.TrustedDocuments })},
 		{"APP_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed", func(c *Config, v string) error {
 			c.TrustedProxies = nil
 			for _, s := range splitList(v) {

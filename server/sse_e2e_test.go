@@ -427,7 +427,17 @@ func TestSSEOtherOperationsAndRefusals(t *testing.T) {
 		t.Errorf("urql's Accept: %s %v, want JSON", got.Header.Get("Content-Type"), got.Data)
 	}
 
-	for name, body := range map[string]string{"not JSON": `{"query":`, "query not a string": `{"query": 5}`} {
+	// A documentId reaches the document lookup, as over plain POST.
+	unknown := `{"documentId": "sha256:` + strings.Repeat("0", 64) + `"}`
+	req, _ = http.NewRequest(http.MethodPost, s.URL+"/query", strings.NewReader(unknown))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+tok.Access)
+	if r := s.send(t, req); r.Status != http.StatusBadRequest || r.code(t) != "PERSISTED_DOCUMENT_NOT_FOUND" {
+		t.Errorf("unknown documentId: status %d errors %+v, want 400 PERSISTED_DOCUMENT_NOT_FOUND", r.Status, r.Errors)
+	}
+
+	for name, body := range map[string]string{"not JSON": `{"query":`, "query not a string": `{"query": 5}`, "no query": `{}`} {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/query", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "text/event-stream")

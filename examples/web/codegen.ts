@@ -13,6 +13,16 @@ const config: CodegenConfig = {
       presetConfig: {
         // Fragments are plain fields of the result types (no useFragment).
         fragmentMasking: false,
+        // src/gql/persisted-documents.json: sha256 of each document as it
+        // is sent -> its text; `npm run codegen` copies it to
+        // persisted-documents.json (committed), which a server runs in
+        // trusted-documents mode (APP_TRUSTED_DOCUMENTS). Each document
+        // keeps its text and gets __meta__.hash, so src/api.ts can send
+        // either the text or {"documentId": "sha256:<hash>"}.
+        persistedDocuments: {
+          mode: 'embedHashInDocument',
+          hashAlgorithm: 'sha256',
+        },
       },
       config: {
         // Documents are strings: src/api.ts sends them with fetch.

@@ -14,3 +14,8 @@
 package client
 
 //go:generate go tool genqlient genqlient.yaml
+
+// persisted-documents.json: the SHA-256 of each operation's document as the
+// client sends it, for a server that runs only trusted documents
+// (APP_TRUSTED_DOCUMENTS).
+//go:generate go run ../internal/docmanifest -o persisted-documents.json generated.go

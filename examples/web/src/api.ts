@@ -299,6 +299,12 @@ export interface ApiOptions {
   tokens: TokenStore;
   /** Retries of a RATE_LIMITED operation before giving up (default 3). */
   maxRetries?: number;
+  /**
+   * Send each operation as {"documentId": "sha256:<hash>"} instead of its
+   * text: for a server that runs only trusted documents
+   * (APP_TRUSTED_DOCUMENTS with this package's persisted-documents.json).
+   */
+  documentIds?: boolean;
   fetch?: typeof fetch;
   /** Injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
@@ -319,6 +325,14 @@ export function createApi(opts: ApiOptions): Api {
   const maxRetries = opts.maxRetries ?? 3;
   let refreshing: Promise<void> | null = null;
 
+  // operation is the request body: the document's id (the hash codegen
+  // embedded, of the text in persisted-documents.json) or its text.
+  function operation<R, V>(document: TypedDocumentString<R, V>, variables: V | undefined) {
+    const hash: unknown = document.__meta__?.['hash'];
+    if (opts.documentIds && typeof hash === 'string') return { documentId: `sha256:${hash}`, variables };
+    return { query: document.toString(), variables };
+  }
+
   // send posts one operation, waiting and retrying while rate-limited.
   async function send<R, V>(document: TypedDocumentString<R, V>, variables: V | undefined, token: string | undefined): Promise<R> {
     for (let attempt = 0; ; attempt++) {
@@ -327,7 +341,7 @@ export function createApi(opts: ApiOptions): Api {
       const res = await doFetch(opts.url, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ query: document.toString(), variables }),
+        body: JSON.stringify(operation(document, variables)),
       });
       const body = (await res.json().catch(() => null)) as { data?: R; errors?: GraphQLErrorJSON[] } | null;
       if (res.ok && body?.data && !body.errors?.length) {
