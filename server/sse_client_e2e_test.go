@@ -143,3 +143,62 @@ func mustMarshal(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// The npm meros client (multipart/mixed, as Apollo Client and urql read
+// it) against @defer on the posts feed: an initial part with the page and
+// hasNext, then the authors at their paths, the last part with hasNext:
+// false.
+func TestDeferWithMerosClient(t *testing.T) {
+	t.Parallel()
+	dir := requireNodeClient(t, "sse", "meros")
+	s := newTestEnv(t).start(t)
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	s.createPost(t, tok.Access, "one", "body")
+	s.createPost(t, tok.Access, "two", "body")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "defer.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DEFER_URL="+s.URL+"/query", "DEFER_TOKEN="+tok.Access,
+		`DEFER_QUERY={ posts(first: 2) { edges { node { title ... @defer(label: "author") { author { name } } } } } }`)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("client: %v\n%s%s", err, out, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var head struct {
+		Status      int    `json:"status"`
+		ContentType string `json:"contentType"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &head); err != nil || head.Status != 200 || !strings.HasPrefix(head.ContentType, "multipart/mixed") {
+		t.Fatalf("response: %s, want 200 multipart/mixed", lines[0])
+	}
+	var parts []incrementalPart
+	for _, l := range lines[1:] {
+		var p struct {
+			Part  incrementalPart `json:"part"`
+			Error string          `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(l), &p); err != nil || p.Error != "" {
+			t.Fatalf("client: %s", l)
+		}
+		parts = append(parts, p.Part)
+	}
+	if len(parts) < 2 || parts[0].HasNext == nil || !*parts[0].HasNext {
+		t.Fatalf("parts: %s, want an initial part with hasNext: true and more", mustMarshal(parts))
+	}
+	authors := 0
+	for _, p := range parts[1:] {
+		for _, inc := range p.Incremental {
+			if inc.Label == "author" && inc.Data["author"].(map[string]any)["name"] == "Ann" {
+				authors++
+			}
+		}
+	}
+	if last := parts[len(parts)-1]; authors != 2 || last.HasNext == nil || *last.HasNext {
+		t.Errorf("parts: %s, want both authors in later parts and hasNext: false last", mustMarshal(parts))
+	}
+}
