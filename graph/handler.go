@@ -34,6 +34,9 @@ type Options struct {
 	TrustedDocuments Documents
 	// WebSocket limits live connections (subscriptions).
 	WebSocket WebSocketOptions
+	// StopStreams, once closed, ends every subscription's event stream
+	// without "complete" (the server is stopping: clients reconnect).
+	StopStreams <-chan struct{}
 	// Observe, if set, is called with every operation once its response
 	// is ready (logs and metrics).
 	Observe func(context.Context, Operation)
@@ -50,8 +53,8 @@ func NewHandler(d Deps, o Options) http.Handler {
 	srv := handler.New(r.schema())
 	transports := []graphql.Transport{
 		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
-		r.eventStreamTransport(o.WebSocket),                // only for POSTs that prefer text/event-stream
-		multipartMixed{},                                   // only for POSTs that prefer multipart/mixed (@defer)
+		r.eventStreamTransport(o.WebSocket, o.StopStreams), // only for POSTs that prefer text/event-stream
+		multipartMixed{}, // only for POSTs that prefer multipart/mixed (@defer)
 		getTransport{},
 		postTransport{},
 	}

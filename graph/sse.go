@@ -68,18 +68,19 @@ func preferredType(accept string) string {
 
 // eventStream is the SSE transport.
 type eventStream struct {
-	sse transport.SSE
-	r   *Resolver
-	o   WebSocketOptions
+	sse  transport.SSE
+	r    *Resolver
+	o    WebSocketOptions
+	stop <-chan struct{}
 }
 
 var _ graphql.Transport = eventStream{}
 
 // eventStreamTransport returns the SSE transport: keep-alive comments at
 // the sockets' ping interval, and the sockets' per-user cap.
-func (r *Resolver) eventStreamTransport(o WebSocketOptions) eventStream {
+func (r *Resolver) eventStreamTransport(o WebSocketOptions, stop <-chan struct{}) eventStream {
 	o.IdleTimeout = 0 // a stream carries one operation from its start
-	return eventStream{sse: transport.SSE{KeepAlivePingInterval: o.PingInterval}, r: r, o: o}
+	return eventStream{sse: transport.SSE{KeepAlivePingInterval: o.PingInterval}, r: r, o: o, stop: stop}
 }
 
 func (t eventStream) Supports(r *http.Request) bool { return WantsEventStream(r) }
@@ -205,7 +206,22 @@ func (e *streamExec) goLive(ctx context.Context) (context.Context, error) {
 		return nil, auth.ErrUnauthenticated
 	}
 	live, _, err := e.t.r.goLive(ctx, token, e.t.o)
-	return live, err
+	if err != nil || e.t.stop == nil {
+		return live, err
+	}
+	// When the server stops, the stream ends as a dropped connection
+	// would: nothing more is written, "complete" included, so a client
+	// (graphql-sse retries by default) reconnects to another instance.
+	live, cancel := context.WithCancel(live)
+	go func() {
+		defer cancel()
+		select {
+		case <-e.t.stop:
+			e.w.close()
+		case <-live.Done():
+		}
+	}()
+	return live, nil
 }
 
 // liveRefusalStatus is the HTTP status of a stream refused at its start.

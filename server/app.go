@@ -45,7 +45,11 @@ type app struct {
 	// draining turns /readyz not-ready when shutdown begins, so a load
 	// balancer stops sending new requests before connections are drained.
 	draining atomic.Bool
-	closers  []func()
+	// stopStreams, closed when the server stops, ends the subscriptions'
+	// event streams: http.Server.Shutdown waits for every response, and a
+	// stream would hold it for ShutdownTimeout.
+	stopStreams chan struct{}
+	closers     []func()
 }
 
 // streams are the loggers of the log streams (see log.go).
@@ -90,7 +94,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, er
 // prepareApp builds what needs neither the database nor Redis: the metrics,
 // and a handler that answers while they come up (startingRoutes).
 func prepareApp(cfg Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry()}
+	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry(), stopStreams: make(chan struct{})}
 	var err error
 	if a.metrics, err = newMetrics(a.registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -172,6 +176,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		PersistedQueries: cache.NewPersistedQueries(a.cacheRdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
 		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
+		StopStreams:      a.stopStreams,
 		Observe:          a.observeOperation,
 	})
 	a.front.set(a.routes(gql))

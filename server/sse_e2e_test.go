@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -445,5 +446,32 @@ func TestSSEOtherOperationsAndRefusals(t *testing.T) {
 		if r.Status != http.StatusBadRequest || r.code(t) != "BAD_REQUEST" {
 			t.Errorf("%s: status %d errors %+v, want 400 BAD_REQUEST", name, r.Status, r.Errors)
 		}
+	}
+}
+
+// A stopping instance ends its subscription streams at once, as a dropped
+// connection (no "complete": graphql-sse clients reconnect elsewhere), and
+// exits without waiting ShutdownTimeout for them.
+func TestSSEStreamsEndOnShutdown(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	p := e.startProcess(t, map[string]string{"APP_SHUTDOWN_GRACE": "0s", "APP_SHUTDOWN_TIMEOUT": "20s"})
+	s := p.server()
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	st, r := openSSE(t, s, tok.Access, `subscription { postCreated { id } }`, nil)
+	if st == nil {
+		t.Fatalf("stream refused: %d %+v", r.Status, r.Errors)
+	}
+	awaitLiveSSE(t, st, func() string { return s.createPost(t, tok.Access, "probe", "live yet?") })
+	start := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	if ev, ok := st.next(5 * time.Second); ok {
+		t.Errorf("after SIGTERM: event %+v, want the stream to end without complete", ev)
+	}
+	if _, ok := p.wait(10 * time.Second); !ok {
+		t.Fatalf("still running 10 s after SIGTERM; log:\n%s", p.logs)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("exit took %v after SIGTERM with a stream open, want well under APP_SHUTDOWN_TIMEOUT", took)
 	}
 }
