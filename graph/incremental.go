@@ -25,7 +25,7 @@ const mediaMultipartMixed = "multipart/mixed"
 // of a JSON GraphQL request whose Accept prefers multipart/mixed. urql,
 // which lists it after the JSON types, keeps getting JSON.
 func wantsMultipart(r *http.Request) bool {
-	return isJSONPost(r) && preferredType(r.Header.Get("Accept")) == mediaMultipartMixed
+	return prefers(r, mediaMultipartMixed)
 }
 
 type multipartMixed struct{ transport.MultipartMixed }

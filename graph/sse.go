@@ -35,7 +35,15 @@ const mediaEventStream = "text/event-stream"
 // text/event-stream to every other type. A client that merely lists it
 // (urql lists it after application/graphql-response+json) gets JSON.
 func WantsEventStream(r *http.Request) bool {
-	return isJSONPost(r) && preferredType(r.Header.Get("Accept")) == mediaEventStream
+	return prefers(r, mediaEventStream)
+}
+
+// prefers reports whether r is a POST of a JSON GraphQL request whose
+// Accept prefers media. Most requests do not name it at all: they cost a
+// substring search, no parsing.
+func prefers(r *http.Request, media string) bool {
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, media) && isJSONPost(r) && preferredType(accept) == media
 }
 
 // isJSONPost reports whether r is a POST with a JSON body.
