@@ -37,6 +37,7 @@ const (
 	EndLogout          EndReason = "logout"           // Logout
 	EndRevoked         EndReason = "revoke"           // Revoke: one session, by its user
 	EndPasswordChanged EndReason = "password_changed" // EndAll after a password change
+	EndPasswordReset   EndReason = "password_reset"   // EndAll after a reset by a mailed link
 	EndSessionLimit    EndReason = "session_limit"    // the oldest, past MaxSessions
 	EndReuseDetected   EndReason = "reuse_detected"   // a rotated refresh token presented again
 	// EndLedgerEnded: a refresh named a session the ledger had ended but

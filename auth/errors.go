@@ -29,6 +29,10 @@ var (
 	// ErrForbidden means the caller is authenticated but not allowed to do
 	// what was asked.
 	ErrForbidden = errors.New("not allowed")
+	// ErrEmailNotVerified means the account's address must be verified
+	// before it signs in (APP_REQUIRE_VERIFIED_EMAIL): a sign-up whose link
+	// was mailed, or a login of an account that has not followed it yet.
+	ErrEmailNotVerified = errors.New("the e-mail address is not verified yet: follow the link mailed to it (resendVerification sends a new one)")
 )
 
 // A session store that cannot be reached is rdb.ErrUnavailable: the

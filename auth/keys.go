@@ -81,6 +81,10 @@ func (k keys) loginIP(ip string) string { return k.prefix + "login_ip:{" + ip + 
 
 func (k keys) registerIP(ip string) string { return k.prefix + "register_ip:{" + ip + "}" }
 
+func (k keys) mailIP(ip string) string { return k.prefix + "mail_ip:{" + ip + "}" }
+
+func (k keys) mailAccount(acct string) string { return k.prefix + "mail_account:{" + acct + "}" }
+
 func (k keys) refreshSession(uid pulid.ID, sid string) string {
 	return ratePrefix + k.prefix + "refresh_session:{" + string(uid) + "}:" + sid
 }

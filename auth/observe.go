@@ -40,7 +40,9 @@ func VerifyResults() []string {
 }
 
 // RateLimitScopes lists every scope RateLimited reports.
-func RateLimitScopes() []RateScope { return []RateScope{RateLogin, RateRegister, RateRefresh, RateAPI} }
+func RateLimitScopes() []RateScope {
+	return []RateScope{RateLogin, RateRegister, RateRefresh, RateAPI, RateMail}
+}
 
 // NopObserver ignores every event; it is the default.
 type NopObserver struct{}

@@ -31,6 +31,7 @@ const (
 	RateRegister RateScope = "register" // sign-ups (Limiter.Register)
 	RateRefresh  RateScope = "refresh"  // refresh-token rotations (Limiter.Refresh)
 	RateAPI      RateScope = "api"      // query complexity (Limiter.API)
+	RateMail     RateScope = "mail"     // mails asked for: resets, verification re-sends (Limiter.Mail)
 )
 
 // RateLimitError says that a limit was hit and when to try again.
@@ -99,6 +100,12 @@ type RateLimits struct {
 	// attempts per client address.
 	RefreshSession Rate
 	RefreshIP      Rate
+	// MailIP throttles requests that send mail (a password reset, a
+	// verification re-send) per client address; MailAccount per e-mail
+	// address asked about, whether it has an account or not (so the
+	// refusal reveals nothing), and reset attempts per account.
+	MailIP      Rate
+	MailAccount Rate
 	// API is the budget of query complexity per user (or, unauthenticated,
 	// per client address) per period.
 	API Rate
@@ -126,6 +133,8 @@ func DefaultRateLimits() RateLimits {
 		RefreshSession: Rate{30, time.Hour},
 		RefreshIP:      Rate{600, time.Hour},
 		API:            Rate{6000, time.Minute},
+		MailIP:         Rate{20, time.Hour},
+		MailAccount:    Rate{5, time.Hour},
 		KnownTTL:       DefaultKnownTTL,
 		IPv6Prefix:     64,
 	}
@@ -142,6 +151,8 @@ type Limiter struct {
 	limits RateLimits
 	log    *slog.Logger
 	obs    Observer
+	// leases hold the slices of API budgets this instance has taken.
+	leases leases
 }
 
 // NewLimiter returns a limiter over rdb; prefix is the Redis key prefix.
@@ -171,8 +182,26 @@ func (l *Limiter) Register(ctx context.Context, ip string) error {
 	return l.take(ctx, RateRegister, l.keys.registerIP(l.addr(ip)), l.limits.RegisterIP, 1)
 }
 
+// Mail charges a request that sends mail about email (a reset, a
+// verification re-send) to the client address and to the address asked
+// about. Returns a *RateLimitError or rdb.ErrUnavailable.
+func (l *Limiter) Mail(ctx context.Context, email, ip string) error {
+	if err := l.take(ctx, RateMail, l.keys.mailIP(l.addr(ip)), l.limits.MailIP, 1); err != nil {
+		return err
+	}
+	return l.take(ctx, RateMail, l.keys.mailAccount(hashKey(email)), l.limits.MailAccount, 1)
+}
+
+// ResetAttempt charges an attempt to spend a password-reset token to the
+// client address (the budget of Mail's per-address limit).
+func (l *Limiter) ResetAttempt(ctx context.Context, ip string) error {
+	return l.take(ctx, RateMail, l.keys.mailIP(l.addr(ip)), l.limits.MailIP, 1)
+}
+
 // API charges an operation's complexity to the user's budget, or to the
-// client address's when there is no user.
+// client address's when there is no user. The budget is leased from Redis
+// in slices and spent locally (see LeaseShare): most operations cost no
+// Redis round trip.
 func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) error {
 	if l.limits.API.N == 0 {
 		return nil // off: not even a key to build
@@ -181,7 +210,7 @@ func (l *Limiter) API(ctx context.Context, user pulid.ID, ip string, cost int) e
 	if user == "" {
 		key = l.keys.rateLimitIP(l.addr(ip))
 	}
-	return l.take(ctx, RateAPI, key, l.limits.API, max(cost, 1))
+	return l.takeLeased(ctx, RateAPI, key, l.limits.API, max(cost, 1))
 }
 
 // Refresh is called before a refresh token is rotated: it charges the

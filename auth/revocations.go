@@ -64,10 +64,19 @@ type revocations struct {
 
 type watcher struct {
 	ch   chan struct{}
+	fn   func() // if set, called once instead of closing ch
 	once sync.Once
 }
 
-func (w *watcher) fire() { w.once.Do(func() { close(w.ch) }) }
+func (w *watcher) fire() {
+	w.once.Do(func() {
+		if w.fn != nil {
+			w.fn()
+			return
+		}
+		close(w.ch)
+	})
+}
 
 // revocationTopic is the bus topic of revocations.
 const revocationTopic = "rev"
@@ -199,6 +208,18 @@ func (rv *revocations) apply(rs ...revocation) {
 // token arrives, and a function to stop watching.
 func (rv *revocations) watch(user pulid.ID, sid, jti string) (<-chan struct{}, func()) {
 	w := &watcher{ch: make(chan struct{})}
+	return w.ch, rv.add(w, user, sid, jti)
+}
+
+// watchFunc calls fn (once, under the watchers' lock: it must not block)
+// when a revocation of the session or the token arrives; it returns a
+// function to stop watching. Nothing waits: a live connection costs no
+// goroutine to watch.
+func (rv *revocations) watchFunc(user pulid.ID, sid, jti string, fn func()) func() {
+	return rv.add(&watcher{fn: fn}, user, sid, jti)
+}
+
+func (rv *revocations) add(w *watcher, user pulid.ID, sid, jti string) func() {
 	keys := []revKey{{revokedSession, user, sid}, {revokedToken, user, jti}}
 	rv.watchMu.Lock()
 	if rv.watchers == nil {
@@ -211,7 +232,7 @@ func (rv *revocations) watch(user pulid.ID, sid, jti string) (<-chan struct{}, f
 		rv.watchers[k][w] = struct{}{}
 	}
 	rv.watchMu.Unlock()
-	return w.ch, func() {
+	return func() {
 		rv.watchMu.Lock()
 		for _, k := range keys {
 			delete(rv.watchers[k], w)

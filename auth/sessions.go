@@ -278,23 +278,24 @@ func (s *Sessions) authenticate(ctx context.Context, token string) (Viewer, erro
 // AuthenticateLive authenticates the token of a live connection (a
 // WebSocket) and starts watching its revocation. The watch is registered
 // before the check, so a revocation that lands between the two still ends
-// the connection. Call stop when the connection ends.
-func (s *Sessions) AuthenticateLive(ctx context.Context, token string) (v Viewer, revoked <-chan struct{}, stop func(), err error) {
+// the connection: onRevoke is called (once, from the goroutine that applies
+// revocations: it must not block). Call stop when the connection ends.
+func (s *Sessions) AuthenticateLive(ctx context.Context, token string, onRevoke func()) (v Viewer, stop func(), err error) {
 	c, err := s.tokens.Verify(token)
 	if err != nil {
 		s.cfg.Observer.TokenVerified(verifyResult(err))
-		return Viewer{}, nil, nil, err
+		return Viewer{}, nil, err
 	}
 	v = Viewer{UserID: pulid.ID(c.Subject), SessionID: c.SessionID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
-	revoked, stop = s.Watch(v)
+	stop = s.rev.watchFunc(v.UserID, v.SessionID, v.TokenID, onRevoke)
 	err = s.Check(ctx, v)
 	s.cfg.Observer.TokenVerified(verifyResult(err))
 	if err != nil {
 		stop()
-		return Viewer{}, nil, nil, err
+		return Viewer{}, nil, err
 	}
 	s.Touch(v)
-	return v, revoked, stop, nil
+	return v, stop, nil
 }
 
 // checkDurable checks, for a caller that cannot trust memory, that the

@@ -8,15 +8,24 @@
 #   3. posts(first: 20) with 1,000 and with 100,000 posts, without caches
 #      (the keyset query itself) and with them
 #   4. p99 latency of each under 32 connections, and the server's peak RSS
+#   5. the tuned Apollo peer (../shared/peers, WORKERS=2 JWT_KEYOBJECT=1)
+#      beside ours on the same data (100 users, 2,000 posts): me, the page
+#      of 20 with authors cached and uncached, ours on SQLite and on
+#      PostgreSQL ($DATABASE_URL, a fresh database per run). Skipped, with a
+#      note, when the peer or PostgreSQL is not there.
 #
 # Servers run in production mode (no cost accounting) against the real Redis
 # at $REDIS_URL (default redis://127.0.0.1:6379/0) and SQLite files; rate
 # limits are raised far above the load (one client is the whole load, and
-# production refuses "off"), and /metrics listens on a free loopback port. Comparisons alternate the
+# production refuses "off": the limiter runs, leasing its budget), and
+# /metrics listens on a free loopback port. Comparisons alternate the
 # sides for BENCH_ROUNDS rounds (default 5) and compare medians: on a shared
 # 2-core machine one run's noise exceeds the gaps being measured.
 #
-# Needs wrk (apt-get install wrk). Usage: bash bench/run.sh [seconds per run]
+# Needs wrk (apt-get install wrk); the peer needs node and npm. Usage:
+#   bash bench/run.sh [seconds per run]
+#   BENCH_ONLY=peer bash bench/run.sh 3     # section 5 alone
+#   BENCH_PEERS=DIR                         # the peers folder (default ../shared/peers, else /work/shared/peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -25,7 +34,12 @@ THREADS=${BENCH_THREADS:-2}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 WORK=$(mktemp -d)
 declare -A PIDS
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"; }
+PG_DROP=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null
+  for u in "${PG_DROP[@]}"; do psql -q "${u% *}" -c "DROP DATABASE IF EXISTS ${u##* }" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
@@ -97,13 +111,17 @@ ratio() { python3 -c "print('%.0f%%' % (100*float('$1')/float('$2')))"; }
 
 echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(go env GOVERSION); redis $(redis-server --version | awk '{print $3}' | cut -d= -f2); wrk -t$THREADS -c$CONNS -d${DURATION}s"
 DB1K="sqlite:$WORK/posts1k.db"; DB100K="sqlite:$WORK/posts100k.db"
-"$WORK/seed" -database-url "$DB1K" -users 100 -posts 1000
-"$WORK/seed" -database-url "$DB100K" -users 100 -posts 100000
+if [ "${BENCH_ONLY:-}" != peer ]; then
+  "$WORK/seed" -database-url "$DB1K" -users 100 -posts 1000
+  "$WORK/seed" -database-url "$DB100K" -users 100 -posts 100000
+fi
+NOCACHE=(APP_CACHE_RESPONSE_TTL=0 APP_CACHE_PAGE_TTL=0 APP_CACHE_USER_TTL=0)
 
 FEED='{ posts(first: 100) { edges { node { title author { name } } } } }'
 PAGE='{ posts(first: 20) { edges { cursor node { id title createdAt } } pageInfo { hasNextPage endCursor } } }'
 ME='{ me { id email } }'
 
+if [ "${BENCH_ONLY:-}" != peer ]; then
 echo; echo "== 2: what the feed costs (APP_DEBUG_COST=true), 100 posts by 100 authors"
 for tiers in all no_response_tier; do
   extra=(APP_DEBUG_COST=true); [ $tiers = no_response_tier ] && extra+=(APP_CACHE_RESPONSE_TTL=0)
@@ -138,10 +156,73 @@ T1=$(token 18195); T2=$(token 18196); sleep 1
 compare page_1k_cached 18195 "$T1" "$PAGE" page_100k_cached 18196 "$T2" "$PAGE"
 stop c1k; stop c100k
 
+fi
+
+# == 5: the peer beside ours
+PEER_URLS=() PEER_DIR=${BENCH_PEERS:-}
+if [ -z "$PEER_DIR" ]; then
+  for d in ../shared/peers /work/shared/peers; do [ -d "$d/apollo" ] && { PEER_DIR=$d; break; }; done
+fi
+PAGE20='{ posts(first: 20) { edges { node { id title author { name } } } } }'
+PEER_PAGE20='{ posts(first: 20) { id title author { name } } }'
+PG_URL=${DATABASE_URL:-}
+echo; echo "== 5: the tuned Apollo peer beside ours, 100 users and 2,000 posts"
+DB2K="sqlite:$WORK/posts2k.db"
+"$WORK/seed" -database-url "$DB2K" -users 100 -posts 2000
+DBPG=""
+if [ -n "$PG_URL" ] && command -v psql >/dev/null; then
+  name=bench_$RANDOM$RANDOM
+  base=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/postgres")))' "$PG_URL")
+  DBPG=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/"+sys.argv[2])))' "$PG_URL" "$name")
+  psql -q "$base" -c "CREATE DATABASE $name" >/dev/null
+  PG_DROP+=("$base $name")
+  "$WORK/seed" -database-url "$DBPG" -users 100 -posts 2000
+else
+  echo "  PostgreSQL: skipped (set DATABASE_URL=postgres://... and install psql)"
+fi
+PEER_PORT=18290
+if [ -n "$PEER_DIR" ] && command -v npm >/dev/null; then
+  cp -r "$PEER_DIR" "$WORK/peers"
+  (cd "$WORK/peers/apollo" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && SQLITE_PATH="$WORK/peer.db" node seed.js >/dev/null)
+  (cd "$WORK/peers/apollo" && exec env -i PATH="$PATH" HOME="$WORK" NODE_ENV=production PORT=$PEER_PORT HOST=127.0.0.1 \
+    REDIS_URL="$REDIS_URL" SQLITE_PATH="$WORK/peer.db" JWT_SECRET=bench-secret WORKERS=2 JWT_KEYOBJECT=1 node server.js >"$WORK/peer.log" 2>&1) &
+  PIDS[peer]=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PEER_PORT/query" -H 'Content-Type: application/json' --data '{"query":"{__typename}"}' >/dev/null 2>&1 && break; sleep 0.1; done
+  PT=$(cd "$WORK/peers/apollo" && JWT_SECRET=bench-secret node mint-token.js 1 24h)
+else
+  echo "  the Apollo peer: skipped (no ../shared/peers/apollo, or no npm)"
+fi
+# ours: caches on (me, the cached page) and off (the uncached page), SQLite and PostgreSQL
+start s2k 18197 "$DB2K"; start s2k_nc 18198 "$DB2K" "${NOCACHE[@]}"
+T1=$(token 18197); T2=$(token 18198)
+if [ -n "$DBPG" ]; then start pg_nc 18199 "$DBPG" "${NOCACHE[@]}" APP_METRICS_ADDR=127.0.0.1:18299; T3=$(token 18199); fi
+sleep 1
+opened() { curl -fs http://127.0.0.1:18299/metrics | awk '/^authql_db_connections_opened_total/ {print $2}'; }
+[ -n "$DBPG" ] && { load pg_warmup 18199 "$T3" "$PAGE20" >/dev/null; PG_OPENED0=$(opened); }
+if [ -n "${PT:-}" ]; then
+  compare peer_me $PEER_PORT "$PT" "$ME" ours_me 18197 "$T1" "$ME"
+  compare peer_page $PEER_PORT "$PT" "$PEER_PAGE20" ours_page_cached 18197 "$T1" "$PAGE20"
+  compare peer_page2 $PEER_PORT "$PT" "$PEER_PAGE20" ours_page_uncached 18198 "$T2" "$PAGE20"
+  if [ -n "$DBPG" ]; then compare peer_page3 $PEER_PORT "$PT" "$PEER_PAGE20" ours_page_uncached_pg 18199 "$T3" "$PAGE20"; fi
+else
+  load ours_page_uncached 18198 "$T2" "$PAGE20"
+  if [ -n "$DBPG" ]; then load ours_page_uncached_pg 18199 "$T3" "$PAGE20"; fi
+fi
+if [ -n "$DBPG" ]; then
+  echo "  PostgreSQL connections opened (authql_db_connections_opened_total): $PG_OPENED0 after a warm-up run, $(opened) after the measured runs (want: about unchanged)"
+fi
 echo
 echo "== summary (medians of $ROUNDS alternating rounds)"
+if [ "${BENCH_ONLY:-}" != peer ]; then
 echo "target 1: me / __typename = ${RPS[me]} / ${RPS[typename]} req/s = $(ratio "${RPS[me]}" "${RPS[typename]}") (want >= 90%; rounds: ${ROUNDS_OF[me/typename]})"
 echo "          authenticated / anonymous __typename = ${RPS[typename_authenticated]} / ${RPS[typename]} req/s = $(ratio "${RPS[typename_authenticated]}" "${RPS[typename]}")"
 echo "target 2: see the feed costs above (want <= 2 SQL cold, 0 warm, auth_redis=0)"
 echo "target 3: posts(first: 20) 100k / 1k = $(ratio "${RPS[page_100k_uncached]}" "${RPS[page_1k_uncached]}") without caches (${RPS[page_100k_uncached]} / ${RPS[page_1k_uncached]} req/s), $(ratio "${RPS[page_100k_cached]}" "${RPS[page_1k_cached]}") with them (want >= 90%)"
 echo "target 4: p99 at $CONNS connections: __typename ${P99[typename]} ms, me ${P99[me]} ms, feed ${P99[feed]} ms (no response tier ${P99[feed_no_response_tier]} ms), posts(first: 20) ${P99[page_1k_uncached]} ms uncached / ${P99[page_1k_cached]} ms cached; peak RSS $RSS_MAIN (100k posts, uncached: $RSS_100K)"
+fi
+if [ -n "${PT:-}" ]; then
+  echo "peer:     me ${RPS[ours_me]} / ${RPS[peer_me]} req/s = $(ratio "${RPS[ours_me]}" "${RPS[peer_me]}") (want >= 200%), p99 ${P99[ours_me]} / ${P99[peer_me]} ms"
+  echo "          page cached ${RPS[ours_page_cached]} / ${RPS[peer_page]} = $(ratio "${RPS[ours_page_cached]}" "${RPS[peer_page]}") (want >= 300%), p99 ${P99[ours_page_cached]} / ${P99[peer_page]} ms"
+  echo "          page uncached, SQLite ${RPS[ours_page_uncached]} / ${RPS[peer_page2]} = $(ratio "${RPS[ours_page_uncached]}" "${RPS[peer_page2]}") (want >= 150%), p99 ${P99[ours_page_uncached]} / ${P99[peer_page2]} ms"
+  [ -n "$DBPG" ] && echo "          page uncached, PostgreSQL ${RPS[ours_page_uncached_pg]} / ${RPS[peer_page3]} = $(ratio "${RPS[ours_page_uncached_pg]}" "${RPS[peer_page3]}") (want >= 150%), p99 ${P99[ours_page_uncached_pg]} / ${P99[peer_page3]} ms"
+fi

@@ -15,7 +15,8 @@
 # X-Forwarded-For sent to nginx is not taken as the client's address, that
 # docker-compose.yml trusts only nginx and gives an instance time to drain,
 # and that /metrics is off the API port; checks that a logout sent to A is
-# refused by B at once; rotates a refresh token and checks that the old one
+# refused by B at once; fans one post out to sockets on both instances;
+# rotates a refresh token and checks that the old one
 # is refused. It cuts the instances off their database: nginx must pass
 # their 503s on, and both must serve through nginx right after it returns.
 # Then it writes posts in a loop twice: once sending A a SIGTERM halfway
@@ -115,6 +116,7 @@ echo "run $RUN, work dir $WORK"
 
 step "build the server binary (CGO_ENABLED=0 -trimpath, as in the Dockerfile)"
 CGO_ENABLED=0 go build -trimpath -o "$WORK/server" ./server
+go build -o "$WORK/subs" ./bench/subs
 
 step "Redis Cluster"
 if ! redis-cli -p 7001 cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then STARTED_CLUSTER=1; fi
@@ -281,6 +283,17 @@ R=$(gql "$FRONT" "" 'mutation($t: String!) { refresh(refreshToken: $t) { accessT
 check "the ended session's refresh token is refused" "$(jfield errors.0.extensions.code <<<"$R")" UNAUTHENTICATED
 R=$(gql "$FRONT" "$ANN_ACCESS" '{ me { id } }')
 check "the first session lives on" "$(jfield data.me.id <<<"$R")" "$ANN_ID"
+
+step "one post fans out to live sockets on both instances"
+# bench/subs opens 16 sockets of Ann's, in turn on A and on B (8 each,
+# under APP_WS_MAX_CONNECTIONS_PER_USER), creates a post through A, and
+# fails if a socket on either instance misses it.
+if OUT=$("$WORK/subs" -url "http://$INST_A,http://$INST_B" -token "$ANN_ACCESS" -sockets 16 -events 1 2>&1); then
+  pass "a post created through A reaches all 16 sockets, 8 on A and 8 on B"
+else
+  fail "fan-out over both instances: $OUT"
+fi
+sed 's/^/        /' <<<"$OUT"
 
 step "refresh token rotation through nginx"
 ROTATED_AT=$(now_ms)

@@ -16,9 +16,11 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/revocation"
+	"github.com/authql/authql/ent/sentmail"
 	"github.com/authql/authql/ent/user"
 )
 
@@ -27,12 +29,16 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// AccountToken is the client for interacting with the AccountToken builders.
+	AccountToken *AccountTokenClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
 	// Post is the client for interacting with the Post builders.
 	Post *PostClient
 	// Revocation is the client for interacting with the Revocation builders.
 	Revocation *RevocationClient
+	// SentMail is the client for interacting with the SentMail builders.
+	SentMail *SentMailClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -46,9 +52,11 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.AccountToken = NewAccountTokenClient(c.config)
 	c.Outbox = NewOutboxClient(c.config)
 	c.Post = NewPostClient(c.config)
 	c.Revocation = NewRevocationClient(c.config)
+	c.SentMail = NewSentMailClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -140,12 +148,14 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:        ctx,
-		config:     cfg,
-		Outbox:     NewOutboxClient(cfg),
-		Post:       NewPostClient(cfg),
-		Revocation: NewRevocationClient(cfg),
-		User:       NewUserClient(cfg),
+		ctx:          ctx,
+		config:       cfg,
+		AccountToken: NewAccountTokenClient(cfg),
+		Outbox:       NewOutboxClient(cfg),
+		Post:         NewPostClient(cfg),
+		Revocation:   NewRevocationClient(cfg),
+		SentMail:     NewSentMailClient(cfg),
+		User:         NewUserClient(cfg),
 	}, nil
 }
 
@@ -163,19 +173,21 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:        ctx,
-		config:     cfg,
-		Outbox:     NewOutboxClient(cfg),
-		Post:       NewPostClient(cfg),
-		Revocation: NewRevocationClient(cfg),
-		User:       NewUserClient(cfg),
+		ctx:          ctx,
+		config:       cfg,
+		AccountToken: NewAccountTokenClient(cfg),
+		Outbox:       NewOutboxClient(cfg),
+		Post:         NewPostClient(cfg),
+		Revocation:   NewRevocationClient(cfg),
+		SentMail:     NewSentMailClient(cfg),
+		User:         NewUserClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		Outbox.
+//		AccountToken.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -197,34 +209,173 @@ func (c *Client) Close() error {
 // Use adds the mutation hooks to all the entity clients.
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
-	c.Outbox.Use(hooks...)
-	c.Post.Use(hooks...)
-	c.Revocation.Use(hooks...)
-	c.User.Use(hooks...)
+	for _, n := range []interface{ Use(...Hook) }{
+		c.AccountToken, c.Outbox, c.Post, c.Revocation, c.SentMail, c.User,
+	} {
+		n.Use(hooks...)
+	}
 }
 
 // Intercept adds the query interceptors to all the entity clients.
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
-	c.Outbox.Intercept(interceptors...)
-	c.Post.Intercept(interceptors...)
-	c.Revocation.Intercept(interceptors...)
-	c.User.Intercept(interceptors...)
+	for _, n := range []interface{ Intercept(...Interceptor) }{
+		c.AccountToken, c.Outbox, c.Post, c.Revocation, c.SentMail, c.User,
+	} {
+		n.Intercept(interceptors...)
+	}
 }
 
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *AccountTokenMutation:
+		return c.AccountToken.mutate(ctx, m)
 	case *OutboxMutation:
 		return c.Outbox.mutate(ctx, m)
 	case *PostMutation:
 		return c.Post.mutate(ctx, m)
 	case *RevocationMutation:
 		return c.Revocation.mutate(ctx, m)
+	case *SentMailMutation:
+		return c.SentMail.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// AccountTokenClient is a client for the AccountToken schema.
+type AccountTokenClient struct {
+	config
+}
+
+// NewAccountTokenClient returns a client for the AccountToken from the given config.
+func NewAccountTokenClient(c config) *AccountTokenClient {
+	return &AccountTokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accounttoken.Hooks(f(g(h())))`.
+func (c *AccountTokenClient) Use(hooks ...Hook) {
+	c.hooks.AccountToken = append(c.hooks.AccountToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accounttoken.Intercept(f(g(h())))`.
+func (c *AccountTokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountToken = append(c.inters.AccountToken, interceptors...)
+}
+
+// Create returns a builder for creating a AccountToken entity.
+func (c *AccountTokenClient) Create() *AccountTokenCreate {
+	mutation := newAccountTokenMutation(c.config, OpCreate)
+	return &AccountTokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountToken entities.
+func (c *AccountTokenClient) CreateBulk(builders ...*AccountTokenCreate) *AccountTokenCreateBulk {
+	return &AccountTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountTokenClient) MapCreateBulk(slice any, setFunc func(*AccountTokenCreate, int)) *AccountTokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountTokenCreateBulk{err: fmt.Errorf("calling to AccountTokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountTokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountToken.
+func (c *AccountTokenClient) Update() *AccountTokenUpdate {
+	mutation := newAccountTokenMutation(c.config, OpUpdate)
+	return &AccountTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountTokenClient) UpdateOne(_m *AccountToken) *AccountTokenUpdateOne {
+	mutation := newAccountTokenMutation(c.config, OpUpdateOne, withAccountToken(_m))
+	return &AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountTokenClient) UpdateOneID(id int) *AccountTokenUpdateOne {
+	mutation := newAccountTokenMutation(c.config, OpUpdateOne, withAccountTokenID(id))
+	return &AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountToken.
+func (c *AccountTokenClient) Delete() *AccountTokenDelete {
+	mutation := newAccountTokenMutation(c.config, OpDelete)
+	return &AccountTokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountTokenClient) DeleteOne(_m *AccountToken) *AccountTokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountTokenClient) DeleteOneID(id int) *AccountTokenDeleteOne {
+	builder := c.Delete().Where(accounttoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountTokenDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountToken.
+func (c *AccountTokenClient) Query() *AccountTokenQuery {
+	return &AccountTokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountToken entity by its id.
+func (c *AccountTokenClient) Get(ctx context.Context, id int) (*AccountToken, error) {
+	return c.Query().Where(accounttoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountTokenClient) GetX(ctx context.Context, id int) *AccountToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountTokenClient) Hooks() []Hook {
+	return c.hooks.AccountToken
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountTokenClient) Interceptors() []Interceptor {
+	return c.inters.AccountToken
+}
+
+func (c *AccountTokenClient) mutate(ctx context.Context, m *AccountTokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountTokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccountToken mutation op: %q", m.Op())
 	}
 }
 
@@ -643,6 +794,139 @@ func (c *RevocationClient) mutate(ctx context.Context, m *RevocationMutation) (V
 	}
 }
 
+// SentMailClient is a client for the SentMail schema.
+type SentMailClient struct {
+	config
+}
+
+// NewSentMailClient returns a client for the SentMail from the given config.
+func NewSentMailClient(c config) *SentMailClient {
+	return &SentMailClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sentmail.Hooks(f(g(h())))`.
+func (c *SentMailClient) Use(hooks ...Hook) {
+	c.hooks.SentMail = append(c.hooks.SentMail, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sentmail.Intercept(f(g(h())))`.
+func (c *SentMailClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SentMail = append(c.inters.SentMail, interceptors...)
+}
+
+// Create returns a builder for creating a SentMail entity.
+func (c *SentMailClient) Create() *SentMailCreate {
+	mutation := newSentMailMutation(c.config, OpCreate)
+	return &SentMailCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SentMail entities.
+func (c *SentMailClient) CreateBulk(builders ...*SentMailCreate) *SentMailCreateBulk {
+	return &SentMailCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SentMailClient) MapCreateBulk(slice any, setFunc func(*SentMailCreate, int)) *SentMailCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SentMailCreateBulk{err: fmt.Errorf("calling to SentMailClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SentMailCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SentMailCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SentMail.
+func (c *SentMailClient) Update() *SentMailUpdate {
+	mutation := newSentMailMutation(c.config, OpUpdate)
+	return &SentMailUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SentMailClient) UpdateOne(_m *SentMail) *SentMailUpdateOne {
+	mutation := newSentMailMutation(c.config, OpUpdateOne, withSentMail(_m))
+	return &SentMailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SentMailClient) UpdateOneID(id string) *SentMailUpdateOne {
+	mutation := newSentMailMutation(c.config, OpUpdateOne, withSentMailID(id))
+	return &SentMailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SentMail.
+func (c *SentMailClient) Delete() *SentMailDelete {
+	mutation := newSentMailMutation(c.config, OpDelete)
+	return &SentMailDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SentMailClient) DeleteOne(_m *SentMail) *SentMailDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SentMailClient) DeleteOneID(id string) *SentMailDeleteOne {
+	builder := c.Delete().Where(sentmail.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SentMailDeleteOne{builder}
+}
+
+// Query returns a query builder for SentMail.
+func (c *SentMailClient) Query() *SentMailQuery {
+	return &SentMailQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSentMail},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SentMail entity by its id.
+func (c *SentMailClient) Get(ctx context.Context, id string) (*SentMail, error) {
+	return c.Query().Where(sentmail.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SentMailClient) GetX(ctx context.Context, id string) *SentMail {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SentMailClient) Hooks() []Hook {
+	return c.hooks.SentMail
+}
+
+// Interceptors returns the client interceptors.
+func (c *SentMailClient) Interceptors() []Interceptor {
+	return c.inters.SentMail
+}
+
+func (c *SentMailClient) mutate(ctx context.Context, m *SentMailMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SentMailCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SentMailUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SentMailUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SentMailDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SentMail mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -795,9 +1079,9 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Outbox, Post, Revocation, User []ent.Hook
+		AccountToken, Outbox, Post, Revocation, SentMail, User []ent.Hook
 	}
 	inters struct {
-		Outbox, Post, Revocation, User []ent.Interceptor
+		AccountToken, Outbox, Post, Revocation, SentMail, User []ent.Interceptor
 	}
 )

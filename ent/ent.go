@@ -12,9 +12,11 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/revocation"
+	"github.com/authql/authql/ent/sentmail"
 	"github.com/authql/authql/ent/user"
 )
 
@@ -76,10 +78,12 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			outbox.Table:     outbox.ValidColumn,
-			post.Table:       post.ValidColumn,
-			revocation.Table: revocation.ValidColumn,
-			user.Table:       user.ValidColumn,
+			accounttoken.Table: accounttoken.ValidColumn,
+			outbox.Table:       outbox.ValidColumn,
+			post.Table:         post.ValidColumn,
+			revocation.Table:   revocation.ValidColumn,
+			sentmail.Table:     sentmail.ValidColumn,
+			user.Table:         user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -266,6 +266,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, user.FieldName)
 				fieldSeen[user.FieldName] = struct{}{}
 			}
+		case "emailVerified":
+			if _, ok := fieldSeen[user.FieldEmailVerified]; !ok {
+				selectedFields = append(selectedFields, user.FieldEmailVerified)
+				fieldSeen[user.FieldEmailVerified] = struct{}{}
+			}
 		case "role":
 			if _, ok := fieldSeen[user.FieldRole]; !ok {
 				selectedFields = append(selectedFields, user.FieldRole)

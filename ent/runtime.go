@@ -5,11 +5,13 @@ package ent
 import (
 	"time"
 
+	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/revocation"
 	"github.com/authql/authql/ent/schema"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/sentmail"
 	"github.com/authql/authql/ent/user"
 )
 
@@ -17,6 +19,38 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	accounttokenFields := schema.AccountToken{}.Fields()
+	_ = accounttokenFields
+	// accounttokenDescHash is the schema descriptor for hash field.
+	accounttokenDescHash := accounttokenFields[1].Descriptor()
+	// accounttoken.HashValidator is a validator for the "hash" field. It is called by the builders before save.
+	accounttoken.HashValidator = func() func(string) error {
+		validators := accounttokenDescHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(hash string) error {
+			for _, fn := range fns {
+				if err := fn(hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accounttokenDescUserID is the schema descriptor for user_id field.
+	accounttokenDescUserID := accounttokenFields[2].Descriptor()
+	// accounttoken.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	accounttoken.UserIDValidator = accounttokenDescUserID.Validators[0].(func(string) error)
+	// accounttokenDescEmail is the schema descriptor for email field.
+	accounttokenDescEmail := accounttokenFields[3].Descriptor()
+	// accounttoken.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	accounttoken.EmailValidator = accounttokenDescEmail.Validators[0].(func(string) error)
+	// accounttokenDescCreatedAt is the schema descriptor for created_at field.
+	accounttokenDescCreatedAt := accounttokenFields[4].Descriptor()
+	// accounttoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	accounttoken.DefaultCreatedAt = accounttokenDescCreatedAt.Default.(func() time.Time)
 	outboxFields := schema.Outbox{}.Fields()
 	_ = outboxFields
 	// outboxDescKind is the schema descriptor for kind field.
@@ -114,6 +148,38 @@ func init() {
 			return nil
 		}
 	}()
+	sentmailFields := schema.SentMail{}.Fields()
+	_ = sentmailFields
+	// sentmailDescTemplate is the schema descriptor for template field.
+	sentmailDescTemplate := sentmailFields[1].Descriptor()
+	// sentmail.TemplateValidator is a validator for the "template" field. It is called by the builders before save.
+	sentmail.TemplateValidator = sentmailDescTemplate.Validators[0].(func(string) error)
+	// sentmailDescTo is the schema descriptor for to field.
+	sentmailDescTo := sentmailFields[2].Descriptor()
+	// sentmail.ToValidator is a validator for the "to" field. It is called by the builders before save.
+	sentmail.ToValidator = sentmailDescTo.Validators[0].(func(string) error)
+	// sentmailDescSubject is the schema descriptor for subject field.
+	sentmailDescSubject := sentmailFields[3].Descriptor()
+	// sentmail.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	sentmail.SubjectValidator = sentmailDescSubject.Validators[0].(func(string) error)
+	// sentmailDescID is the schema descriptor for id field.
+	sentmailDescID := sentmailFields[0].Descriptor()
+	// sentmail.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	sentmail.IDValidator = func() func(string) error {
+		validators := sentmailDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
@@ -157,8 +223,12 @@ func init() {
 	userDescName := userFields[2].Descriptor()
 	// user.NameValidator is a validator for the "name" field. It is called by the builders before save.
 	user.NameValidator = userDescName.Validators[0].(func(string) error)
+	// userDescEmailVerified is the schema descriptor for email_verified field.
+	userDescEmailVerified := userFields[3].Descriptor()
+	// user.DefaultEmailVerified holds the default value on creation for the email_verified field.
+	user.DefaultEmailVerified = userDescEmailVerified.Default.(bool)
 	// userDescCredentialsVersion is the schema descriptor for credentials_version field.
-	userDescCredentialsVersion := userFields[4].Descriptor()
+	userDescCredentialsVersion := userFields[5].Descriptor()
 	// user.DefaultCredentialsVersion holds the default value on creation for the credentials_version field.
 	user.DefaultCredentialsVersion = userDescCredentialsVersion.Default.(int64)
 	// user.CredentialsVersionValidator is a validator for the "credentials_version" field. It is called by the builders before save.

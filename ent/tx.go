@@ -12,12 +12,16 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// AccountToken is the client for interacting with the AccountToken builders.
+	AccountToken *AccountTokenClient
 	// Outbox is the client for interacting with the Outbox builders.
 	Outbox *OutboxClient
 	// Post is the client for interacting with the Post builders.
 	Post *PostClient
 	// Revocation is the client for interacting with the Revocation builders.
 	Revocation *RevocationClient
+	// SentMail is the client for interacting with the SentMail builders.
+	SentMail *SentMailClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -151,9 +155,11 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.AccountToken = NewAccountTokenClient(tx.config)
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Post = NewPostClient(tx.config)
 	tx.Revocation = NewRevocationClient(tx.config)
+	tx.SentMail = NewSentMailClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 
@@ -164,7 +170,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Outbox.QueryXXX(), the query will be executed
+// applies a query, for example: AccountToken.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

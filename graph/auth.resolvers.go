@@ -38,6 +38,10 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 		r.sessions.LoginFailed(ctx, email, reason)
 		return nil, auth.ErrInvalidCredentials
 	}
+	// Said only to the holder of the right password.
+	if r.requireVerified && !u.EmailVerified {
+		return nil, auth.ErrEmailNotVerified
+	}
 	pair, err := r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), u.CredentialsVersion)
 	if err != nil {
 		return nil, err
@@ -160,6 +164,42 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 		return nil, auth.ErrSessionRevoked
 	}
 	return r.payload(ctx, pair, me), nil
+}
+
+func (r *mutationResolver) VerifyEmail(ctx context.Context, token string) (bool, error) {
+	if err := r.verifyEmail(ctx, token); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) ResendVerification(ctx context.Context, email string) (bool, error) {
+	email = auth.NormalizeEmail(email)
+	if err := r.limitMail(ctx, email); err != nil {
+		return false, err
+	}
+	// Answered before the lookup: the same answer, in the same time, for
+	// any address.
+	r.detached(ctx, "resend verification", func(ctx context.Context) error { return r.resendVerification(ctx, email) })
+	return true, nil
+}
+
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string) (bool, error) {
+	email = auth.NormalizeEmail(email)
+	if err := r.limitMail(ctx, email); err != nil {
+		return false, err
+	}
+	// Answered before the lookup: the same answer, in the same time, for
+	// any address.
+	r.detached(ctx, "request a password reset", func(ctx context.Context) error { return r.requestReset(ctx, email) })
+	return true, nil
+}
+
+func (r *mutationResolver) ResetPassword(ctx context.Context, token string, newPassword string) (bool, error) {
+	if err := r.resetPassword(ctx, token, newPassword); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (r *queryResolver) MySessions(ctx context.Context) ([]*model.Session, error) {

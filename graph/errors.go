@@ -39,6 +39,12 @@ const (
 	// CodeLimitExceeded is a limit of a connection (subscriptions per
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
+	// CodeEmailNotVerified: the account's address must be verified before
+	// it gets tokens (APP_REQUIRE_VERIFIED_EMAIL).
+	CodeEmailNotVerified = "EMAIL_NOT_VERIFIED"
+	// CodeClientClosed is a field that stopped because the client went
+	// away: nobody reads it; it keeps aborts out of the internal errors.
+	CodeClientClosed = "CLIENT_CLOSED_REQUEST"
 )
 
 // Codes returns every extensions.code the server sends: ours, and those
@@ -47,7 +53,7 @@ func Codes() []string {
 	return []string{
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
 		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
-		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeEmailNotVerified, CodeClientClosed,
 		errPersistedQueryNotFoundCode, CodeDocumentNotFound, CodeDocumentNotTrusted,
 		errcode.ValidationFailed, errcode.ParseFailed,
 		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
@@ -104,6 +110,18 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			// safe messages, but a server fault.
 			setCode(gqlErr, CodeInternal)
 			return gqlErr
+		}
+		// A client that went away cancels the request's context, and every
+		// field still running fails with it: no fault of ours, and nobody
+		// to answer. The HTTP layer counts the abort once per request.
+		if errors.Is(ctx.Err(), context.Canceled) {
+			log.DebugContext(ctx, "client went away", slog.Any("error", cause), slog.String("path", gqlErr.Path.String()))
+			return &gqlerror.Error{
+				Message:    "the client closed the request",
+				Path:       gqlErr.Path,
+				Locations:  gqlErr.Locations,
+				Extensions: map[string]any{"code": CodeClientClosed},
+			}
 		}
 		// First, before any classification by cause: an argument that does
 		// not decode is the client's mistake, whatever the decoder said (a

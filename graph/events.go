@@ -3,12 +3,10 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-
-	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -157,18 +155,14 @@ func (e *events) subscribe(ctx context.Context, kind postEventKind, id pulid.ID)
 	return s.ch
 }
 
-// stream turns events into a subscription's channel of values. Each event
-// is paid for before it is resolved: pay charges the subscriber (see
-// payPerEvent); if it refuses, the subscription ends.
-func stream[T any](ctx context.Context, evs <-chan postEvent, conv func(postEvent) T, pay func(context.Context) error, done func()) <-chan T {
+// stream turns events into a subscription's channel of values. It runs
+// once per group of subscriptions (hub.go), not per socket: the hub charges
+// each member for each event.
+func stream[T any](ctx context.Context, evs <-chan postEvent, conv func(postEvent) T) <-chan T {
 	out := make(chan T, 1)
 	go func() {
 		defer close(out)
-		defer done()
 		for ev := range evs {
-			if pay(ctx) != nil {
-				return
-			}
 			select {
 			case out <- conv(ev):
 			case <-ctx.Done():
@@ -179,30 +173,15 @@ func stream[T any](ctx context.Context, evs <-chan postEvent, conv func(postEven
 	return out
 }
 
-// payPerEvent returns what each event of the subscription being started
-// costs: its operation's complexity, charged to the subscriber's API
-// budget as a query of that complexity would be. One write fans out to
-// every subscriber, and each resolves the event with its own selection: a
-// user's subscriptions cost what their queries would, whatever the writers
-// do. When the budget (or Redis, which keeps it) refuses, the subscription
-// ends with that error: RATE_LIMITED with retryAfter (or
-// SERVICE_UNAVAILABLE), as an error message on the socket, and no event is
-// resolved for it after that.
-func (r *Resolver) payPerEvent(ctx context.Context) func(context.Context) error {
-	if r.limiter == nil {
-		return func(context.Context) error { return nil }
+// errNotLive refuses a subscription outside a group of the WebSocket
+// transport (operationKindGuard refuses those first).
+var errNotLive = errors.New("subscriptions are served over a WebSocket only")
+
+// startSubscription checks that a subscription runs as a group of the
+// WebSocket transport, which counts, charges and ends its members.
+func (r *Resolver) startSubscription(ctx context.Context) error {
+	if !inGroup(ctx) {
+		return errNotLive
 	}
-	cost := 1
-	if s := extension.GetComplexityStats(ctx); s != nil {
-		cost = s.Complexity
-	}
-	v, _ := auth.FromContext(ctx)
-	ip := auth.MetaFrom(ctx).IP
-	return func(ctx context.Context) error {
-		err := r.limiter.API(ctx, v.UserID, ip, cost)
-		if err != nil {
-			subscriptionFailed(ctx, errorPresenter(r.log)(ctx, err))
-		}
-		return err
-	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -38,8 +39,15 @@ type Options struct {
 	// without "complete" (the server is stopping: clients reconnect).
 	StopStreams <-chan struct{}
 	// Observe, if set, is called with every operation once its response
-	// is ready (logs and metrics).
+	// is ready (logs and metrics); a subscription when it starts and when
+	// it ends.
 	Observe func(context.Context, Operation)
+	// Tracer, if set, gets a span of every operation and of every field
+	// with a resolver of its own (see trace.go); nil: no tracing, at no
+	// cost.
+	Tracer trace.TracerProvider
+	// LiveStats, if set, is kept up to date by the WebSocket transport.
+	LiveStats *LiveStats
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for queries and
@@ -49,11 +57,13 @@ type Options struct {
 // by bytes, the abuse limits and the API rate limit, the error presenter
 // and panic recovery, and per-operation dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
-	r := newResolver(d, o.WebSocket)
+	r := newResolver(d)
 	srv := handler.New(r.schema())
+	// Sockets and event streams are members of one hub (hub.go).
+	live := newHub(r, o.WebSocket, o.LiveStats, o.Observe)
 	transports := []graphql.Transport{
-		upgradeRefusals{r.websocketTransport(o.WebSocket)}, // only for Upgrade requests
-		r.eventStreamTransport(o.WebSocket, o.StopStreams), // only for POSTs that prefer text/event-stream
+		upgradeRefusals{wsTransport{hub: live, o: o.WebSocket}}, // only for Upgrade requests
+		eventStreamTransport(live, o.StopStreams),               // only for POSTs that prefer text/event-stream
 		multipartMixed{}, // only for POSTs that prefer multipart/mixed (@defer)
 		getTransport{},
 		postTransport{},
@@ -95,6 +105,13 @@ func NewHandler(d Deps, o Options) http.Handler {
 	}
 	srv.SetDisableSuggestion(!o.Suggestions)
 	srv.Use(loadersExtension{r.store})
+	// The operation's span wraps the observer, so the operation's log line
+	// carries its trace id.
+	var tr *tracing
+	if o.Tracer != nil {
+		tr = &tracing{o.Tracer.Tracer("github.com/authql/authql/graph")}
+		srv.Use(*tr)
+	}
 	// Observe wraps every other response interceptor, so it sees every
 	// response, cached or refused.
 	if o.Observe != nil {
@@ -109,7 +126,11 @@ func NewHandler(d Deps, o Options) http.Handler {
 	}
 	srv.SetErrorPresenter(errorPresenter(d.logger()))
 	srv.SetRecoverFunc(recoverPanic)
-	return withResponseStatus(refuseUnsupported(srv, transports))
+	h := withResponseStatus(refuseUnsupported(srv, transports))
+	if tr != nil {
+		h = tr.wrap(h)
+	}
+	return h
 }
 
 // pageSizeGuard refuses page sizes over the cap anywhere in an operation,

@@ -51,7 +51,7 @@ type incrementalKey struct{}
 // deferred parts of an operation: over plain POST or GET only the initial
 // payload would be sent, with null where the deferred fields go.
 func deliversIncrementally(ctx context.Context) bool {
-	return ctx.Value(incrementalKey{}) != nil || streamStateFrom(ctx) != nil || liveConnFrom(ctx) != nil
+	return ctx.Value(incrementalKey{}) != nil || isEventStream(ctx) || liveConnFrom(ctx) != nil
 }
 
 // usesDefer reports whether op defers a fragment, its fragments' included.

@@ -33,6 +33,12 @@ type Operation struct {
 	Complexity int
 	// UserID is the authenticated caller; "" for none.
 	UserID pulid.ID
+	// Subscription is "started" or "ended" for a subscription, reported
+	// when it starts and when it ends (Duration is then its lifetime), never
+	// per event; "" for any other operation.
+	Subscription string
+	// Events is how many events an ended subscription delivered.
+	Events int64
 }
 
 // Outcome is "ok" for a success, else the error codes joined by ",".
@@ -61,8 +67,8 @@ func (observeExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e observeExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
-	if resp == nil {
-		return resp
+	if resp == nil || inGroup(ctx) {
+		return resp // a subscription's event: the hub reports subscriptions
 	}
 	op := Operation{}
 	start := graphql.GetStartTime(ctx)

@@ -101,9 +101,15 @@ func (r *Resolver) deliver(ctx context.Context, f followUp) {
 		r.outbox.Deliver(ctx, f.row)
 		return
 	}
-	h := r.deliverPosts
-	if f.kind == kindUsers {
+	var h func(context.Context, []byte) error
+	switch f.kind {
+	case kindPosts:
+		h = r.deliverPosts
+	case kindUsers:
 		h = r.deliverUsers
+	default: // mail: only an outbox has its handler
+		r.log.WarnContext(ctx, "no outbox: follow-up not delivered", slog.String("kind", f.kind))
+		return
 	}
 	if err := h(ctx, f.payload); err != nil {
 		r.log.ErrorContext(ctx, "deliver after commit", slog.String("kind", f.kind), slog.Any("error", err))

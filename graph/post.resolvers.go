@@ -106,27 +106,24 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 }
 
 func (r *subscriptionResolver) PostCreated(ctx context.Context) (<-chan *ent.Post, error) {
-	done, err := r.startSubscription(ctx)
-	if err != nil {
+	if err := r.startSubscription(ctx); err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, postCreated, ""), postEvent.Post, r.payPerEvent(ctx), done), nil
+	return stream(ctx, r.events.subscribe(ctx, postCreated, ""), postEvent.Post), nil
 }
 
 func (r *subscriptionResolver) PostUpdated(ctx context.Context, id pulid.ID) (<-chan *ent.Post, error) {
-	done, err := r.startSubscription(ctx)
-	if err != nil {
+	if err := r.startSubscription(ctx); err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, postUpdated, id), postEvent.Post, r.payPerEvent(ctx), done), nil
+	return stream(ctx, r.events.subscribe(ctx, postUpdated, id), postEvent.Post), nil
 }
 
 func (r *subscriptionResolver) PostDeleted(ctx context.Context) (<-chan pulid.ID, error) {
-	done, err := r.startSubscription(ctx)
-	if err != nil {
+	if err := r.startSubscription(ctx); err != nil {
 		return nil, err
 	}
-	return stream(ctx, r.events.subscribe(ctx, postDeleted, ""), func(e postEvent) pulid.ID { return e.ID }, r.payPerEvent(ctx), done), nil
+	return stream(ctx, r.events.subscribe(ctx, postDeleted, ""), func(e postEvent) pulid.ID { return e.ID }), nil
 }
 
 func (r *Resolver) Post() PostResolver { return &postResolver{r} }

@@ -78,6 +78,7 @@ var problems = [...]problem{
 	{match: is(auth.ErrInvalidRefreshToken), code: CodeUnauthenticated, reason: "INVALID_REFRESH_TOKEN"},
 	{match: is(auth.ErrRefreshReused), code: CodeUnauthenticated, reason: "REFRESH_TOKEN_REUSED"},
 	{match: is(auth.ErrForbidden), code: CodeForbidden},
+	{match: is(auth.ErrEmailNotVerified), code: CodeEmailNotVerified},
 
 	// Requests refused before any GraphQL runs, or instead of it, with a
 	// message of their own (see Refusal): their codes' statuses.

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -108,7 +107,7 @@ func (operationKindGuard) Validate(graphql.ExecutableSchema) error { return nil 
 func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	var code, msg string
 	switch {
-	case oc.Operation.Operation == ast.Subscription && liveConnFrom(ctx) == nil && streamStateFrom(ctx) == nil:
+	case oc.Operation.Operation == ast.Subscription && liveConnFrom(ctx) == nil && !isEventStream(ctx):
 		code, msg = CodeBadRequest, "subscriptions are served over a WebSocket (graphql-transport-ws or graphql-ws) or as Server-Sent Events (graphql-sse: POST with Accept: text/event-stream)"
 	case !deliversIncrementally(ctx) && usesDefer(oc.Operation, oc.Doc, oc.RawQuery):
 		code, msg = CodeBadRequest, "@defer needs a response in parts: send Accept: multipart/mixed (or text/event-stream)"
@@ -128,11 +127,11 @@ func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphq
 // the WebSocket library answers a bad upgrade (no Upgrade: websocket, a
 // version other than 13, an Origin not allowed) in text/plain, and gqlgen
 // then appends a JSON error of its own to the same body.
-type upgradeRefusals struct{ transport.Websocket }
+type upgradeRefusals struct{ wsTransport }
 
 func (t upgradeRefusals) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	hw := HoldErrors(w)
-	t.Websocket.Do(hw, r, exec)
+	t.wsTransport.Do(hw, r, exec)
 	switch hw.Held() {
 	case 0:
 	case http.StatusForbidden:

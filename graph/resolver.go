@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent"
@@ -42,6 +43,10 @@ type Deps struct {
 	// nil: delivered after the commit with nothing to retry a failure.
 	Outbox *outbox.Outbox
 	Log    *slog.Logger
+	// RequireVerifiedEmail: sign-up returns no tokens, and login is
+	// refused, until the address is verified; sign-up answers alike for
+	// new and existing addresses (APP_REQUIRE_VERIFIED_EMAIL).
+	RequireVerifiedEmail bool
 	// BeforeCommit, for tests, runs in every write of posts or users after
 	// its work and its first cache invalidation, just before the commit.
 	BeforeCommit func(ctx context.Context)
@@ -57,22 +62,24 @@ type Resolver struct {
 	store     *store.Store
 	events    *events
 	outbox    *outbox.Outbox
+	// requireVerified: Deps.RequireVerifiedEmail.
+	requireVerified bool
 	// beforeCommit: Deps.BeforeCommit.
 	beforeCommit func(ctx context.Context)
 	sockets      sockets
-	ws           WebSocketOptions
 	log          *slog.Logger
 }
 
 // NewSchema returns the executable schema with its resolvers and directives.
 func NewSchema(d Deps) graphql.ExecutableSchema {
-	return newResolver(d, DefaultWebSocketOptions()).schema()
+	return newResolver(d).schema()
 }
 
-func newResolver(d Deps, ws WebSocketOptions) *Resolver {
+func newResolver(d Deps) *Resolver {
 	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
 		store: store.New(d.Ent, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
-		ws: ws, log: d.logger()}
+		requireVerified: d.RequireVerifiedEmail,
+		log:             d.logger()}
 	r.handleOutbox()
 	return r
 }
@@ -212,11 +219,17 @@ type userWrite struct {
 	Creates bool
 	// Do writes, inside the transaction.
 	Do func(tx *ent.Client) error
+	// Mails, if set, are the mails Do appends to: recorded in the same
+	// transaction, sent once it committed.
+	Mails *[]mail.Message
 }
 
 // writeUser is writePosts for a user's record.
 func (r *Resolver) writeUser(ctx context.Context, w userWrite) error {
-	var f followUp
+	var (
+		f     followUp
+		mails []followUp
+	)
 	err := withTx(ctx, r.client, func(tx *ent.Client) error {
 		if err := w.Do(tx); err != nil {
 			return err
@@ -225,6 +238,11 @@ func (r *Resolver) writeUser(ctx context.Context, w userWrite) error {
 		var err error
 		if f, err = r.record(ctx, tx, kindUsers, usersWritten{IDs: []pulid.ID{id}, Created: w.Creates}); err != nil {
 			return err
+		}
+		if w.Mails != nil {
+			if mails, err = r.recordMails(ctx, tx, *w.Mails); err != nil {
+				return err
+			}
 		}
 		if err := r.store.InvalidateUsers(ctx, id); err != nil {
 			return err
@@ -236,6 +254,7 @@ func (r *Resolver) writeUser(ctx context.Context, w userWrite) error {
 		return err
 	}
 	r.deliver(ctx, f)
+	r.deliverMails(ctx, mails)
 	return nil
 }
 

@@ -20,6 +20,10 @@ var credentialFields = [...]string{
 	"logout",
 	"changePassword",
 	"revokeSession",
+	"verifyEmail",
+	"resendVerification",
+	"requestPasswordReset",
+	"resetPassword",
 }
 
 // credentialRule refuses an operation whose root selects more than one

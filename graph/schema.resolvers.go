@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/graph/model"
@@ -25,26 +26,28 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 	if err := checkNewPassword("password", input.Password); err != nil {
 		return nil, err
 	}
-	var (
-		u    *ent.User
-		pair auth.Pair
-	)
+	// The password is hashed before anything else, whether or not the
+	// address has an account.
 	hash, err := r.passwords.Hash(ctx, input.Password)
 	if err != nil {
 		return nil, err
 	}
+	if r.requireVerified {
+		// The rest happens after the answer, which is the same for a new
+		// and an existing address, in the same time (the hash above).
+		name := trimText(input.Name)
+		r.detached(ctx, "sign up", func(ctx context.Context) error { return r.signUpUnverified(ctx, email, name, hash) })
+		return nil, auth.ErrEmailNotVerified
+	}
+	var (
+		u     *ent.User
+		pair  auth.Pair
+		mails []mail.Message
+	)
 	var id pulid.ID
-	err = r.writeUser(ctx, userWrite{User: &id, Creates: true, Do: func(tx *ent.Client) error {
+	err = r.writeUser(ctx, userWrite{User: &id, Creates: true, Mails: &mails, Do: func(tx *ent.Client) error {
 		var err error
-		u, err = tx.User.Create().
-			SetEmail(email).
-			SetName(trimText(input.Name)).
-			SetPasswordHash(hash).
-			Save(ctx)
-		if ent.IsConstraintError(err) {
-			return badInput("email", "is already registered")
-		}
-		if err != nil {
+		if u, err = r.createUser(ctx, tx, email, trimText(input.Name), hash, &mails); err != nil {
 			return err
 		}
 		id = u.ID

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -22,11 +24,13 @@ import (
 // Server-Sent Events: the graphql-sse protocol's "distinct connections"
 // mode (github.com/enisdenjo/graphql-sse, PROTOCOL.md), one operation per
 // POST /query with Accept: text/event-stream, answered with "next" events
-// and a last "complete". gqlgen's transport.SSE frames the stream;
-// eventStream gives it what a WebSocket has: the session watched for the
-// stream's whole life (goLive, as a socket's connection_init), the
-// per-user cap on live connections, and refusals made before the stream
-// starts as coded JSON with an HTTP status, as the protocol asks.
+// and a last "complete". A subscription's stream is a live connection of
+// the sockets' hub (hub.go): authenticated as a socket's connection_init,
+// counted against its user's cap, ended by the hub as a socket is closed,
+// its subscription resolved and charged with its group; the hub writes its
+// events as SSE events. gqlgen's transport.SSE answers everything else (a
+// query, a mutation), and refusals come before the stream starts, as coded
+// JSON with an HTTP status, as the protocol asks.
 
 const mediaEventStream = "text/event-stream"
 
@@ -77,18 +81,18 @@ func preferredType(accept string) string {
 // eventStream is the SSE transport.
 type eventStream struct {
 	sse  transport.SSE
-	r    *Resolver
-	o    WebSocketOptions
+	hub  *hub
 	stop <-chan struct{}
 }
 
 var _ graphql.Transport = eventStream{}
 
-// eventStreamTransport returns the SSE transport: keep-alive comments at
-// the sockets' ping interval, and the sockets' per-user cap.
-func (r *Resolver) eventStreamTransport(o WebSocketOptions, stop <-chan struct{}) eventStream {
-	o.IdleTimeout = 0 // a stream carries one operation from its start
-	return eventStream{sse: transport.SSE{KeepAlivePingInterval: o.PingInterval}, r: r, o: o, stop: stop}
+// eventStreamTransport returns the SSE transport; a subscription's stream
+// is a member of h, as a socket is.
+func eventStreamTransport(h *hub, stop <-chan struct{}) eventStream {
+	// No keep-alive of gqlgen's: the hub's sweep keeps a subscription's
+	// stream alive, and any other operation answers at once.
+	return eventStream{sse: transport.SSE{}, hub: h, stop: stop}
 }
 
 func (t eventStream) Supports(r *http.Request) bool { return WantsEventStream(r) }
@@ -101,13 +105,12 @@ func (t eventStream) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	if !ok {
 		return
 	}
-	s := &streamState{}
-	r = r.WithContext(context.WithValue(r.Context(), streamStateKey{}, s))
+	r = r.WithContext(context.WithValue(r.Context(), eventStreamKey{}, true))
 	gate := &streamWriter{ResponseWriter: w}
 	defer gate.close() // nothing is written once the handler has returned
 	// Buffering proxies (nginx) pass each event on as it comes.
 	w.Header().Set("X-Accel-Buffering", "no")
-	t.sse.Do(gate, r, &streamExec{GraphExecutor: exec, t: t, w: gate, r: r, s: s})
+	t.sse.Do(gate, r, &streamExec{GraphExecutor: exec, t: t, w: gate, r: r})
 }
 
 // streamParams reads the body of a request a streaming transport of
@@ -135,56 +138,21 @@ func streamParams(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok b
 	return r, true
 }
 
-// streamState is what an event stream knows of how it ends.
-type streamState struct {
-	mu  sync.Mutex
-	err *gqlerror.Error // why the subscription ended early
-}
+type eventStreamKey struct{}
 
-type streamStateKey struct{}
+// isEventStream reports whether ctx is a request for an event stream.
+func isEventStream(ctx context.Context) bool { return ctx.Value(eventStreamKey{}) != nil }
 
-func streamStateFrom(ctx context.Context) *streamState {
-	s, _ := ctx.Value(streamStateKey{}).(*streamState)
-	return s
-}
-
-func (s *streamState) fail(err *gqlerror.Error) {
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.mu.Unlock()
-}
-
-func (s *streamState) failure() *gqlerror.Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// subscriptionFailed tells a subscriber why its subscription ends (its
-// budget, say): an error message on a socket, a last "next" event with the
-// error on an event stream.
-func subscriptionFailed(ctx context.Context, err *gqlerror.Error) {
-	if s := streamStateFrom(ctx); s != nil {
-		s.fail(err)
-		return
-	}
-	if liveConnFrom(ctx) != nil {
-		transport.AddSubscriptionError(ctx, err)
-	}
-}
-
-// streamExec runs the stream's operation: a subscription goes live (its
-// session is authenticated and watched) before it is dispatched, and every
-// refusal is answered before the stream starts.
+// streamExec runs the stream's operation: a subscription's stream joins
+// the hub as a live connection (authenticated, counted against its user's
+// cap, ended with its session) before the subscription joins its group,
+// and every refusal is answered before the stream starts.
 type streamExec struct {
 	graphql.GraphExecutor
 	t    eventStream
 	w    *streamWriter
 	r    *http.Request
-	s    *streamState
-	live context.Context // a subscription's, once authenticated
+	conn *liveConn // a subscription's, once authenticated
 }
 
 func (e *streamExec) CreateOperationContext(ctx context.Context, params *graphql.RawParams) (*graphql.OperationContext, gqlerror.List) {
@@ -194,8 +162,8 @@ func (e *streamExec) CreateOperationContext(ctx context.Context, params *graphql
 	status := http.StatusBadRequest
 	if errs == nil && oc.Operation.Operation == ast.Subscription {
 		var err error
-		if e.live, err = e.goLive(ctx); err != nil {
-			gqlErr := errorPresenter(e.t.r.log)(ctx, err)
+		if e.conn, err = e.open(ctx); err != nil {
+			gqlErr := errorPresenter(e.t.hub.r.log)(ctx, err)
 			errs, status = gqlerror.List{gqlErr}, liveRefusalStatus(gqlErr)
 		}
 	}
@@ -205,31 +173,40 @@ func (e *streamExec) CreateOperationContext(ctx context.Context, params *graphql
 	return oc, errs
 }
 
-// goLive authenticates the stream's access token, as a socket's
-// connection_init is: the Authorization header's (the refresh cookie
-// authenticates nothing but refresh).
-func (e *streamExec) goLive(ctx context.Context) (context.Context, error) {
+// errTooManyConnections refuses an event stream over its user's cap on
+// live connections (sockets and streams).
+var errTooManyConnections = errors.New("too many open connections for this user")
+
+// open authenticates the stream's access token as a socket's
+// connection_init is (the Authorization header's: the refresh cookie
+// authenticates nothing but refresh), counts the stream against its
+// user's cap, and adds it to the hub, whose sweep ends it when its token
+// expires or its session cannot be checked; a revocation ends it at once.
+func (e *streamExec) open(ctx context.Context) (*liveConn, error) {
 	token, present := auth.BearerToken(e.r.Header.Get("Authorization"))
 	if !present {
 		return nil, auth.ErrUnauthenticated
 	}
-	live, _, err := e.t.r.goLive(ctx, token, e.t.o)
-	if err != nil || e.t.stop == nil {
-		return live, err
+	h := e.t.hub
+	c := &liveConn{hub: h, exec: e.GraphExecutor, headers: e.r.Header, opened: time.Now(),
+		stream: e.w, streamDone: make(chan struct{}), subs: map[string]*liveSub{}}
+	c.ctx = context.WithValue(context.WithoutCancel(ctx), liveConnKey{}, c)
+	v, stop, err := h.r.sessions.AuthenticateLive(c.ctx, token, func() { c.end(closeForbidden, "session ended") })
+	if err != nil {
+		return nil, err
 	}
-	// When the server stops, the stream ends as a dropped connection
-	// would: nothing more is written, "complete" included, so a client
-	// (graphql-sse retries by default) reconnects to another instance.
-	live, cancel := context.WithCancel(live)
-	go func() {
-		defer cancel()
-		select {
-		case <-e.t.stop:
-			e.w.close()
-		case <-live.Done():
-		}
-	}()
-	return live, nil
+	if !h.r.sockets.acquire(v.UserID, h.o.MaxConnectionsPerUser) {
+		stop()
+		return nil, errTooManyConnections
+	}
+	c.mu.Lock() // a revocation may already be ending the stream (endStream)
+	c.viewer, c.stopWatch = v, stop
+	c.ctx = auth.NewContext(c.ctx, v)
+	c.mu.Unlock()
+	c.lastRead.Store(c.mono())
+	c.lastPing.Store(c.mono())
+	h.add(c)
+	return c, nil
 }
 
 // liveRefusalStatus is the HTTP status of a stream refused at its start.
@@ -263,40 +240,54 @@ func (e *streamExec) refuse(ctx context.Context, errs gqlerror.List, status int)
 	e.w.close()
 }
 
-// DispatchOperation runs a subscription on its live context, which ends
-// with its session, and ends the stream with one last "next" event that
-// says why, if it ended early.
+// DispatchOperation adds a subscription to its group in the hub, which
+// writes its events to the stream; the stream ends with it: with a last
+// "next" event that says why if it ended early, then "complete". When the
+// server stops, or the client leaves, nothing more is written, "complete"
+// included, so a client (graphql-sse retries by default) reconnects to
+// another instance.
 func (e *streamExec) DispatchOperation(ctx context.Context, oc *graphql.OperationContext) (graphql.ResponseHandler, context.Context) {
-	if e.live == nil {
+	c := e.conn
+	if c == nil {
 		return e.GraphExecutor.DispatchOperation(ctx, oc)
 	}
-	next, dctx := e.GraphExecutor.DispatchOperation(e.live, oc)
-	ended := false
+	c.hub.subscribe(auth.NewContext(context.WithValue(ctx, liveConnKey{}, c), c.viewer), c, streamSubID, oc)
 	return func(ctx context.Context) *graphql.Response {
-		if ended {
-			return nil
+		select {
+		case <-c.streamDone:
+		case <-ctx.Done():
+		case <-e.t.stop:
 		}
-		if resp := next(ctx); resp != nil {
-			return resp
-		}
-		ended = true
-		if err := e.endedBy(ctx); err != nil {
-			return &graphql.Response{Errors: gqlerror.List{err}}
-		}
+		e.w.close()
+		c.cleanup()
 		return nil
-	}, dctx
+	}, ctx
 }
 
-// endedBy is why the subscription ended, nil if it ended by itself or the
-// client left.
-func (e *streamExec) endedBy(ctx context.Context) *gqlerror.Error {
-	if err := e.s.failure(); err != nil {
-		return err
+// streamSubID is the id of a stream's one subscription in the hub.
+const streamSubID = "sse"
+
+// Event stream framing (text/event-stream).
+var (
+	sseNext      = []byte("event: next\ndata: ")
+	sseComplete  = []byte("event: complete\n\n")
+	sseKeepAlive = []byte(":\n\n")
+)
+
+// tail ends a message with a body.
+func (c *liveConn) tail() []byte {
+	if c.stream != nil {
+		return []byte("\n\n")
 	}
-	lc := liveConnFrom(e.live)
-	lc.mu.Lock()
-	code := lc.code
-	lc.mu.Unlock()
+	return []byte("}")
+}
+
+// endStream ends an event stream as end would close a socket with code:
+// a session revoked, a token expired, a session that cannot be checked
+// end it with a last "next" event that says why, then "complete"; any
+// other reason (the client left, the server stops, a slow reader) ends it
+// without a word. What was queued and not yet written is dropped.
+func (c *liveConn) endStream(code int) {
 	var err error
 	switch code {
 	case closeForbidden:
@@ -304,12 +295,57 @@ func (e *streamExec) endedBy(ctx context.Context) *gqlerror.Error {
 	case closeUnauthorized:
 		err = auth.ErrTokenExpired
 	case closeTryAgain:
-		return &gqlerror.Error{Message: "the session cannot be checked right now; subscribe again shortly",
-			Extensions: map[string]any{"code": CodeServiceUnavailable, "retryAfter": 1}}
+		c.closeStream(false, gqlerror.List{{Message: "the session cannot be checked right now; subscribe again shortly",
+			Extensions: map[string]any{"code": CodeServiceUnavailable, "retryAfter": 1}}}, true)
+		return
 	default:
-		return nil
+		c.closeStream(false, nil, false)
+		return
 	}
-	return errorPresenter(e.t.r.log)(ctx, err)
+	c.mu.Lock()
+	ctx := c.ctx
+	c.mu.Unlock()
+	c.closeStream(false, gqlerror.List{errorPresenter(c.hub.r.log)(ctx, err)}, true)
+}
+
+// finishStream ends an event stream whose subscription ended (errs: why,
+// if early) after the events already queued.
+func (c *liveConn) finishStream(errs gqlerror.List) { c.closeStream(true, errs, true) }
+
+// closeStream queues the stream's last events (errs as a "next" event,
+// then "complete" if complete) behind what is queued (if keep) and ends
+// the stream once they are written; the first end wins.
+func (c *liveConn) closeStream(keep bool, errs gqlerror.List, complete bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing = true
+	if !keep {
+		c.queue, c.backlog = nil, 0
+	}
+	if errs != nil {
+		b, _ := json.Marshal(&graphql.Response{Errors: errs})
+		c.queue = append(c.queue, outMsg{head: sseNext, body: b})
+	}
+	if complete {
+		c.queue = append(c.queue, outMsg{head: sseComplete})
+	}
+	if !c.writing {
+		c.writing = true
+		go c.flush()
+	}
+}
+
+// closeNow cuts off a peer that has not taken a write for too long.
+func (c *liveConn) closeNow() {
+	if c.stream == nil {
+		c.conn.CloseNow()
+		return
+	}
+	c.end(closeNormal, "")
+	_ = http.NewResponseController(c.stream.ResponseWriter).SetWriteDeadline(time.Now())
 }
 
 // streamWriter passes the stream to the client until it is closed: once
@@ -342,6 +378,22 @@ func (w *streamWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// errStreamClosed is a write to a stream that has ended.
+var errStreamClosed = errors.New("event stream closed")
+
+// writeEvent writes one event and sends it.
+func (w *streamWriter) writeEvent(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errStreamClosed
+	}
+	if _, err := w.ResponseWriter.Write(b); err != nil {
+		return err
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Flush sends what was written (gqlgen's transport needs an http.Flusher).

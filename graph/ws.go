@@ -2,16 +2,20 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache/rdb"
@@ -29,6 +33,9 @@ type WebSocketOptions struct {
 	// PingInterval is the keep-alive cadence (graphql-ws "ka" messages;
 	// graphql-transport-ws ping/pong, which also drops dead peers).
 	PingInterval time.Duration
+	// MaxBacklog bounds the bytes waiting to be written to one socket; a
+	// socket past it is closed with 4413 (0: the default, 1 MiB).
+	MaxBacklog int
 	// OriginPatterns are the browser origins allowed to open a socket
 	// (host patterns, e.g. "app.example.com", "localhost:*"); same-origin
 	// is always allowed.
@@ -50,18 +57,25 @@ func WithSocketInit(ctx context.Context, done func()) context.Context {
 	return context.WithValue(ctx, socketInitKey{}, done)
 }
 
+// DefaultMaxBacklog is WebSocketOptions.MaxBacklog's default.
+const DefaultMaxBacklog = 1 << 20
+
 // DefaultWebSocketOptions returns the production defaults.
 func DefaultWebSocketOptions() WebSocketOptions {
-	return WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second}
+	return WebSocketOptions{MaxConnectionsPerUser: 10, MaxSubscriptions: 20, IdleTimeout: 5 * time.Minute, PingInterval: 25 * time.Second, MaxBacklog: DefaultMaxBacklog}
 }
 
 // WebSocket close codes (graphql-transport-ws and RFC 6455 application
 // range). Clients reconnect with a fresh token on 4401 and sign in again
-// on 4403.
+// on 4403. docs/API.md lists them.
 const (
+	closeNormal          = 1000
+	closeProtocol        = 1002
 	closeUnauthorized    = 4401 // the access token expired
 	closeForbidden       = 4403 // no valid token, or the session ended
-	closeIdle            = 4408 // no subscription for IdleTimeout
+	closeIdle            = 4408 // no subscription for IdleTimeout, or no connection_init in time
+	closeDuplicateID     = 4409 // a subscribe with the id of a running subscription
+	closeSlowConsumer    = 4413 // writes backed up past MaxBacklog
 	closeTooManyRequests = 4429 // too many sockets for this user
 	// closeTryAgain (RFC 6455 "try again later") closes a socket whose
 	// session this instance cannot check right now (Redis unreachable while
@@ -69,21 +83,79 @@ const (
 	closeTryAgain = 1013
 )
 
-// liveConn is one socket: the viewer behind it and how it will end.
-type liveConn struct {
-	conn   transport.WebsocketConn
-	mu     sync.Mutex
-	code   int
-	reason string
-	subs   atomic.Int32
-	// idle is when the socket last had no subscription, as 1 + nanoseconds
-	// since epoch on the monotonic clock; 0 while it has one.
-	idle  atomic.Int64
-	epoch time.Time
+const (
+	// wsReadLimit bounds one client message (a subscribe carries a query).
+	wsReadLimit = 1 << 20
+	// wsWriteTimeout bounds one write; a peer that takes longer is cut off.
+	wsWriteTimeout = 10 * time.Second
+)
+
+// Server messages that never change, written as they are to every socket.
+var (
+	msgAck  = []byte(`{"type":"connection_ack"}`)
+	msgPing = []byte(`{"type":"ping"}`)
+	msgPong = []byte(`{"type":"pong"}`)
+	msgKA   = []byte(`{"type":"ka"}`)
+)
+
+// clientMsg is a message from the client, in either subprotocol.
+type clientMsg struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
 }
 
-// markIdle records that the socket has no subscription from now on.
-func (c *liveConn) markIdle() { c.idle.Store(int64(time.Since(c.epoch)) + 1) }
+// outMsg is one message to write: head and, if body is set, body and a
+// closing brace. A resolved event's body is shared by every socket that
+// receives it.
+type outMsg struct{ head, body []byte }
+
+func (m outMsg) size() int { return len(m.head) + len(m.body) + 1 }
+
+// liveConn is one socket. It costs one goroutine, the one that reads it;
+// writes run on a goroutine started only while something waits to be
+// written, and timers (expiry, idle, keep-alive) are swept for every socket
+// at once by the hub. Revocation calls in: nothing waits for it.
+type liveConn struct {
+	hub     *hub
+	conn    *coderws.Conn
+	legacy  bool // graphql-ws rather than graphql-transport-ws
+	exec    graphql.GraphExecutor
+	headers http.Header
+	// ctx is the socket's context (the viewer, the request's values). It
+	// is never cancelled while the socket is open: a cancelled read cuts
+	// the TCP connection without a close code.
+	ctx       context.Context
+	viewer    auth.Viewer
+	stopWatch func()
+	opened    time.Time
+	// stream is set when the connection is an event stream (sse.go)
+	// rather than a socket; streamDone is closed once its last event is
+	// written.
+	stream     *streamWriter
+	streamDone chan struct{}
+
+	mu      sync.Mutex
+	code    int
+	reason  string
+	closing bool
+	subs    map[string]*liveSub
+	queue   []outMsg
+	backlog int
+	writing bool
+
+	// Monotonic nanoseconds since opened, read by the sweep.
+	lastRead atomic.Int64
+	lastPing atomic.Int64
+	// idle is 1 + when the socket last had no subscription; 0 while it has.
+	idle atomic.Int64
+	// writing0 is 1 + when the write under way started; 0 if none is.
+	writing0 atomic.Int64
+}
+
+func (c *liveConn) mono() int64 { return int64(time.Since(c.opened)) }
+
+func (c *liveConn) markIdle() { c.idle.Store(c.mono() + 1) }
 
 // idleFor is how long the socket has had no subscription (0 while it has).
 func (c *liveConn) idleFor() time.Duration {
@@ -91,16 +163,7 @@ func (c *liveConn) idleFor() time.Duration {
 	if since == 0 {
 		return 0
 	}
-	return time.Since(c.epoch) - time.Duration(since-1)
-}
-
-// end records why the socket closes; the first reason wins.
-func (c *liveConn) end(code int, reason string) {
-	c.mu.Lock()
-	if c.code == 0 {
-		c.code, c.reason = code, reason
-	}
-	c.mu.Unlock()
+	return time.Duration(c.mono() - (since - 1))
 }
 
 type liveConnKey struct{}
@@ -110,53 +173,386 @@ func liveConnFrom(ctx context.Context) *liveConn {
 	return c
 }
 
-// wsImpl accepts sockets through coder/websocket and remembers each one in
-// the request's context, so the init function can later close it with the
-// protocol's code rather than gqlgen's "normal closure".
-type wsImpl struct {
-	inner transport.CoderWebsocketImplementation
+// wsTransport is the subscription transport: both subprotocols, the
+// access token in connection_init, sockets that end with their session,
+// and events resolved once per group of subscriptions that share them
+// (hub.go).
+type wsTransport struct {
+	hub *hub
+	o   WebSocketOptions
 }
 
-func (w wsImpl) Accept(rw http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	conn, err := w.inner.Accept(rw, r, o)
+var _ graphql.Transport = wsTransport{}
+
+func (t wsTransport) Supports(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
+
+func (t wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	conn, err := coderws.Accept(w, r, &coderws.AcceptOptions{
+		Subprotocols:   []string{"graphql-transport-ws", "graphql-ws"},
+		OriginPatterns: t.o.OriginPatterns,
+	})
 	if err != nil {
-		return nil, err
+		return // Accept answered the request
 	}
-	lc := liveConnFrom(r.Context())
-	if lc == nil {
-		return conn, nil
+	conn.SetReadLimit(wsReadLimit)
+	c := liveConnFrom(r.Context())
+	if c == nil {
+		c = &liveConn{}
 	}
-	lc.conn = conn
-	return &closingConn{WebsocketConn: conn, lc: lc}, nil
-}
-
-// closingConn substitutes the recorded close code and reason when gqlgen
-// closes the socket because its context ended.
-type closingConn struct {
-	transport.WebsocketConn
-	lc *liveConn
-}
-
-func (c *closingConn) WriteClose(code int, msg string) error {
-	c.lc.mu.Lock()
-	if c.lc.code != 0 && code == transport.WebsocketCloseNormalClosure {
-		code, msg = c.lc.code, c.lc.reason
-	}
-	c.lc.mu.Unlock()
-	return c.WebsocketConn.WriteClose(code, msg)
-}
-
-func (c *closingConn) SetReadLimit(n int64) {
-	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
-		l.SetReadLimit(n)
+	c.hub, c.conn, c.exec, c.headers, c.opened = t.hub, conn, exec, r.Header, time.Now()
+	// A client that names no subprotocol speaks graphql-ws, as gqlgen
+	// assumed.
+	c.legacy = conn.Subprotocol() != "graphql-transport-ws"
+	// The socket outlives the request's handler (see serve).
+	c.ctx = context.WithValue(context.WithoutCancel(r.Context()), liveConnKey{}, c)
+	c.subs = map[string]*liveSub{}
+	if c.serve() {
+		go c.readLoop()
 	}
 }
 
-func (c *closingConn) SetReadDeadline(t time.Time) error {
-	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
-		return d.SetReadDeadline(t)
+// serve authenticates the socket's connection_init and reports whether it
+// is open. The reading goes on in a goroutine of its own: the handler's
+// has grown a deep stack on its way through the middleware, which a
+// socket would hold for hours.
+func (c *liveConn) serve() bool {
+	initTimer := time.AfterFunc(SocketInitTimeout, func() { c.end(closeIdle, "connection initialisation timeout") })
+	m, err := c.read()
+	initTimer.Stop()
+	if err != nil || !c.init(m) {
+		c.drain()
+		c.conn.CloseNow()
+		return false
 	}
-	return nil
+	c.hub.add(c)
+	return true
+}
+
+// readLoop reads the socket until it closes.
+func (c *liveConn) readLoop() {
+	defer c.conn.CloseNow()
+	defer c.cleanup()
+	for {
+		m, err := c.read()
+		if err != nil {
+			return
+		}
+		c.lastRead.Store(c.mono())
+		switch m.Type {
+		case "subscribe", "start":
+			c.subscribe(m.ID, m.Payload)
+		case "complete", "stop":
+			c.stop(m.ID)
+		case "ping":
+			c.send(outMsg{head: msgPong})
+		case "pong", "ka", "connection_init":
+		case "connection_terminate":
+			c.end(closeNormal, "terminated")
+		default:
+			c.end(closeProtocol, "unexpected message")
+		}
+	}
+}
+
+// drain reads until the close handshake that end started completes.
+func (c *liveConn) drain() {
+	for {
+		if _, err := c.read(); err != nil {
+			return
+		}
+	}
+}
+
+// read returns the next message; a message that is not JSON closes the
+// socket (1002).
+func (c *liveConn) read() (clientMsg, error) {
+	for {
+		_, b, err := c.conn.Read(context.Background())
+		if err != nil {
+			return clientMsg{}, err
+		}
+		var m clientMsg
+		if json.Unmarshal(b, &m) == nil {
+			return m, nil
+		}
+		c.end(closeProtocol, "invalid json")
+	}
+}
+
+// init authenticates connection_init and registers the watch that ends
+// the socket with its session. It reports whether the socket is open.
+func (c *liveConn) init(m clientMsg) bool {
+	if m.Type != "connection_init" {
+		c.end(closeProtocol, "expected connection_init")
+		return false
+	}
+	var p transport.InitPayload
+	_ = json.Unmarshal(m.Payload, &p)
+	token := initToken(p)
+	if token == "" {
+		c.end(closeForbidden, "connection_init must carry Authorization: Bearer <access token>")
+		return false
+	}
+	r, o := c.hub.r, c.hub.o
+	v, stop, err := r.sessions.AuthenticateLive(c.ctx, token, func() { c.end(closeForbidden, "session ended") })
+	switch {
+	case errors.Is(err, rdb.ErrUnavailable):
+		c.end(closeTryAgain, "session cannot be checked; reconnect shortly")
+		return false
+	case err != nil:
+		c.end(closeForbidden, "invalid or revoked access token")
+		return false
+	}
+	if !r.sockets.acquire(v.UserID, o.MaxConnectionsPerUser) {
+		stop()
+		c.end(closeTooManyRequests, "too many open connections for this user")
+		return false
+	}
+	if done, ok := c.ctx.Value(socketInitKey{}).(func()); ok {
+		done()
+	}
+	c.viewer, c.stopWatch = v, stop
+	c.ctx = auth.NewContext(c.ctx, v)
+	c.markIdle()
+	c.lastRead.Store(c.mono())
+	c.lastPing.Store(c.mono())
+	c.send(outMsg{head: msgAck})
+	if c.legacy {
+		c.send(outMsg{head: msgKA})
+	}
+	return true
+}
+
+// cleanup ends what the socket holds once it is closed.
+func (c *liveConn) cleanup() {
+	c.end(closeNormal, "")
+	c.hub.remove(c)
+	c.stopWatch()
+	c.hub.r.sockets.release(c.viewer.UserID)
+	c.mu.Lock()
+	subs := make([]*liveSub, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		c.hub.finish(s, nil, false)
+	}
+}
+
+// end closes the socket with code and reason; the first reason wins. It
+// never blocks: the close handshake runs on its own goroutine.
+func (c *liveConn) end(code int, reason string) {
+	if c.stream != nil {
+		c.endStream(code)
+		return
+	}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing, c.code, c.reason = true, code, reason
+	c.queue, c.backlog = nil, 0
+	c.mu.Unlock()
+	go c.conn.Close(coderws.StatusCode(code), reason)
+}
+
+func (c *liveConn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// send queues a message and reports whether it was queued. A socket whose
+// backlog would pass the bound is closed (4413): one slow reader neither
+// holds the others back nor grows memory without bound.
+func (c *liveConn) send(m outMsg) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if c.backlog+m.size() > c.hub.maxBacklog() && c.backlog > 0 {
+		c.mu.Unlock()
+		c.hub.stats.SlowClosed.Add(1)
+		c.end(closeSlowConsumer, "too slow: writes backed up")
+		return false
+	}
+	c.queue = append(c.queue, m)
+	c.backlog += m.size()
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+	return true
+}
+
+// writeBufs are the buffers messages are assembled in, one per write.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// flush writes what is queued, then ends: an idle socket has no writer.
+func (c *liveConn) flush() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closing && c.stream == nil {
+			c.writing = false
+			c.queue = nil
+			last := c.closing && c.stream != nil
+			c.mu.Unlock()
+			if last {
+				// An event stream's closing events are written: it ends.
+				c.stream.close()
+				close(c.streamDone)
+			}
+			return
+		}
+		m := c.queue[0]
+		c.queue[0] = outMsg{}
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		bp := writeBufs.Get().(*[]byte)
+		b := append(append((*bp)[:0], m.head...), m.body...)
+		if m.body != nil {
+			b = append(b, c.tail()...)
+		}
+		// No deadline of its own (a timer per write): the sweep cuts off a
+		// write that has taken longer than wsWriteTimeout.
+		c.writing0.Store(c.mono() + 1)
+		var err error
+		if c.stream != nil {
+			err = c.stream.writeEvent(b)
+		} else {
+			err = c.conn.Write(context.Background(), coderws.MessageText, b)
+		}
+		c.writing0.Store(0)
+		*bp = b[:0]
+		if cap(b) <= 64<<10 {
+			writeBufs.Put(bp)
+		}
+		c.mu.Lock()
+		c.backlog -= m.size()
+		c.mu.Unlock()
+		if err != nil {
+			c.end(closeNormal, "")
+		}
+	}
+}
+
+// opHead is the start of a message of subscription id, up to its payload.
+func (c *liveConn) opHead(id, typ string) []byte {
+	if c.stream != nil {
+		return sseNext
+	}
+	b, _ := json.Marshal(id)
+	return []byte(`{"id":` + string(b) + `,"type":"` + typ + `","payload":`)
+}
+
+func (c *liveConn) sendNext(id string, payload []byte) bool {
+	typ := "next"
+	if c.legacy {
+		typ = "data"
+	}
+	return c.send(outMsg{head: c.opHead(id, typ), body: payload})
+}
+
+func (c *liveConn) sendErrors(id string, errs gqlerror.List) {
+	if c.stream != nil {
+		c.finishStream(errs)
+		return
+	}
+	b, _ := json.Marshal(errs)
+	c.send(outMsg{head: c.opHead(id, "error"), body: b})
+}
+
+func (c *liveConn) sendComplete(id string) {
+	if c.stream != nil {
+		c.finishStream(nil)
+		return
+	}
+	b, _ := json.Marshal(id)
+	c.send(outMsg{head: []byte(`{"id":` + string(b) + `,"type":"complete"}`)})
+}
+
+// subscribe starts an operation: a subscription joins its group (hub.go);
+// a query or mutation runs once.
+func (c *liveConn) subscribe(id string, payload json.RawMessage) {
+	if id == "" {
+		c.end(closeProtocol, "subscribe without an id")
+		return
+	}
+	start := graphql.Now()
+	params := &graphql.RawParams{}
+	if err := json.Unmarshal(payload, params); err != nil {
+		c.sendErrors(id, gqlerror.List{{Message: "invalid json", Extensions: map[string]any{"code": CodeBadRequest}}})
+		return
+	}
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	params.Headers = c.headers
+	ctx := graphql.StartOperationTrace(c.ctx)
+	rc, errs := c.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		// As gqlgen's transport did: a protocol error is an error message;
+		// an operation refused before it ran (validation, limits, trusted
+		// documents) is a result with errors and no data, then complete.
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
+		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
+			c.sendErrors(id, resp.Errors)
+			return
+		}
+		b, _ := json.Marshal(&graphql.Response{Errors: resp.Errors})
+		c.sendNext(id, b)
+		c.sendComplete(id)
+		return
+	}
+	ctx = graphql.WithOperationContext(ctx, rc)
+	if rc.Operation.Operation != ast.Subscription {
+		go c.once(ctx, id, rc)
+		return
+	}
+	c.hub.subscribe(ctx, c, id, rc)
+}
+
+// once runs a query or mutation sent over the socket.
+func (c *liveConn) once(ctx context.Context, id string, rc *graphql.OperationContext) {
+	responses, ctx := c.exec.DispatchOperation(ctx, rc)
+	if resp := responses(ctx); resp != nil {
+		b, _ := json.Marshal(resp)
+		c.sendNext(id, b)
+	}
+	c.sendComplete(id)
+}
+
+// stop ends subscription id at the client's request.
+func (c *liveConn) stop(id string) {
+	c.mu.Lock()
+	s := c.subs[id]
+	c.mu.Unlock()
+	if s != nil {
+		c.hub.finish(s, nil, false)
+	}
+}
+
+// initToken reads the access token from connection_init: Authorization
+// ("Bearer <token>", any case), or authToken / accessToken / token.
+func initToken(p transport.InitPayload) string {
+	for k, v := range p {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(k) {
+		case "authorization":
+			if t, present := auth.BearerToken(s); present {
+				return t
+			}
+		case "authtoken", "accesstoken", "token":
+			return s
+		}
+	}
+	return ""
 }
 
 // sockets counts live sockets per user on this instance.
@@ -186,157 +582,5 @@ func (s *sockets) release(user pulid.ID) {
 	}
 }
 
-// websocketTransport is the subscription transport: both subprotocols, the
-// access token in connection_init, and sockets that end with their session.
-func (r *Resolver) websocketTransport(o WebSocketOptions) transport.Websocket {
-	return transport.Websocket{
-		Implementation: wsImpl{transport.CoderWebsocketImplementation{
-			AcceptOptions: coderws.AcceptOptions{OriginPatterns: o.OriginPatterns},
-		}},
-		InitTimeout:           SocketInitTimeout,
-		KeepAlivePingInterval: o.PingInterval,
-		PingPongInterval:      o.PingInterval,
-		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			return r.initSocket(ctx, p, o)
-		},
-	}
-}
-
-// initSocket authenticates connection_init and starts the watch that ends
-// the socket with its session.
-func (r *Resolver) initSocket(ctx context.Context, p transport.InitPayload, o WebSocketOptions) (context.Context, *transport.InitPayload, error) {
-	token := initToken(p)
-	if token == "" {
-		return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry Authorization: Bearer <access token>")
-	}
-	live, code, err := r.goLive(ctx, token, o)
-	if err != nil {
-		return transport.WithWebsocketCloseCode(ctx, code), nil, err
-	}
-	return live, nil, nil
-}
-
-// errTooManyConnections refuses a live connection (a socket, an event
-// stream) over its user's cap.
-var errTooManyConnections = errors.New("too many open connections for this user")
-
-// goLive authenticates the access token of a live connection (a socket's
-// connection_init, an event stream's request), counts the connection
-// against its user's cap, and starts the watch that ends it with its
-// session: the returned context carries the viewer and the connection, and
-// ends then. On error, code is the WebSocket close code that says why.
-func (r *Resolver) goLive(ctx context.Context, token string, o WebSocketOptions) (live context.Context, code int, err error) {
-	v, revoked, stopWatch, err := r.sessions.AuthenticateLive(ctx, token)
-	if errors.Is(err, rdb.ErrUnavailable) {
-		return nil, closeTryAgain, err
-	}
-	if err != nil {
-		return nil, closeForbidden, err
-	}
-	if !r.sockets.acquire(v.UserID, o.MaxConnectionsPerUser) {
-		stopWatch()
-		return nil, closeTooManyRequests, errTooManyConnections
-	}
-	if done, ok := ctx.Value(socketInitKey{}).(func()); ok {
-		done()
-	}
-	lc := liveConnFrom(ctx)
-	if lc == nil {
-		lc = &liveConn{}
-	}
-	lc.epoch = time.Now()
-	lc.markIdle()
-	ctx, cancel := context.WithCancel(auth.NewContext(ctx, v))
-	ctx = context.WithValue(ctx, liveConnKey{}, lc)
-	go func() {
-		defer r.sockets.release(v.UserID)
-		defer stopWatch()
-		r.watchSocket(ctx, cancel, v, revoked, lc, o)
-	}()
-	return ctx, 0, nil
-}
-
-// watchSocket ends the socket when the session is revoked (from memory,
-// at once), when the access token expires, or after IdleTimeout without a
-// subscription. While this process is not synced it re-checks the session
-// in Redis and the ledger every half second, so a revocation it could have
-// missed still closes the socket within a second; if it cannot check at
-// all, it closes the socket (1013, try again later) rather than trust it.
-func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, v auth.Viewer, revoked <-chan struct{}, lc *liveConn, o WebSocketOptions) {
-	defer cancel()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	lastCheck := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-revoked:
-			lc.end(closeForbidden, "session ended")
-			return
-		case <-tick.C:
-		}
-		if !r.sessions.Tokens().Now().Before(v.ExpiresAt) {
-			lc.end(closeUnauthorized, "access token expired")
-			return
-		}
-		if o.IdleTimeout > 0 && lc.idleFor() > o.IdleTimeout {
-			lc.end(closeIdle, "idle")
-			return
-		}
-		if !r.sessions.Synced() && time.Since(lastCheck) >= 500*time.Millisecond {
-			lastCheck = time.Now()
-			switch err := r.sessions.Check(ctx, v); {
-			case errors.Is(err, rdb.ErrUnavailable):
-				r.log.WarnContext(ctx, "cannot check a live connection's session: closing it", slog.Any("error", err))
-				lc.end(closeTryAgain, "session cannot be checked; reconnect shortly")
-				return
-			case err != nil:
-				lc.end(closeForbidden, "session ended")
-				return
-			}
-		}
-	}
-}
-
-// initToken reads the access token from connection_init: Authorization
-// ("Bearer <token>", any case), or authToken / accessToken / token.
-func initToken(p transport.InitPayload) string {
-	for k, v := range p {
-		s, ok := v.(string)
-		if !ok {
-			continue
-		}
-		switch strings.ToLower(k) {
-		case "authorization":
-			if t, present := auth.BearerToken(s); present {
-				return t
-			}
-		case "authtoken", "accesstoken", "token":
-			return s
-		}
-	}
-	return ""
-}
-
 // errTooManySubscriptions is refused to a socket at its limit.
 var errTooManySubscriptions = errors.New("too many subscriptions on this connection")
-
-// startSubscription counts a subscription against its socket's limit; the
-// returned function ends it.
-func (r *Resolver) startSubscription(ctx context.Context) (func(), error) {
-	lc := liveConnFrom(ctx)
-	if lc == nil {
-		return func() {}, nil
-	}
-	if int(lc.subs.Add(1)) > r.ws.MaxSubscriptions && r.ws.MaxSubscriptions > 0 {
-		lc.subs.Add(-1)
-		return nil, errTooManySubscriptions
-	}
-	lc.idle.Store(0)
-	return func() {
-		if lc.subs.Add(-1) == 0 {
-			lc.markIdle()
-		}
-	}, nil
-}

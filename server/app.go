@@ -13,8 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/ent/entdb"
@@ -50,6 +52,8 @@ type app struct {
 	// stream would hold it for ShutdownTimeout.
 	stopStreams chan struct{}
 	closers     []func()
+	// tracer is the OpenTelemetry provider; nil when tracing is off.
+	tracer trace.TracerProvider
 }
 
 // streams are the loggers of the log streams (see log.go).
@@ -71,6 +75,9 @@ type deps struct {
 	// onHashSlot, if set, sees every password-hashing slot taken (see
 	// auth.PasswordOptions.OnAcquire).
 	onHashSlot func(held int)
+	// tracer, if set, is used instead of the OTLP exporter the
+	// environment configures.
+	tracer trace.TracerProvider
 	// beforeCommit runs in every write of posts or users just before its
 	// commit (graph.Deps.BeforeCommit).
 	beforeCommit func(ctx context.Context)
@@ -80,7 +87,7 @@ type deps struct {
 // handler: it returns an application that serves. Each embedded default is
 // announced once, with how to replace it.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, error) {
-	a, err := prepareApp(cfg, log)
+	a, err := prepareApp(ctx, cfg, log, d.tracer)
 	if err != nil {
 		return nil, err
 	}
@@ -92,15 +99,27 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, er
 }
 
 // prepareApp builds what needs neither the database nor Redis: the metrics,
-// and a handler that answers while they come up (startingRoutes).
-func prepareApp(cfg Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry(), stopStreams: make(chan struct{})}
+// the tracer (tp, or the environment's when tracing is on), and a handler
+// that answers while they come up (startingRoutes).
+func prepareApp(ctx context.Context, cfg Config, log *slog.Logger, tp trace.TracerProvider) (*app, error) {
+	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry(), tracer: tp, stopStreams: make(chan struct{})}
 	var err error
 	if a.metrics, err = newMetrics(a.registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	if tp == nil && cfg.Tracing {
+		sdk, err := newTracerProvider(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The first closer runs last: spans of the shutdown are flushed too.
+		a.closers = append(a.closers, shutdownTracing(sdk))
+		a.tracer = sdk
+		log.Info("tracing: exporting spans over OTLP (OTEL_EXPORTER_OTLP_*)")
+	}
 	a.front.set(a.startingRoutes())
 	a.handler = &a.front
+	logFileLimit(log)
 	return a, nil
 }
 
@@ -127,7 +146,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// evictions reach every instance through it. The cache tiers publish
 	// their evictions on it too; only their entries live in cacheRdb.
 	a.bus = bus.New(a.rdb, cfg.RedisPrefix, log)
-	if err := watch(a.registry, a.rdb, a.db.SQL, a.bus); err != nil {
+	if err := watch(a.registry, a.rdb, a.db, a.bus); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	a.sessions = auth.NewSessions(a.rdb, a.bus, tokens, auth.SessionConfig{
@@ -144,6 +163,14 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// Every instance delivers what writes left in the outbox (theirs or a
 	// dead instance's), at once when its bus resyncs: Redis is back.
 	ob := outbox.New(a.db.Client, a.db.Dialect, outbox.Config{Log: a.logs.err})
+	mailer, err := mail.New(a.db.Client, mail.Config{PublicURL: cfg.PublicURL, From: cfg.MailFrom, SMTPURL: cfg.SMTPURL, Log: a.logs.auth})
+	if err != nil {
+		return fmt.Errorf("APP_SMTP_URL: %w", err)
+	}
+	mailer.Handle(ob)
+	if cfg.SMTPURL == "" {
+		log.Warn("APP_SMTP_URL is not set: mails are written to the auth log stream and listed by `server mails`, not sent")
+	}
 	a.bus.OnSync(func(context.Context) error { ob.Kick(); return nil })
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
@@ -167,6 +194,8 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Outbox:    ob,
 		Log:       a.logs.err,
 
+		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+
 		BeforeCommit: d.beforeCommit,
 	}, graph.Options{
 		Introspection:    cfg.Introspection,
@@ -178,6 +207,8 @@ func (a *app) start(ctx context.Context, d deps) error {
 		WebSocket:        a.websocketOptions(),
 		StopStreams:      a.stopStreams,
 		Observe:          a.observeOperation,
+		Tracer:           a.tracer,
+		LiveStats:        &a.metrics.live,
 	})
 	a.front.set(a.routes(gql))
 	obDone := make(chan struct{}) // started once the handler registered its kinds

@@ -12,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/ent/entdb/entdbtest"
 )
 
-// benchServer is an instance for benchmarks: the real handler, rate limits
-// off (a benchmark is one very busy user), served in-process.
+// benchServer is an instance for benchmarks: the real handler, the API
+// rate limit on as in production but raised far above the load (a
+// benchmark is one very busy user), served in-process.
 type benchServer struct {
 	app   *app
 	token string
@@ -25,12 +28,18 @@ type benchServer struct {
 
 func newBenchServer(b *testing.B, users, postsEach int, env map[string]string) *benchServer {
 	b.Helper()
+	return newTracedBenchServer(b, users, postsEach, env, nil)
+}
+
+// newTracedBenchServer is newBenchServer traced by tp (nil: tracing off).
+func newTracedBenchServer(b *testing.B, users, postsEach int, env map[string]string, tp trace.TracerProvider) *benchServer {
+	b.Helper()
 	r := cachetest.New(b)
 	full := map[string]string{
 		"DATABASE_URL":     entdbtest.DSN(b),
 		"APP_REDIS_PREFIX": r.Prefix,
 		"APP_JWT_SECRET":   testSecret,
-		"APP_RATE_API":     "off",
+		"APP_RATE_API":     "1000000000/1m",
 		"APP_LOG_LEVEL":    "error",
 	}
 	for k, v := range env {
@@ -41,7 +50,7 @@ func newBenchServer(b *testing.B, users, postsEach int, env map[string]string) *
 		b.Fatal(err)
 	}
 	cfg.PasswordMemoryKiB, cfg.PasswordTime = 1024, 1
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), deps{rdb: cachetest.Open(b, r.Config)})
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), deps{rdb: cachetest.Open(b, r.Config), tracer: tp})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,6 +144,25 @@ func BenchmarkPostsScale(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("posts=%d/no_cache", n), func(b *testing.B) {
 			s := newBenchServer(b, 100, n/100, noCache)
+			s.run(b, s.token, page)
+		})
+	}
+}
+
+// BenchmarkPage20 is the page the Apollo peer is measured on (bench/run.sh
+// section 5): posts(first: 20) with each author's name, over 100 users and
+// 2,000 posts, without caches and with every tier.
+func BenchmarkPage20(b *testing.B) {
+	const page = `{ posts(first: 20) { edges { node { id title author { name } } } } }`
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"no_cache", map[string]string{"APP_CACHE_RESPONSE_TTL": "0", "APP_CACHE_PAGE_TTL": "0", "APP_CACHE_USER_TTL": "0"}},
+		{"all_tiers", nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := newBenchServer(b, 100, 20, tc.env)
 			s.run(b, s.token, page)
 		})
 	}

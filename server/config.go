@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ type Config struct {
 	DatabaseURL string // empty: the SQLite file DefaultSQLitePath
 	DBMaxOpen   int
 	DBMaxIdle   int
+	// DBMaxIdleTime closes a pooled connection idle this long.
+	DBMaxIdleTime time.Duration
 
 	RedisURL           string   // empty (and no cluster or sentinel): embedded
 	RedisClusterAddrs  []string // Redis Cluster seed nodes
@@ -87,6 +90,19 @@ type Config struct {
 	// MetricsAddr, if set, serves /metrics on its own listener (and not on
 	// Addr); production sets it by default.
 	MetricsAddr string
+	// Pprof serves net/http/pprof beside /metrics on MetricsAddr's
+	// listener, never on Addr.
+	Pprof bool
+
+	// PublicURL is the base of the links mails carry (development
+	// default: http://localhost and the port of Addr).
+	PublicURL string
+	// SMTPURL is where mail goes; empty: to the log (development only).
+	SMTPURL  string
+	MailFrom string
+	// RequireVerifiedEmail: sign-up signs in only once the address is
+	// verified, and says nothing of which addresses have accounts.
+	RequireVerifiedEmail bool
 
 	// PasswordCost is the argon2id cost; tests lower it.
 	PasswordMemoryKiB uint32
@@ -99,6 +115,9 @@ type Config struct {
 	// GOMAXPROCS); HashWait is how long one waits for its turn.
 	HashConcurrency int
 	HashWait        time.Duration
+	// Tracing is on when the environment names an OTLP endpoint (the
+	// standard OTEL_* variables, read by the SDK itself; see trace.go).
+	Tracing bool
 	// unknown describes each APP_ variable of the environment that is no
 	// setting (production refuses them: a misspelled setting is silently
 	// its default).
@@ -135,8 +154,9 @@ func settings() []setting {
 		}},
 		{"APP_ADDR", "addr", ":8080", "listen address", str(func(c *Config) *string { return &c.Addr })},
 		{"DATABASE_URL", "database-url", "", "postgres:// URL, or a SQLite file (sqlite:PATH or a path); other schemes are refused; default " + DefaultSQLitePath, str(func(c *Config) *string { return &c.DatabaseURL })},
-		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
-		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: driver default)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
+		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: 32 on PostgreSQL, unbounded on SQLite)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
+		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: the max open, or 32)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
+		{"APP_DB_CONN_MAX_IDLE_TIME", "db-conn-max-idle-time", "5m", "database pool: close a connection idle this long", duration(func(c *Config) *time.Duration { return &c.DBMaxIdleTime })},
 		{"REDIS_URL", "redis-url", "", "redis:// URL of a single Redis; default: embedded in-process server", str(func(c *Config) *string { return &c.RedisURL })},
 		{"APP_REDIS_CLUSTER_ADDRS", "redis-cluster-addrs", "", "comma-separated Redis Cluster seed nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisClusterAddrs })},
 		{"APP_REDIS_SENTINEL_ADDRS", "redis-sentinel-addrs", "", "comma-separated Redis Sentinel nodes (host:port)", list(func(c *Config) *[]string { return &c.RedisSentinelAddrs })},
@@ -197,6 +217,7 @@ func settings() []setting {
 		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions().MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
 		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions().IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
 		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive (a peer silent for twice this long is dropped) and SSE keep-alive comments", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_WS_MAX_BACKLOG", "ws-max-backlog", strconv.Itoa(graph.DefaultMaxBacklog), "bytes waiting to be written to one WebSocket or SSE stream; a socket past it is closed with 4413, a stream ends", integer(func(c *Config) *int { return &c.WebSocket.MaxBacklog })},
 		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
 		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets and SSE streams excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
@@ -221,6 +242,12 @@ func settings() []setting {
 			c.RateLimits.IPv6Prefix = n
 			return nil
 		}},
+		{"APP_RATE_MAIL_IP", "rate-mail-ip", rateString(auth.DefaultRateLimits().MailIP), "password-reset requests and verification re-sends per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.MailIP })},
+		{"APP_RATE_MAIL_ACCOUNT", "rate-mail-account", rateString(auth.DefaultRateLimits().MailAccount), "password-reset requests and verification re-sends per e-mail address (known or not), and reset attempts per account", rate(func(c *Config) *auth.Rate { return &c.RateLimits.MailAccount })},
+		{"APP_PUBLIC_URL", "public-url", "", "base URL of the links in mails (verification, password reset), e.g. https://app.example.com; development default: http://localhost and the port of APP_ADDR; required in production", str(func(c *Config) *string { return &c.PublicURL })},
+		{"APP_SMTP_URL", "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS required; ?tls=opportunistic or ?tls=none for a local relay) or smtps://user:pass@host:465 (implicit TLS); default: mails are logged and listed by `server mails` (development only)", str(func(c *Config) *string { return &c.SMTPURL })},
+		{"APP_MAIL_FROM", "mail-from", "authql <no-reply@localhost>", "sender of mails (an address, or Name <address>)", str(func(c *Config) *string { return &c.MailFrom })},
+		{"APP_REQUIRE_VERIFIED_EMAIL", "require-verified-email", "", "sign-up returns no tokens and login is refused until the address is verified; registering an existing address answers like a new one (default: on in production, off in development)", optBool(func(c *Config) *bool { return &c.RequireVerifiedEmail })},
 		{"APP_PASSWORD_HASH_CONCURRENCY", "password-hash-concurrency", "0", "password hashes running at once, each holding 19 MiB (0: one per core, GOMAXPROCS)", integer(func(c *Config) *int { return &c.HashConcurrency })},
 		{"APP_PASSWORD_HASH_WAIT", "password-hash-wait", shortDuration(auth.DefaultHashWait), "how long a login or sign-up waits for a hashing slot before SERVICE_UNAVAILABLE", duration(func(c *Config) *time.Duration { return &c.HashWait })},
 		{"APP_STARTUP_TIMEOUT", "startup-timeout", "60s", "at start, how long to wait for the database and Redis (retrying; /healthz alive, /readyz 503 meanwhile) before giving up", duration(func(c *Config) *time.Duration { return &c.StartupTimeout })},
@@ -230,6 +257,7 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
+		{"APP_PPROF", "pprof", "", "serve net/http/pprof under /debug/pprof/ on the APP_METRICS_ADDR listener (which must be set), never on APP_ADDR", optBool(func(c *Config) *bool { return &c.Pprof })},
 		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR (default: on APP_ADDR in development, " + defaultProductionMetricsAddr + " in production)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
 }
@@ -243,7 +271,7 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n\n"+
+		fmt.Fprint(stderr, "Usage: server [flags]\n       server promote-admin [flags] EMAIL\n       server demote-admin [flags] EMAIL\n       server mails [-n N] [flags]\n\n"+
 			"Every flag mirrors an environment variable (in parentheses); a flag given wins.\n\n")
 		fs.PrintDefaults()
 	}
@@ -284,6 +312,7 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 	c.Playground, c.Introspection = !c.Production(), !c.Production()
 	c.RequireHTTPS = c.Production()
 	c.DebugCost = !c.Production()
+	c.RequireVerifiedEmail = c.Production()
 	if c.Production() {
 		c.ShutdownGrace = 5 * time.Second
 	}
@@ -305,7 +334,14 @@ func loadConfig(args []string, getenv func(string) string, environ func() []stri
 			c.ratesOff = append(c.ratesOff, s.env)
 		}
 	}
+	if c.PublicURL == "" && !c.Production() {
+		c.PublicURL = defaultPublicURL(c.Addr)
+	}
 	c.unknown = unknownSettings(table, environ())
+	var err error
+	if c.Tracing, err = tracingFromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, c.validate()...)
 	argon := auth.DefaultArgon2()
 	c.PasswordMemoryKiB, c.PasswordTime = argon.Memory, argon.Time
@@ -394,4 +430,14 @@ func optBool(field func(*Config) *bool) func(*Config, string) error {
 		*field(c) = b
 		return nil
 	}
+}
+
+// defaultPublicURL is the development server's own address: the links of
+// mails lead to its pages.
+func defaultPublicURL(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		port = "8080"
+	}
+	return "http://localhost:" + port
 }

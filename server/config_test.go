@@ -68,7 +68,11 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 		want []string
 	}{
 		{"all defaults", map[string]string{"APP_ENV": "production"},
-			[]string{"REDIS_URL", "APP_JWT_SECRET", "DATABASE_URL"}},
+			[]string{"REDIS_URL", "APP_JWT_SECRET", "DATABASE_URL", "APP_SMTP_URL", "APP_PUBLIC_URL"}},
+		{"bad smtp url", map[string]string{"APP_SMTP_URL": "http://mail.example.com"}, []string{"APP_SMTP_URL", "smtp or smtps"}},
+		{"implicit tls off", map[string]string{"APP_SMTP_URL": "smtps://mail.example.com?tls=none"}, []string{"APP_SMTP_URL"}},
+		{"bad public url", map[string]string{"APP_PUBLIC_URL": "app.example.com"}, []string{"APP_PUBLIC_URL"}},
+		{"bad sender", map[string]string{"APP_MAIL_FROM": "nobody"}, []string{"APP_MAIL_FROM"}},
 		{"short key", map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": "short",
 			"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"}, []string{"at least 32 bytes"}},
 		{"bad duration", map[string]string{"APP_ACCESS_TOKEN_TTL": "soon"}, []string{"APP_ACCESS_TOKEN_TTL"}},
@@ -88,10 +92,12 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 			}
 		})
 	}
-	cfg, err := loadWith(map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strongSecret,
-		"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app"})
+	cfg, err := loadWith(productionBase())
 	if err != nil {
 		t.Fatalf("complete production config refused: %v", err)
+	}
+	if !cfg.RequireVerifiedEmail {
+		t.Error("production does not require verified addresses by default")
 	}
 	if cfg.Playground || cfg.Introspection || cfg.LogFormat != "json" {
 		t.Errorf("production defaults: playground=%v introspection=%v log=%s", cfg.Playground, cfg.Introspection, cfg.LogFormat)

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/graph/client"
@@ -229,5 +230,33 @@ func TestTrustedDocumentsBadManifestStopsTheStart(t *testing.T) {
 				t.Errorf("err=%v, want one naming APP_TRUSTED_DOCUMENTS and the file", err)
 			}
 		})
+	}
+}
+
+// Subscriptions are held to the trusted documents too: an ad-hoc one is
+// refused with the code.
+func TestTrustedDocumentsHoldSubscriptions(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.env["APP_TRUSTED_DOCUMENTS"] = webManifest
+	s := env.start(t)
+	docs := manifestByName(t, webManifest)
+	reg := s.postJSON(t, "", map[string]any{"documentId": docs["Register"].id, "variables": map[string]any{
+		"input": map[string]any{"email": "ann@example.com", "password": "plum-tree-42", "name": "Ann"}}}).mustOK(t)
+	c, first, err := dialWS(t, s, reg.str("register.accessToken"), false)
+	if err != nil || first.Type != "connection_ack" {
+		t.Fatalf("connection_init: %v %+v", err, first)
+	}
+	c.subscribe("1", `subscription { postDeleted }`, nil)
+	m, err := c.read(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// graphql-transport-ws: an operation refused before it ran is an
+	// error message, its payload the errors.
+	var errs []gqlError
+	_ = json.Unmarshal(m.Payload, &errs)
+	if m.ID != "1" || m.Type != "error" || len(errs) != 1 || errs[0].Extensions["code"] != "DOCUMENT_NOT_TRUSTED" {
+		t.Fatalf("got %s %s, want an error DOCUMENT_NOT_TRUSTED", m.Type, m.Payload)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/authql/authql/cache/cachetest"
 	"github.com/authql/authql/ent/entdb/entdbtest"
 )
@@ -52,6 +54,8 @@ type testEnv struct {
 	// onHashSlot, if set, sees every password-hashing slot its instances
 	// take (see auth.PasswordOptions.OnAcquire).
 	onHashSlot func(held int)
+	// tracer, if set, traces its instances (else tracing is off).
+	tracer trace.TracerProvider
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -116,6 +120,7 @@ func (e *testEnv) start(t *testing.T) *testServer {
 		now:        e.clock.Now,
 		rdb:        cachetest.Open(t, e.redis.Config),
 		onHashSlot: e.onHashSlot,
+		tracer:     e.tracer,
 	})
 	if err != nil {
 		t.Fatalf("start instance: %v", err)

@@ -26,18 +26,21 @@ import (
 //	GET  /                    the playground (development by default)
 //	GET  /playground/...      its scripts, styles and icon (embedded, hashed names)
 //	GET  /.well-known/jwks.json  public keys that verify access tokens (Ed25519 only)
+//	GET, POST /verify-email, /reset-password  the pages of mailed links (accountpages.go)
 //	GET  /healthz             the process is alive
 //	GET  /readyz              the database and Redis answer, and we are not draining
 //	GET  /metrics             Prometheus metrics (unless APP_METRICS_ADDR serves them apart)
 //
-// Middleware, outermost first: the deadline of every response but a
+// Middleware, outermost first: the trace span (when tracing is on), the deadline of every response but a
 // WebSocket, metrics, panic recovery, request id, security headers, CORS
 // (around), then on /query no-store, the Redis budget, cost counting, the
 // operation log, the body limit, caller identification and the cap on
 // sockets not yet authenticated (api).
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/query", a.api(gql))
+	api := a.api(gql)
+	mux.Handle("/query", api)
+	a.accountPages(mux, api)
 	if a.cfg.Playground {
 		mux.Handle("GET /{$}", playground.Page("/query"))
 		mux.Handle("GET "+playground.AssetPrefix, playground.Assets())
@@ -95,6 +98,7 @@ func (a *app) around(mux *http.ServeMux) http.Handler {
 	h = a.recoverHTTP(h)
 	h = a.metrics.instrument(mux, h)
 	h = bounded(a.cfg.WriteTimeout)(h)
+	h = a.traceHTTP(h)
 	return h
 }
 

@@ -22,6 +22,7 @@ const entGenerated = "ent (generated)"
 // may import test helpers.
 var allowedImports = map[string][]string{
 	"auth/mail":           {entGenerated, "ent/entdb/outbox"},
+	"auth/mail/mailtest":  nil,
 	"auth":                {"cache/bus", "cache/memo", "cache/rdb", entGenerated, "ent/schema/pulid"},
 	"cache":               {"cache/bus", "cache/memo", "cache/rdb"},
 	"cache/bus":           nil,

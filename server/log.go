@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The log streams (the design's auth, API, error and performance logs). A
@@ -179,12 +181,17 @@ func requestIDFrom(ctx context.Context) string {
 	return id
 }
 
-// requestIDHandler adds the request id of the record's context.
+// requestIDHandler adds the request id of the record's context and, when
+// the request is traced, its trace id: the id Jaeger (or any OpenTelemetry
+// backend) finds the request's trace by.
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := requestIDFrom(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

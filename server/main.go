@@ -5,6 +5,7 @@
 //	server demote-admin EMAIL   make an ADMIN an ordinary USER again
 //	server gen-key              print a new Ed25519 signing key for APP_JWT_ED25519_KEY
 //	server gen-secret           print a new HS256 secret for APP_JWT_SECRET
+//	server mails                list the latest mails (without APP_SMTP_URL: the mails logged, with their links)
 //	server healthcheck          exit 0 if the server answers /readyz with 200 (container health checks)
 //
 // It wires the packages of this module together and may import any of
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 			return genKey(stdout)
 		case "gen-secret":
 			return genSecret(stdout)
+		case "mails":
+			return listMails(ctx, args[1:], getenv, stdout, stderr)
 		case "healthcheck":
 			return healthcheck(ctx, args[1:], getenv, stdout, stderr)
 		}
@@ -85,7 +88,7 @@ func startAndServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	a, err := prepareApp(cfg, log)
+	a, err := prepareApp(ctx, cfg, log, nil)
 	if err != nil {
 		_ = ln.Close()
 		if mln != nil {

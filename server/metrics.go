@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +20,7 @@ import (
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/cache/bus"
+	"github.com/authql/authql/ent/entdb"
 	"github.com/authql/authql/graph"
 )
 
@@ -30,6 +31,7 @@ import (
 type metrics struct {
 	httpDuration *prometheus.HistogramVec
 	httpInFlight prometheus.Gauge
+	aborted      prometheus.Counter
 	opDuration   *prometheus.HistogramVec
 	responses    *prometheus.CounterVec
 	issued       prometheus.Counter
@@ -37,7 +39,11 @@ type metrics struct {
 	reuse        prometheus.Counter
 	rateLimited  *prometheus.CounterVec
 	cache        *prometheus.CounterVec
+	subStarted   *prometheus.CounterVec
+	subLifetime  *prometheus.HistogramVec
 	names        opNames
+	// live is kept by the WebSocket transport and read at scrape time.
+	live graph.LiveStats
 
 	// The series counted on every request, looked up once: a labelled
 	// lookup hashes its label values each time.
@@ -64,6 +70,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		httpInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "authql", Name: "http_requests_in_flight",
 			Help: "HTTP requests being answered.",
+		}),
+		aborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "authql", Name: "http_requests_aborted_total",
+			Help: "HTTP requests whose client went away before the answer (not errors of ours).",
 		}),
 		opDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "authql", Name: "graphql_operation_duration_seconds",
@@ -94,6 +104,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "authql", Name: "cache_lookups_total",
 			Help: "Cache lookups by tier and result (hit or miss); a batch of n entries is n lookups.",
 		}, []string{"tier", "result"}),
+		subStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "authql", Name: "subscriptions_started_total",
+			Help: "Subscriptions started, by operation name.",
+		}, []string{"operation"}),
+		subLifetime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "authql", Name: "subscription_lifetime_seconds",
+			Help:    "How long ended subscriptions ran, by operation name.",
+			Buckets: []float64{1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"operation"}),
 		names: opNames{max: maxOperationNames},
 	}
 	m.verifiedBy = map[string]prometheus.Counter{}
@@ -109,8 +128,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.responseOK = m.responses.WithLabelValues("OK")
 	return m, registerAll(reg,
-		m.httpDuration, m.httpInFlight, m.opDuration, m.responses,
+		m.httpDuration, m.httpInFlight, m.aborted, m.opDuration, m.responses,
 		m.issued, m.verified, m.reuse, m.rateLimited, m.cache,
+		m.subStarted, m.subLifetime,
+		liveGauge("websockets_open", "Authenticated live connections open on this instance: WebSockets and subscriptions' event streams (SSE).", &m.live.Sockets),
+		liveGauge("subscriptions_active", "Subscriptions running on this instance.", &m.live.Subscriptions),
+		liveGauge("subscription_groups", "Distinct (document, variables, visibility) groups of subscriptions: each event is resolved once per group.", &m.live.Groups),
+		liveCounter("subscription_resolutions_total", "Subscription events resolved (once per group, whatever its size).", &m.live.Resolutions),
+		liveCounter("subscription_deliveries_total", "Subscription event messages queued to sockets and event streams.", &m.live.Delivered),
+		liveCounter("websockets_slow_closed_total", "WebSockets closed with 4413, and event streams ended, because their writes backed up.", &m.live.SlowClosed),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -118,15 +144,40 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // watch registers the collectors that read the app's dependencies at
 // scrape time: Redis (reachability and pool), the database pool, the bus.
-func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *sql.DB, bus *bus.Bus) error {
+func watch(reg prometheus.Registerer, rdb redis.UniversalClient, db *entdb.DB, bus *bus.Bus) error {
 	return registerAll(reg,
 		newRedisCollector(rdb),
-		collectors.NewDBStatsCollector(db, "authql"),
+		collectors.NewDBStatsCollector(db.SQL, "authql"),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "authql", Name: "db_connections_opened_total",
+			Help: "Database connections the pool has opened; flat under a steady load once the pool is warm.",
+		}, func() float64 { return float64(db.ConnectionsOpened()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "authql", Name: "bus_synced",
 			Help: "1 while this process's revocation and user-cache bus is synced (authentication answers from memory), else 0.",
 		}, func() float64 { return boolFloat(bus.Synced()) }),
 	)
+}
+
+func liveGauge(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "authql", Name: name, Help: help},
+		func() float64 { return float64(v.Load()) })
+}
+
+func liveCounter(name, help string, v interface{ Load() int64 }) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "authql", Name: name, Help: help},
+		func() float64 { return float64(v.Load()) })
+}
+
+// subscription counts a subscription when it starts, and observes its
+// lifetime when it ends.
+func (m *metrics) subscription(op graph.Operation) {
+	name := m.names.label(op.Name)
+	if op.Subscription == "started" {
+		m.subStarted.WithLabelValues(name).Inc()
+		return
+	}
+	m.subLifetime.WithLabelValues(name).Observe(op.Duration.Seconds())
 }
 
 func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
@@ -247,6 +298,9 @@ func (m *metrics) instrument(mux *http.ServeMux, next http.Handler) http.Handler
 		}
 		sw := graph.NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			m.aborted.Inc() // the client went away (the server cancels only after this returns)
+		}
 		m.httpDuration.WithLabelValues(routeLabel(pattern), strconv.Itoa(sw.Status())).Observe(time.Since(start).Seconds())
 	})
 }
@@ -279,11 +333,20 @@ func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 func (a *app) serveMetrics(ln net.Listener) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
+	if a.cfg.Pprof {
+		// Only here: a profile shows the heap, goroutine stacks and
+		// command line, and costs CPU to take.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second, // no WebSocket here
+		WriteTimeout:      120 * time.Second, // no WebSocket here; a CPU profile takes its ?seconds= (30 by default)
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan struct{})

@@ -243,3 +243,52 @@ func TestRunMetricsOnOwnListener(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 }
+
+// APP_PPROF serves the profiles on the metrics listener, and never on the
+// public one; without a metrics listener of its own it is refused.
+func TestPprofOnMetricsListenerOnly(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if _, err := loadWith(map[string]string{"APP_PPROF": "true"}); err == nil || !strings.Contains(err.Error(), "APP_PPROF") {
+		t.Errorf("APP_PPROF without APP_METRICS_ADDR: err=%v, want a refusal naming APP_PPROF", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	env := map[string]string{"APP_ADDR": "127.0.0.1:0", "APP_METRICS_ADDR": "127.0.0.1:0", "APP_PPROF": "true"}
+	errc := make(chan error, 1)
+	go func() { errc <- runWith(ctx, nil, env, io.Discard, stderr) }()
+	addrs := map[string]string{}
+	re := regexp.MustCompile(`msg="?(listening|serving metrics)"? addr=(\S+)`)
+	for deadline := time.Now().Add(5 * time.Second); len(addrs) < 2; time.Sleep(10 * time.Millisecond) {
+		for _, m := range re.FindAllStringSubmatch(stderr.String(), -1) {
+			addrs[m[1]] = "http://" + m[2]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening after 5s; log:\n%s", stderr)
+		}
+	}
+	waitReadyz(t, addrs["listening"])
+	status := func(url string) int {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline"} {
+		if got, want := status(addrs["serving metrics"]+path), http.StatusOK; got != want {
+			t.Errorf("%s on the metrics listener: status %d, want %d", path, got, want)
+		}
+		if got, want := status(addrs["listening"]+path), http.StatusNotFound; got != want {
+			t.Errorf("%s on the public listener: status %d, want %d", path, got, want)
+		}
+	}
+	cancel()
+	select {
+	case <-errc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+}

@@ -16,6 +16,10 @@ import (
 // (and to perf if slow). Over plain HTTP the line waits for the end of the
 // request (see logOperations), so it can carry the HTTP status.
 func (a *app) observeOperation(ctx context.Context, op graph.Operation) {
+	if op.Subscription != "" {
+		a.observeSubscription(ctx, op)
+		return
+	}
 	a.metrics.operation(op)
 	if rec, ok := ctx.Value(opRecordKey{}).(*opRecord); ok && rec.op.CompareAndSwap(nil, &op) {
 		return
@@ -98,4 +102,28 @@ func opType(op graph.Operation) string {
 		return "unknown"
 	}
 	return op.Type
+}
+
+// observeSubscription logs a subscription when it starts and when it ends
+// (with its lifetime and the events it delivered) to the api stream, and
+// counts it. A subscription's lifetime is not an operation's duration: it
+// is neither observed as one nor compared with the slow threshold.
+func (a *app) observeSubscription(ctx context.Context, op graph.Operation) {
+	a.metrics.subscription(op)
+	attrs := []slog.Attr{
+		slog.String("operation", operationName(op.Name)),
+		slog.String("type", opType(op)),
+	}
+	if op.UserID != "" {
+		attrs = append(attrs, slog.String("user_id", string(op.UserID)))
+	}
+	if op.Subscription == "started" {
+		a.logs.api.LogAttrs(ctx, slog.LevelInfo, "subscription started", attrs...)
+		return
+	}
+	attrs = append(attrs,
+		slog.Float64("duration_ms", ms(op.Duration)),
+		slog.Int64("events", op.Events),
+		slog.String("outcome", op.Outcome()))
+	a.logs.api.LogAttrs(ctx, slog.LevelInfo, "subscription ended", attrs...)
 }

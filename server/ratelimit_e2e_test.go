@@ -216,3 +216,48 @@ func TestRefreshNormalClientNeverLimited(t *testing.T) {
 		rt = tabs[0].str("refresh.refreshToken")
 	}
 }
+
+// With the API rate limit on, an operation charged to budget this instance
+// has leased costs no Redis round trip: authenticated { __typename } costs
+// Redis nothing once the lease is taken, while the budget still refuses
+// past its end.
+func TestAPIBudgetLeasedNoRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_DEBUG_COST"] = "true"
+	e.env["APP_RATE_API"] = "10000/1h" // leased in slices of 100
+	s := e.start(t)
+	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	first := s.do(t, ann.Access, `{ __typename }`, nil).mustOK(t)
+	// The lease: EVALSHA, and EVAL the first time the script meets this Redis.
+	if got := costOf(t, first, "redisRoundTrips"); got < 1 || got > 2 {
+		t.Errorf("first operation: %v Redis round trips, want 1 or 2 (the lease)", got)
+	}
+	// Other work may rarely take a round trip of its own (a cache
+	// write-back): the 50 operations are judged together.
+	var trips float64
+	for range 50 {
+		trips += costOf(t, s.do(t, ann.Access, `{ __typename }`, nil).mustOK(t), "redisRoundTrips")
+	}
+	if trips > 2 {
+		t.Errorf("50 operations within the lease: %v Redis round trips, want about 0", trips)
+	}
+	// A second instance leases a slice of its own from the same bucket.
+	other := e.start(t)
+	if got := costOf(t, other.do(t, ann.Access, `{ __typename }`, nil).mustOK(t), "redisRoundTrips"); got < 1 || got > 2 {
+		t.Errorf("first operation on another instance: %v Redis round trips, want 1 (its lease)", got)
+	}
+	e.env["APP_RATE_API"] = "20/1h" // under 1/LeaseShare: no lease, a round trip each
+	small := e.start(t)
+	bob := small.register(t, "bob@example.com", "plum-tree-42", "Bob")
+	trips = 0
+	for range 20 {
+		trips += costOf(t, small.do(t, bob.Access, `{ __typename }`, nil).mustOK(t), "redisRoundTrips")
+	}
+	if trips < 20 {
+		t.Errorf("20 operations on a small budget: %v Redis round trips, want ≥ 20 (one each)", trips)
+	}
+	if got, want := small.do(t, bob.Access, `{ __typename }`, nil).code(t), "RATE_LIMITED"; got != want {
+		t.Errorf("past the budget: code=%q, want %q", got, want)
+	}
+}

@@ -222,6 +222,11 @@ func productionEnv(e *testEnv) {
 	e.env["APP_ENV"] = "production"
 	e.env["REDIS_URL"] = "redis://unused.invalid:6379" // the test injects its client
 	e.env["APP_TRUSTED_PROXIES"] = "127.0.0.1/32,::1"
+	// Mail is never delivered here (nothing listens); these tests sign up
+	// and use the tokens at once.
+	e.env["APP_SMTP_URL"] = "smtp://127.0.0.1:1?tls=none"
+	e.env["APP_PUBLIC_URL"] = "https://app.example.com"
+	e.env["APP_REQUIRE_VERIFIED_EMAIL"] = "false"
 }
 
 func TestProductionHardening(t *testing.T) {

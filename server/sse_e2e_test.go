@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -491,5 +492,74 @@ func TestSSEStreamsEndOnShutdown(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("exit took %v after SIGTERM with a stream open, want well under APP_SHUTDOWN_TIMEOUT", took)
+	}
+}
+
+// An event stream is a live connection of the same hub as the sockets: a
+// stream and a socket with the same document share one group, whose event
+// is resolved once and reaches both with the same bytes; the stream is
+// counted as a live connection, and its subscription is logged when it
+// starts and when it ends, with the events it delivered.
+func TestSSEStreamsShareGroupsWithSockets(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_LOG_LEVEL"] = "info"
+	s := e.start(t)
+	tok := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	const feed = `subscription Feed { postCreated { id title } }`
+	c, ack, err := dialWS(t, s, tok.Access, false)
+	if err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("init: %v %+v", err, ack)
+	}
+	c.subscribe("1", feed, nil)
+	c.sync()
+	st, r := openSSE(t, s, tok.Access, feed, nil)
+	if st == nil {
+		t.Fatalf("stream refused: %d %+v", r.Status, r.Errors)
+	}
+	live := &s.app.metrics.live
+	for deadline := time.Now().Add(5 * time.Second); live.Subscriptions.Load() != 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriptions=%d, want 2 (the socket's and the stream's)", live.Subscriptions.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := live.Groups.Load(); got != 1 {
+		t.Errorf("groups=%d, want 1 (a socket and a stream with one document)", got)
+	}
+	if got := live.Sockets.Load(); got != 2 {
+		t.Errorf("live connections=%d, want 2", got)
+	}
+	before := live.Resolutions.Load()
+	s.createPost(t, tok.Access, "hello", "world")
+	_, b, err := c.conn.Read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Payload json.RawMessage }
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	ev, ok := st.next(5 * time.Second)
+	if !ok || ev.Event != "next" {
+		t.Fatalf("stream: %+v (open %v), want the event", ev, ok)
+	}
+	if ev.Data != string(m.Payload) {
+		t.Errorf("the stream and the socket got different events:\n%s\n%s", ev.Data, m.Payload)
+	}
+	if got := live.Resolutions.Load() - before; got != 1 {
+		t.Errorf("event resolved %d times for one group, want 1", got)
+	}
+
+	st.cancel()
+	ended := regexp.MustCompile(`msg="subscription ended".*operation=Feed type=subscription user_id=\S+ duration_ms=\S+ events=1`)
+	for deadline := time.Now().Add(5 * time.Second); live.Sockets.Load() != 1 || len(ended.FindAllString(s.logs.String(), -1)) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("live connections=%d once the stream closed, want 1; log:\n%s", live.Sockets.Load(), s.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(s.logs.String(), `msg="subscription started"`); n != 2 {
+		t.Errorf("%d 'subscription started' lines, want 2 (socket and stream)", n)
 	}
 }

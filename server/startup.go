@@ -87,10 +87,18 @@ func (a *app) openDeps(ctx context.Context, d deps) error {
 		a.closers = append(a.closers, func() { _ = rdb.Close() })
 	}
 	a.rdb.AddHook(cost.Hook{})
+	if err := a.traceRedis(a.rdb); err != nil {
+		return err
+	}
 	a.warnIfEvicting(ctx)
 	var err error
-	a.cacheRdb, err = a.openCacheRedis(wctx, d.cacheRdb)
-	return err
+	if a.cacheRdb, err = a.openCacheRedis(wctx, d.cacheRdb); err != nil {
+		return err
+	}
+	if a.cacheRdb != a.rdb {
+		return a.traceRedis(a.cacheRdb)
+	}
+	return nil
 }
 
 // openDatabase connects to the database within wctx and migrates it
@@ -102,9 +110,13 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 		dsn = DefaultSQLitePath
 		a.log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://... for PostgreSQL", slog.String("path", dsn))
 	}
-	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle}
+	pool := entdb.Pool{MaxOpenConns: a.cfg.DBMaxOpen, MaxIdleConns: a.cfg.DBMaxIdle, ConnMaxIdleTime: a.cfg.DBMaxIdleTime}
+	var opts []entdb.Option
+	if a.tracer != nil {
+		opts = append(opts, entdb.WithTracing(childSpansOnly{tp: a.tracer}))
+	}
 	err := a.retry(wctx, "database", entdb.IsUnavailable, func(wctx context.Context) error {
-		db, err := entdb.Open(wctx, dsn, pool, cost.CountSQL)
+		db, err := entdb.Open(wctx, dsn, pool, cost.CountSQL, opts...)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/ent/entdb"
 )
 
@@ -34,6 +36,9 @@ func (c Config) validate() []error {
 		if err := checkListenAddr(c.MetricsAddr); err != nil {
 			errs = append(errs, fmt.Errorf("APP_METRICS_ADDR: %w", err))
 		}
+	}
+	if c.Pprof && c.MetricsAddr == "" {
+		errs = append(errs, errors.New("APP_PPROF: needs APP_METRICS_ADDR: profiles are served on the metrics listener only, never on APP_ADDR"))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -102,6 +107,7 @@ func (c Config) validate() []error {
 			errs = append(errs, fmt.Errorf("APP_CORS_ORIGINS: %w", err))
 		}
 	}
+	errs = append(errs, c.mailProblems()...)
 	if c.Production() {
 		if c.EmbeddedRedis() {
 			errs = append(errs, errors.New("production: set REDIS_URL (or a cluster or sentinel): the embedded Redis keeps sessions in one process"))
@@ -113,6 +119,36 @@ func (c Config) validate() []error {
 			errs = append(errs, errors.New("production: set DATABASE_URL: the default SQLite file is for development"))
 		}
 		errs = append(errs, c.productionProblems()...)
+	}
+	return errs
+}
+
+// mailProblems checks the mail settings. Production needs a mail server
+// (without one, the tokens of links would be written to the log) and the
+// public URL links are built from.
+func (c Config) mailProblems() []error {
+	var errs []error
+	if c.SMTPURL != "" {
+		if _, err := mail.ParseSMTPURL(c.SMTPURL); err != nil {
+			errs = append(errs, fmt.Errorf("APP_SMTP_URL: %w", err))
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("APP_PUBLIC_URL: %q is not a base URL (scheme://host[:port][/path], e.g. https://app.example.com)", c.PublicURL))
+		}
+	}
+	if _, err := netmail.ParseAddress(c.MailFrom); err != nil {
+		errs = append(errs, fmt.Errorf("APP_MAIL_FROM: %q is not an address (a@example.com or Name <a@example.com>)", c.MailFrom))
+	}
+	if c.Production() {
+		if c.SMTPURL == "" {
+			errs = append(errs, errors.New("production: set APP_SMTP_URL: without a mail server, mails (and the tokens of their links) go to the log"))
+		}
+		if c.PublicURL == "" {
+			errs = append(errs, errors.New("production: set APP_PUBLIC_URL: the links of mails are built from it"))
+		}
 	}
 	return errs
 }

@@ -40,6 +40,13 @@ func WithBudget(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, budgetKey{}, &redisBudget{limit: d})
 }
 
+// WithoutBudget returns ctx without the Redis budget of its request: for
+// work that goes on after the answer (a mail sent, a sign-up completed in
+// the background), which no client waits for.
+func WithoutBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, budgetKey{}, (*redisBudget)(nil))
+}
+
 // ErrBudgetSpent is returned by a Redis command whose request has already
 // waited its whole Redis budget. It is a timeout (net.Error), as the wait
 // that spent the budget was.

@@ -82,3 +82,18 @@ func TestRedisBudgetLeavesHealthyRedisAlone(t *testing.T) {
 		}
 	}
 }
+
+// Work that outlives its request runs without the request's budget, even
+// once the request spent it.
+func TestWithoutBudgetDropsASpentBudget(t *testing.T) {
+	t.Parallel()
+	r := cachetest.New(t)
+	spent := rdb.WithBudget(context.Background(), time.Nanosecond)
+	_ = r.Client.Ping(spent).Err() // spends the nanosecond
+	if err := r.Client.Ping(spent).Err(); !errors.Is(err, rdb.ErrBudgetSpent) {
+		t.Fatalf("with the spent budget: %v, want ErrBudgetSpent", err)
+	}
+	if err := r.Client.Ping(rdb.WithoutBudget(spent)).Err(); err != nil {
+		t.Fatalf("without the budget: %v", err)
+	}
+}

@@ -21,24 +21,61 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	"modernc.org/sqlite"               // registers "sqlite"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite" // registers "sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/authql/authql/ent"
 )
 
-// Pool configures the connection pool. Zero values keep the defaults.
+// Pool configures the connection pool. Zero values take DefaultPool's.
 type Pool struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
 }
+
+// The pool's defaults (docs/OPERATIONS.md, "PostgreSQL", says why).
+const (
+	// DefaultMaxConns bounds PostgreSQL connections per instance: more
+	// than a few per database core do not add throughput (the rest wait
+	// in the pool at no cost), and three instances stay under the server's
+	// default max_connections of 100. SQLite connections cost no server,
+	// and are not bounded.
+	DefaultMaxConns = 32
+	// DefaultMaxIdleTime closes a connection idle this long: a quiet
+	// instance gives its connections back, a busy one keeps them.
+	DefaultMaxIdleTime = 5 * time.Minute
+)
+
+// withDefaults fills in what p leaves zero. Idle connections are kept up
+// to the open bound: database/sql keeps 2 otherwise, and a steady load
+// beyond them closes and opens connections (and, on PostgreSQL, their
+// cached prepared statements) per request.
+func (p Pool) withDefaults(dialect string) Pool {
+	if p.MaxOpenConns == 0 && dialect == dialectPostgres {
+		p.MaxOpenConns = DefaultMaxConns
+	}
+	if p.MaxIdleConns == 0 {
+		p.MaxIdleConns = DefaultMaxConns
+		if p.MaxOpenConns > 0 {
+			p.MaxIdleConns = p.MaxOpenConns
+		}
+	}
+	if p.ConnMaxIdleTime == 0 {
+		p.ConnMaxIdleTime = DefaultMaxIdleTime
+	}
+	return p
+}
+
+const dialectPostgres = dialect.Postgres
 
 // DB is an open database with its ent client.
 type DB struct {
@@ -47,7 +84,12 @@ type DB struct {
 	Dialect string
 	// Describe is the database without credentials, for logs.
 	Describe string
+	opened   *atomic.Int64
 }
+
+// ConnectionsOpened is how many connections the pool has opened since
+// Open: flat under a steady load once the pool is warm.
+func (db *DB) ConnectionsOpened() int64 { return db.opened.Load() }
 
 // Close closes the client and the pool.
 func (db *DB) Close() error { return db.Client.Close() }
@@ -59,37 +101,39 @@ func (db *DB) Close() error { return db.Client.Close() }
 // so these are given as modernc pragmas, not the mattn/cgo "_fk=1" syntax.
 // The ent client does not open its own connections: the returned pool is the
 // only one, and wrap may decorate its driver (e.g. to count statements).
-func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver) (*DB, error) {
+func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) dialect.Driver, opts ...Option) (*DB, error) {
 	src, err := Parse(dsn)
 	if err != nil {
 		return nil, err
 	}
-	var db *sql.DB
+	opened := &atomic.Int64{}
+	var conn driver.Connector
 	switch src.Dialect {
 	case dialect.Postgres:
-		db, err = sql.Open("pgx", dsn)
+		conn, err = stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn)
 	default:
 		if dir := filepath.Dir(src.path); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return nil, fmt.Errorf("create database directory: %w", err)
 			}
 		}
-		db, err = sql.Open("sqlite", "file:"+src.path+
-			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout("+src.busyMillis+")"+
-			"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		conn = dsnConnector{drv: &sqlite.Driver{}, dsn: "file:" + src.path +
+			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(" + src.busyMillis + ")" +
+			"&_pragma=synchronous(NORMAL)&_txlock=immediate"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src.Describe, err)
 	}
-	if pool.MaxOpenConns > 0 {
-		db.SetMaxOpenConns(pool.MaxOpenConns)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	if pool.MaxIdleConns > 0 {
-		db.SetMaxIdleConns(pool.MaxIdleConns)
-	}
-	if pool.ConnMaxLifetime > 0 {
-		db.SetConnMaxLifetime(pool.ConnMaxLifetime)
-	}
+	db := o.openDB(countingConnector{conn, opened}, src.Dialect)
+	pool = pool.withDefaults(src.Dialect)
+	db.SetMaxOpenConns(pool.MaxOpenConns)
+	db.SetMaxIdleConns(pool.MaxIdleConns)
+	db.SetConnMaxLifetime(pool.ConnMaxLifetime)
+	db.SetConnMaxIdleTime(pool.ConnMaxIdleTime)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
@@ -106,7 +150,31 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 	if wrap != nil {
 		drv = wrap(drv)
 	}
-	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: src.Dialect, Describe: src.Describe}, nil
+	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: src.Dialect, Describe: src.Describe, opened: opened}, nil
+}
+
+// dsnConnector opens connections of a driver that has no connector of
+// its own (modernc's).
+type dsnConnector struct {
+	drv driver.Driver
+	dsn string
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
+
+// countingConnector counts the connections a pool opens.
+type countingConnector struct {
+	driver.Connector
+	opened *atomic.Int64
+}
+
+func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err == nil {
+		c.opened.Add(1)
+	}
+	return conn, err
 }
 
 // Source is a data source name that Parse accepted.

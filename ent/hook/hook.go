@@ -9,6 +9,18 @@ import (
 	"github.com/authql/authql/ent"
 )
 
+// The AccountTokenFunc type is an adapter to allow the use of ordinary
+// function as AccountToken mutator.
+type AccountTokenFunc func(context.Context, *ent.AccountTokenMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AccountTokenMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccountTokenMutation", m)
+}
+
 // The OutboxFunc type is an adapter to allow the use of ordinary
 // function as Outbox mutator.
 type OutboxFunc func(context.Context, *ent.OutboxMutation) (ent.Value, error)
@@ -43,6 +55,18 @@ func (f RevocationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RevocationMutation", m)
+}
+
+// The SentMailFunc type is an adapter to allow the use of ordinary
+// function as SentMail mutator.
+type SentMailFunc func(context.Context, *ent.SentMailMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SentMailFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SentMailMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SentMailMutation", m)
 }
 
 // The UserFunc type is an adapter to allow the use of ordinary

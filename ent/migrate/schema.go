@@ -9,6 +9,35 @@ import (
 )
 
 var (
+	// AccountTokensColumns holds the columns for the "account_tokens" table.
+	AccountTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"VERIFY_EMAIL", "RESET_PASSWORD"}},
+		{Name: "hash", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "user_id", Type: field.TypeString, Size: 32},
+		{Name: "email", Type: field.TypeString, Size: 254},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+	}
+	// AccountTokensTable holds the schema information for the "account_tokens" table.
+	AccountTokensTable = &schema.Table{
+		Name:       "account_tokens",
+		Columns:    AccountTokensColumns,
+		PrimaryKey: []*schema.Column{AccountTokensColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accounttoken_user_id_kind",
+				Unique:  false,
+				Columns: []*schema.Column{AccountTokensColumns[3], AccountTokensColumns[1]},
+			},
+			{
+				Name:    "accounttoken_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccountTokensColumns[6]},
+			},
+		},
+	}
 	// OutboxColumns holds the columns for the "outbox" table.
 	OutboxColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -88,6 +117,28 @@ var (
 			},
 		},
 	}
+	// SentMailsColumns holds the columns for the "sent_mails" table.
+	SentMailsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "template", Type: field.TypeString, Size: 32},
+		{Name: "to", Type: field.TypeString, Size: 254},
+		{Name: "subject", Type: field.TypeString, Size: 200},
+		{Name: "text", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "sent_at", Type: field.TypeTime},
+	}
+	// SentMailsTable holds the schema information for the "sent_mails" table.
+	SentMailsTable = &schema.Table{
+		Name:       "sent_mails",
+		Columns:    SentMailsColumns,
+		PrimaryKey: []*schema.Column{SentMailsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "sentmail_sent_at",
+				Unique:  false,
+				Columns: []*schema.Column{SentMailsColumns[5]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 28},
@@ -96,6 +147,7 @@ var (
 		{Name: "email", Type: field.TypeString, Unique: true, Size: 254},
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "name", Type: field.TypeString},
+		{Name: "email_verified", Type: field.TypeBool, Default: false},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"USER", "ADMIN"}, Default: "USER"},
 		{Name: "credentials_version", Type: field.TypeInt64, Default: 0},
 	}
@@ -107,9 +159,11 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AccountTokensTable,
 		OutboxTable,
 		PostsTable,
 		RevocationsTable,
+		SentMailsTable,
 		UsersTable,
 	}
 )

@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// AccountToken is the predicate function for accounttoken builders.
+type AccountToken func(*sql.Selector)
+
 // Outbox is the predicate function for outbox builders.
 type Outbox func(*sql.Selector)
 
@@ -14,6 +17,9 @@ type Post func(*sql.Selector)
 
 // Revocation is the predicate function for revocation builders.
 type Revocation func(*sql.Selector)
+
+// SentMail is the predicate function for sentmail builders.
+type SentMail func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

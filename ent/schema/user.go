@@ -37,6 +37,10 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("name").
 			Validate(runeLen(1, 100)),
+		// email_verified is set once the owner followed a verification
+		// link mailed to the address.
+		field.Bool("email_verified").
+			Default(false),
 		field.Enum("role").
 			Values("USER", "ADMIN").
 			Default("USER"),

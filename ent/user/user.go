@@ -28,6 +28,8 @@ const (
 	FieldPasswordHash = "password_hash"
 	// FieldName holds the string denoting the name field in the database.
 	FieldName = "name"
+	// FieldEmailVerified holds the string denoting the email_verified field in the database.
+	FieldEmailVerified = "email_verified"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
 	// FieldCredentialsVersion holds the string denoting the credentials_version field in the database.
@@ -53,6 +55,7 @@ var Columns = []string{
 	FieldEmail,
 	FieldPasswordHash,
 	FieldName,
+	FieldEmailVerified,
 	FieldRole,
 	FieldCredentialsVersion,
 }
@@ -80,6 +83,8 @@ var (
 	PasswordHashValidator func(string) error
 	// NameValidator is a validator for the "name" field. It is called by the builders before save.
 	NameValidator func(string) error
+	// DefaultEmailVerified holds the default value on creation for the "email_verified" field.
+	DefaultEmailVerified bool
 	// DefaultCredentialsVersion holds the default value on creation for the "credentials_version" field.
 	DefaultCredentialsVersion int64
 	// CredentialsVersionValidator is a validator for the "credentials_version" field. It is called by the builders before save.
@@ -147,6 +152,11 @@ func ByPasswordHash(opts ...sql.OrderTermOption) OrderOption {
 // ByName orders the results by the name field.
 func ByName(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldName, opts...).ToFunc()
+}
+
+// ByEmailVerified orders the results by the email_verified field.
+func ByEmailVerified(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailVerified, opts...).ToFunc()
 }
 
 // ByRole orders the results by the role field.

@@ -59,6 +59,9 @@ func (v *AuthFieldsUser) GetId() string { return v.UserFields.Id }
 // GetEmail returns AuthFieldsUser.Email, and is useful for accessing the field via an interface.
 func (v *AuthFieldsUser) GetEmail() *string { return v.UserFields.Email }
 
+// GetEmailVerified returns AuthFieldsUser.EmailVerified, and is useful for accessing the field via an interface.
+func (v *AuthFieldsUser) GetEmailVerified() bool { return v.UserFields.EmailVerified }
+
 // GetName returns AuthFieldsUser.Name, and is useful for accessing the field via an interface.
 func (v *AuthFieldsUser) GetName() string { return v.UserFields.Name }
 
@@ -98,6 +101,8 @@ type __premarshalAuthFieldsUser struct {
 
 	Email *string `json:"email"`
 
+	EmailVerified bool `json:"emailVerified"`
+
 	Name string `json:"name"`
 
 	Role Role `json:"role"`
@@ -118,6 +123,7 @@ func (v *AuthFieldsUser) __premarshalJSON() (*__premarshalAuthFieldsUser, error)
 
 	retval.Id = v.UserFields.Id
 	retval.Email = v.UserFields.Email
+	retval.EmailVerified = v.UserFields.EmailVerified
 	retval.Name = v.UserFields.Name
 	retval.Role = v.UserFields.Role
 	retval.CreatedAt = v.UserFields.CreatedAt
@@ -478,6 +484,9 @@ func (v *NodeNodeUser) GetId() string { return v.Id }
 // GetEmail returns NodeNodeUser.Email, and is useful for accessing the field via an interface.
 func (v *NodeNodeUser) GetEmail() *string { return v.UserFields.Email }
 
+// GetEmailVerified returns NodeNodeUser.EmailVerified, and is useful for accessing the field via an interface.
+func (v *NodeNodeUser) GetEmailVerified() bool { return v.UserFields.EmailVerified }
+
 // GetName returns NodeNodeUser.Name, and is useful for accessing the field via an interface.
 func (v *NodeNodeUser) GetName() string { return v.UserFields.Name }
 
@@ -519,6 +528,8 @@ type __premarshalNodeNodeUser struct {
 
 	Email *string `json:"email"`
 
+	EmailVerified bool `json:"emailVerified"`
+
 	Name string `json:"name"`
 
 	Role Role `json:"role"`
@@ -540,6 +551,7 @@ func (v *NodeNodeUser) __premarshalJSON() (*__premarshalNodeNodeUser, error) {
 	retval.Typename = v.Typename
 	retval.Id = v.Id
 	retval.Email = v.UserFields.Email
+	retval.EmailVerified = v.UserFields.EmailVerified
 	retval.Name = v.UserFields.Name
 	retval.Role = v.UserFields.Role
 	retval.CreatedAt = v.UserFields.CreatedAt
@@ -1009,15 +1021,62 @@ func (v *RegisterInput) GetName() string { return v.Name }
 
 // RegisterResponse is returned by Register on success.
 type RegisterResponse struct {
-	// Creates an account and signs it in: the payload carries a new session's
+	// Creates an account, mails a link that verifies its address
+	// (`verifyEmail`), and signs it in: the payload carries a new session's
 	// tokens. Fails with `BAD_USER_INPUT` (naming the field in
 	// `extensions.field`) for a malformed or already registered e-mail, a
 	// password shorter than 8 or longer than 128 characters, or an empty name.
+	//
+	// Where the server requires verified addresses (`APP_REQUIRE_VERIFIED_EMAIL`,
+	// on in production), no tokens are returned until the address is verified:
+	// the answer is the error `EMAIL_NOT_VERIFIED` once the account exists and
+	// its link is mailed. An address that already has an account gets the very
+	// same answer (its owner is mailed instead), so sign-up does not tell which
+	// addresses have accounts.
 	Register AuthFields `json:"register"`
 }
 
 // GetRegister returns RegisterResponse.Register, and is useful for accessing the field via an interface.
 func (v *RegisterResponse) GetRegister() AuthFields { return v.Register }
+
+// RequestPasswordResetResponse is returned by RequestPasswordReset on success.
+type RequestPasswordResetResponse struct {
+	// Mails a single-use password-reset link (valid 30 minutes) to the address
+	// if it has an account. Always answers true, in the same time, whether or
+	// not it has one. Fails only with `RATE_LIMITED` (per client address and per
+	// e-mail address).
+	RequestPasswordReset bool `json:"requestPasswordReset"`
+}
+
+// GetRequestPasswordReset returns RequestPasswordResetResponse.RequestPasswordReset, and is useful for accessing the field via an interface.
+func (v *RequestPasswordResetResponse) GetRequestPasswordReset() bool { return v.RequestPasswordReset }
+
+// ResendVerificationResponse is returned by ResendVerification on success.
+type ResendVerificationResponse struct {
+	// Mails a new verification link to the address if it has an account that is
+	// not verified yet. Always answers true, whether or not the address has an
+	// account. Fails only with `RATE_LIMITED` (per client address and per
+	// e-mail address).
+	ResendVerification bool `json:"resendVerification"`
+}
+
+// GetResendVerification returns ResendVerificationResponse.ResendVerification, and is useful for accessing the field via an interface.
+func (v *ResendVerificationResponse) GetResendVerification() bool { return v.ResendVerification }
+
+// ResetPasswordResponse is returned by ResetPassword on success.
+type ResetPasswordResponse struct {
+	// Sets a new password with the token of a reset link, ends every session of
+	// the account on every server instance, voids every other reset link of the
+	// account, marks the address verified (the link reached it) and mails the
+	// owner that the password changed. Sign in with the new password afterwards.
+	// Fails with `BAD_USER_INPUT` for an unknown, expired or already used token
+	// (field `token`) or a password outside the policy (field `newPassword`), and
+	// with `RATE_LIMITED`.
+	ResetPassword bool `json:"resetPassword"`
+}
+
+// GetResetPassword returns ResetPasswordResponse.ResetPassword, and is useful for accessing the field via an interface.
+func (v *ResetPasswordResponse) GetResetPassword() bool { return v.ResetPassword }
 
 // RevokeSessionResponse is returned by RevokeSession on success.
 type RevokeSessionResponse struct {
@@ -1094,6 +1153,8 @@ type UserFields struct {
 	Id string `json:"id"`
 	// The e-mail address. Visible only to the user themself and to admins; null for anyone else.
 	Email *string `json:"email"`
+	// True once the owner followed a verification link mailed to the address (`verifyEmail`).
+	EmailVerified bool `json:"emailVerified"`
 	// The display name.
 	Name string `json:"name"`
 	// What the account may do.
@@ -1107,6 +1168,9 @@ func (v *UserFields) GetId() string { return v.Id }
 
 // GetEmail returns UserFields.Email, and is useful for accessing the field via an interface.
 func (v *UserFields) GetEmail() *string { return v.Email }
+
+// GetEmailVerified returns UserFields.EmailVerified, and is useful for accessing the field via an interface.
+func (v *UserFields) GetEmailVerified() bool { return v.EmailVerified }
 
 // GetName returns UserFields.Name, and is useful for accessing the field via an interface.
 func (v *UserFields) GetName() string { return v.Name }
@@ -1144,6 +1208,9 @@ func (v *UserWithPostsUser) GetId() string { return v.UserFields.Id }
 
 // GetEmail returns UserWithPostsUser.Email, and is useful for accessing the field via an interface.
 func (v *UserWithPostsUser) GetEmail() *string { return v.UserFields.Email }
+
+// GetEmailVerified returns UserWithPostsUser.EmailVerified, and is useful for accessing the field via an interface.
+func (v *UserWithPostsUser) GetEmailVerified() bool { return v.UserFields.EmailVerified }
 
 // GetName returns UserWithPostsUser.Name, and is useful for accessing the field via an interface.
 func (v *UserWithPostsUser) GetName() string { return v.UserFields.Name }
@@ -1186,6 +1253,8 @@ type __premarshalUserWithPostsUser struct {
 
 	Email *string `json:"email"`
 
+	EmailVerified bool `json:"emailVerified"`
+
 	Name string `json:"name"`
 
 	Role Role `json:"role"`
@@ -1207,6 +1276,7 @@ func (v *UserWithPostsUser) __premarshalJSON() (*__premarshalUserWithPostsUser, 
 	retval.Posts = v.Posts
 	retval.Id = v.UserFields.Id
 	retval.Email = v.UserFields.Email
+	retval.EmailVerified = v.UserFields.EmailVerified
 	retval.Name = v.UserFields.Name
 	retval.Role = v.UserFields.Role
 	retval.CreatedAt = v.UserFields.CreatedAt
@@ -1429,6 +1499,11 @@ func (v *UsersUsersUserConnectionEdgesUserEdgeNodeUser) GetId() string { return 
 // GetEmail returns UsersUsersUserConnectionEdgesUserEdgeNodeUser.Email, and is useful for accessing the field via an interface.
 func (v *UsersUsersUserConnectionEdgesUserEdgeNodeUser) GetEmail() *string { return v.UserFields.Email }
 
+// GetEmailVerified returns UsersUsersUserConnectionEdgesUserEdgeNodeUser.EmailVerified, and is useful for accessing the field via an interface.
+func (v *UsersUsersUserConnectionEdgesUserEdgeNodeUser) GetEmailVerified() bool {
+	return v.UserFields.EmailVerified
+}
+
 // GetName returns UsersUsersUserConnectionEdgesUserEdgeNodeUser.Name, and is useful for accessing the field via an interface.
 func (v *UsersUsersUserConnectionEdgesUserEdgeNodeUser) GetName() string { return v.UserFields.Name }
 
@@ -1470,6 +1545,8 @@ type __premarshalUsersUsersUserConnectionEdgesUserEdgeNodeUser struct {
 
 	Email *string `json:"email"`
 
+	EmailVerified bool `json:"emailVerified"`
+
 	Name string `json:"name"`
 
 	Role Role `json:"role"`
@@ -1490,6 +1567,7 @@ func (v *UsersUsersUserConnectionEdgesUserEdgeNodeUser) __premarshalJSON() (*__p
 
 	retval.Id = v.UserFields.Id
 	retval.Email = v.UserFields.Email
+	retval.EmailVerified = v.UserFields.EmailVerified
 	retval.Name = v.UserFields.Name
 	retval.Role = v.UserFields.Role
 	retval.CreatedAt = v.UserFields.CreatedAt
@@ -1570,6 +1648,18 @@ func (v *UsersUsersUserConnectionPageInfo) __premarshalJSON() (*__premarshalUser
 	retval.EndCursor = v.PageFields.EndCursor
 	return &retval, nil
 }
+
+// VerifyEmailResponse is returned by VerifyEmail on success.
+type VerifyEmailResponse struct {
+	// Marks the address of a verification link as verified (the token is the
+	// link's `token` parameter). Each token works once and for 24 hours. Fails
+	// with `BAD_USER_INPUT` (field `token`) for an unknown, expired or already
+	// used token.
+	VerifyEmail bool `json:"verifyEmail"`
+}
+
+// GetVerifyEmail returns VerifyEmailResponse.VerifyEmail, and is useful for accessing the field via an interface.
+func (v *VerifyEmailResponse) GetVerifyEmail() bool { return v.VerifyEmail }
 
 // __ChangePasswordInput is used internally by genqlient
 type __ChangePasswordInput struct {
@@ -1663,6 +1753,34 @@ type __RegisterInput struct {
 // GetInput returns __RegisterInput.Input, and is useful for accessing the field via an interface.
 func (v *__RegisterInput) GetInput() RegisterInput { return v.Input }
 
+// __RequestPasswordResetInput is used internally by genqlient
+type __RequestPasswordResetInput struct {
+	Email string `json:"email"`
+}
+
+// GetEmail returns __RequestPasswordResetInput.Email, and is useful for accessing the field via an interface.
+func (v *__RequestPasswordResetInput) GetEmail() string { return v.Email }
+
+// __ResendVerificationInput is used internally by genqlient
+type __ResendVerificationInput struct {
+	Email string `json:"email"`
+}
+
+// GetEmail returns __ResendVerificationInput.Email, and is useful for accessing the field via an interface.
+func (v *__ResendVerificationInput) GetEmail() string { return v.Email }
+
+// __ResetPasswordInput is used internally by genqlient
+type __ResetPasswordInput struct {
+	Token       string `json:"token"`
+	NewPassword string `json:"newPassword"`
+}
+
+// GetToken returns __ResetPasswordInput.Token, and is useful for accessing the field via an interface.
+func (v *__ResetPasswordInput) GetToken() string { return v.Token }
+
+// GetNewPassword returns __ResetPasswordInput.NewPassword, and is useful for accessing the field via an interface.
+func (v *__ResetPasswordInput) GetNewPassword() string { return v.NewPassword }
+
 // __RevokeSessionInput is used internally by genqlient
 type __RevokeSessionInput struct {
 	Id string `json:"id"`
@@ -1719,6 +1837,14 @@ func (v *__UsersInput) GetFirst() *int { return v.First }
 // GetAfter returns __UsersInput.After, and is useful for accessing the field via an interface.
 func (v *__UsersInput) GetAfter() *string { return v.After }
 
+// __VerifyEmailInput is used internally by genqlient
+type __VerifyEmailInput struct {
+	Token string `json:"token"`
+}
+
+// GetToken returns __VerifyEmailInput.Token, and is useful for accessing the field via an interface.
+func (v *__VerifyEmailInput) GetToken() string { return v.Token }
+
 // The mutation executed by ChangePassword.
 const ChangePassword_Operation = `
 mutation ChangePassword ($currentPassword: String!, $newPassword: String!) {
@@ -1738,6 +1864,7 @@ fragment AuthFields on AuthPayload {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -1867,6 +1994,7 @@ fragment AuthFields on AuthPayload {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -1941,6 +2069,7 @@ query Me {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -2020,6 +2149,7 @@ query Node ($id: ID!) {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -2191,6 +2321,7 @@ fragment AuthFields on AuthPayload {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -2241,6 +2372,7 @@ fragment AuthFields on AuthPayload {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -2261,6 +2393,104 @@ func Register(
 	}
 
 	data_ = &RegisterResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by RequestPasswordReset.
+const RequestPasswordReset_Operation = `
+mutation RequestPasswordReset ($email: String!) {
+	requestPasswordReset(email: $email)
+}
+`
+
+func RequestPasswordReset(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	email string,
+) (data_ *RequestPasswordResetResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "RequestPasswordReset",
+		Query:  RequestPasswordReset_Operation,
+		Variables: &__RequestPasswordResetInput{
+			Email: email,
+		},
+	}
+
+	data_ = &RequestPasswordResetResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by ResendVerification.
+const ResendVerification_Operation = `
+mutation ResendVerification ($email: String!) {
+	resendVerification(email: $email)
+}
+`
+
+func ResendVerification(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	email string,
+) (data_ *ResendVerificationResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "ResendVerification",
+		Query:  ResendVerification_Operation,
+		Variables: &__ResendVerificationInput{
+			Email: email,
+		},
+	}
+
+	data_ = &ResendVerificationResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by ResetPassword.
+const ResetPassword_Operation = `
+mutation ResetPassword ($token: String!, $newPassword: String!) {
+	resetPassword(token: $token, newPassword: $newPassword)
+}
+`
+
+func ResetPassword(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	token string,
+	newPassword string,
+) (data_ *ResetPasswordResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "ResetPassword",
+		Query:  ResetPassword_Operation,
+		Variables: &__ResetPasswordInput{
+			Token:       token,
+			NewPassword: newPassword,
+		},
+	}
+
+	data_ = &ResetPasswordResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -2314,6 +2544,7 @@ mutation UpdateMe ($input: UpdateMeInput!) {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -2418,6 +2649,7 @@ query UserWithPosts ($id: ID!, $first: Int, $after: Cursor) {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -2484,6 +2716,7 @@ fragment PageFields on PageInfo {
 fragment UserFields on User {
 	id
 	email
+	emailVerified
 	name
 	role
 	createdAt
@@ -2506,6 +2739,38 @@ func Users(
 	}
 
 	data_ = &UsersResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by VerifyEmail.
+const VerifyEmail_Operation = `
+mutation VerifyEmail ($token: String!) {
+	verifyEmail(token: $token)
+}
+`
+
+func VerifyEmail(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	token string,
+) (data_ *VerifyEmailResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "VerifyEmail",
+		Query:  VerifyEmail_Operation,
+		Variables: &__VerifyEmailInput{
+			Token: token,
+		},
+	}
+
+	data_ = &VerifyEmailResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

@@ -118,18 +118,19 @@ type cachedUser struct {
 	Email     string    `json:"e"`
 	Name      string    `json:"n"`
 	Role      user.Role `json:"r"`
+	Verified  bool      `json:"v,omitempty"`
 	CreatedAt time.Time `json:"c"`
 	UpdatedAt time.Time `json:"u"`
 }
 
 func toCachedUser(u *ent.User) cachedUser {
-	return cachedUser{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	return cachedUser{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Verified: u.EmailVerified, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // entity returns an *ent.User without its password hash. Resolvers read
 // its fields; none calls its query methods (it has no client).
 func (c cachedUser) entity() *ent.User {
-	return &ent.User{ID: c.ID, Email: c.Email, Name: c.Name, Role: c.Role, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	return &ent.User{ID: c.ID, Email: c.Email, Name: c.Name, Role: c.Role, EmailVerified: c.Verified, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 func encodeUser(u *ent.User) []byte {

@@ -17,6 +17,7 @@ export const UserFields = graphql(`
   fragment UserFields on User {
     id
     email
+    emailVerified
     name
     role
     createdAt
@@ -128,6 +129,33 @@ export const ChangePasswordMutation = graphql(`
     changePassword(currentPassword: $currentPassword, newPassword: $newPassword) {
       ...AuthFields
     }
+  }
+`);
+
+// The links of mails carry a token (the `token` parameter of the page's
+// URL): verifyEmail and resetPassword spend it. The other two always
+// answer true, whether or not the address has an account.
+export const VerifyEmailMutation = graphql(`
+  mutation VerifyEmail($token: String!) {
+    verifyEmail(token: $token)
+  }
+`);
+
+export const ResendVerificationMutation = graphql(`
+  mutation ResendVerification($email: String!) {
+    resendVerification(email: $email)
+  }
+`);
+
+export const RequestPasswordResetMutation = graphql(`
+  mutation RequestPasswordReset($email: String!) {
+    requestPasswordReset(email: $email)
+  }
+`);
+
+export const ResetPasswordMutation = graphql(`
+  mutation ResetPassword($token: String!, $newPassword: String!) {
+    resetPassword(token: $token, newPassword: $newPassword)
   }
 `);
 

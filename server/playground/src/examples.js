@@ -112,4 +112,19 @@ query Posts($first: Int, $after: Cursor) {
 `,
     variables: json({ first: 10, after: null }),
   },
+  {
+    query: `# Mails a single-use reset link (30 min)
+# if the address has an account; always
+# true. Without APP_SMTP_URL the mail is
+# in the log: \`go run ./server mails\`.
+# Its link's page sets the new password,
+# or call resetPassword(token,
+# newPassword) with the link's token.
+# register mails a verifyEmail link too.
+mutation RequestPasswordReset($email: String!) {
+  requestPasswordReset(email: $email)
+}
+`,
+    variables: json({ email }),
+  },
 ];

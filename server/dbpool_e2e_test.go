@@ -1,0 +1,46 @@
+package main
+
+import (
+	"sync"
+	"testing"
+)
+
+// A steady load opens no database connections once the pool is warm:
+// the pool keeps idle what the load uses (database/sql keeps 2 unless told,
+// and every request beyond them would open and close one), and
+// authql_db_connections_opened_total says so.
+func TestSteadyLoadOpensNoConnections(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_RATE_API"] = "100000000/1m"
+	for _, tier := range []string{"APP_CACHE_RESPONSE_TTL", "APP_CACHE_PAGE_TTL", "APP_CACHE_USER_TTL"} {
+		e.env[tier] = "0" // every request reads the database
+	}
+	s := e.start(t)
+	seed(t, s.app.db.Client, 10, 5)
+	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	const page = `{ posts(first: 20) { edges { node { id title author { name } } } } }`
+	round := func() float64 {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for range 10 {
+					s.do(t, tok.Access, page, nil).mustOK(t)
+				}
+			})
+		}
+		wg.Wait()
+		return sample(t, scrape(t, s.URL+"/metrics"), `authql_db_connections_opened_total`)
+	}
+	warm := round()
+	if warm < 1 {
+		t.Fatalf("authql_db_connections_opened_total=%v after a load, want ≥ 1", warm)
+	}
+	round()
+	if got := round() - warm; got > 4 {
+		t.Errorf("two more rounds of the same load opened %v connections, want about 0 (warm pool: %v)", got, warm)
+	}
+	if s.app.db.Dialect == "postgres" && warm > 32 {
+		t.Errorf("%v PostgreSQL connections, want ≤ 32 (the default bound)", warm)
+	}
+}
