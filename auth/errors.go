@@ -1,6 +1,9 @@
 package auth
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Sentinel errors of this package. Callers match them with errors.Is; the
 // graph package maps them to GraphQL error codes in one table. Their messages
@@ -29,11 +32,38 @@ var (
 	// ErrForbidden means the caller is authenticated but not allowed to do
 	// what was asked.
 	ErrForbidden = errors.New("not allowed")
+	// ErrMFARequired means the field needs a session signed in with a
+	// second factor (@auth(requires: MFA)), and the access token's session
+	// was signed in with the password alone.
+	ErrMFARequired = errors.New("this needs a sign-in with two-factor authentication: sign in again and complete verifyMfa")
+	// ErrInvalidChallenge means an MFA challenge is unknown, expired or
+	// already used: sign in again.
+	ErrInvalidChallenge = errors.New("invalid or expired MFA challenge; sign in again")
+	// ErrInvalidMFACode means a two-factor code was wrong, already used or
+	// out of its time window.
+	ErrInvalidMFACode = errors.New("invalid two-factor code")
+	// ErrMFAEnabled means two-factor sign-in is already on (enrollTotp).
+	ErrMFAEnabled = errors.New("two-factor sign-in is already on; turn it off first")
+	// ErrMFANotEnrolled means there is no TOTP enrollment to confirm, or
+	// two-factor sign-in is off (nothing to turn off or regenerate).
+	ErrMFANotEnrolled = errors.New("two-factor sign-in is not set up: call enrollTotp first")
 	// ErrEmailNotVerified means the account's address must be verified
 	// before it signs in (APP_REQUIRE_VERIFIED_EMAIL): a sign-up whose link
 	// was mailed, or a login of an account that has not followed it yet.
 	ErrEmailNotVerified = errors.New("the e-mail address is not verified yet: follow the link mailed to it (resendVerification sends a new one)")
 )
+
+// MFARequiredError is login's answer for an account with two-factor
+// sign-in on: the password was right, and Challenge, passed to verifyMfa
+// with a code within ExpiresIn, completes the sign-in.
+type MFARequiredError struct {
+	Challenge string
+	ExpiresIn time.Duration
+}
+
+func (e *MFARequiredError) Error() string {
+	return "two-factor code required: complete the sign-in with verifyMfa"
+}
 
 // A session store that cannot be reached is rdb.ErrUnavailable: the
 // request could not be checked, and nothing was accepted unchecked.

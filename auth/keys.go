@@ -32,6 +32,8 @@ import "github.com/authql/authql/ent/schema/pulid"
 //	rate:<prefix>refresh_session:{<uid>}:<sid>   refreshes of one session
 //	rate:<prefix>refresh_ip:{<ip>}               refresh attempts from one address
 //	<prefix>known:{<acct>}:<lane>                a device or address this account signed in from (string, TTL)
+//	rate:<prefix>mfa:{<uid>}                     wrong two-factor codes against one account
+//	<prefix>mfa_challenge:<sha256>               a pending two-factor sign-in: the user id (string, 5 min)
 type keys struct{ prefix string }
 
 // ratePrefix is what redis_rate puts before its keys; the buckets this
@@ -90,6 +92,10 @@ func (k keys) refreshSession(uid pulid.ID, sid string) string {
 }
 
 func (k keys) refreshIP(ip string) string { return k.prefix + "refresh_ip:{" + ip + "}" }
+
+func (k keys) mfa(uid pulid.ID) string { return ratePrefix + k.prefix + "mfa:{" + string(uid) + "}" }
+
+func (k keys) challenge(hash string) string { return k.prefix + "mfa_challenge:" + hash }
 
 func (k keys) revocationLog() string { return k.prefix + "revocations:log" }
 

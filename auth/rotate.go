@@ -55,8 +55,13 @@ func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, er
 		}
 		version = v
 	}
+	// The new access token says how the session signed in, as its first did.
+	amr, err := s.sessionAMR(ctx, uid, sid)
+	if err != nil {
+		return Pair{}, err
+	}
 	child := newRefreshToken(uid, sid)
-	access, claims, err := s.tokens.Issue(uid, sid)
+	access, claims, err := s.tokens.Issue(uid, sid, amr...)
 	if err != nil {
 		return Pair{}, err
 	}
@@ -94,6 +99,11 @@ func (s *Sessions) Refresh(ctx context.Context, raw string, meta Meta) (Pair, er
 		s.cfg.Observer.ReuseDetected()
 		if _, err := s.end(ctx, ending{user: uid, only: sid, reason: EndReuseDetected}); err != nil {
 			log.ErrorContext(ctx, "end a stolen session", slog.Any("error", err))
+		}
+		if s.cfg.Trail != nil {
+			if _, err := s.cfg.Trail.Record(ctx, nil, uid, EventRefreshReused, meta); err != nil {
+				log.ErrorContext(ctx, "record refresh-token reuse", slog.Any("error", err))
+			}
 		}
 		return Pair{}, ErrRefreshReused
 	case "expired", "stale":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,12 +41,19 @@ type SessionConfig struct {
 	// only in tests of this package: revocation is then only as durable as
 	// Redis.
 	Ledger *Ledger
+	// Trail records security events this package detects itself (a
+	// refresh token reused); nil: none are recorded.
+	Trail *Trail
 }
 
 // Meta describes the client that starts a session.
 type Meta struct {
 	UserAgent string
 	IP        string
+	// AMR is how the sign-in that starts the session was authenticated
+	// (RFC 8176); empty: the password alone. Every access token of the
+	// session carries it.
+	AMR []string
 }
 
 // Pair is a freshly issued access and refresh token.
@@ -165,7 +173,11 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, versio
 	now := s.cfg.Now()
 	sid := newSessionID(now)
 	rt := newRefreshToken(userID, sid)
-	access, claims, err := s.tokens.Issue(userID, sid)
+	amr := meta.AMR
+	if len(amr) == 0 {
+		amr = []string{AMRPassword}
+	}
+	access, claims, err := s.tokens.Issue(userID, sid, amr...)
 	if err != nil {
 		return Pair{}, err
 	}
@@ -177,7 +189,8 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, versio
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, sessKey,
 			"created", nowMs, "last", nowMs, "abs", abs.UnixMilli(), "cv", version,
-			"rt", rt.hash(), "ua", truncate(meta.UserAgent, 256), "ip", meta.IP)
+			"rt", rt.hash(), "ua", truncate(meta.UserAgent, 256), "ip", meta.IP,
+			"amr", strings.Join(amr, ","))
 		p.PExpire(ctx, sessKey, min(s.cfg.IdleTimeout, s.cfg.RefreshTTL))
 		p.ZAdd(ctx, idxKey, redis.Z{Score: float64(nowMs), Member: sid})
 		p.PExpire(ctx, idxKey, s.cfg.RefreshTTL)
@@ -260,7 +273,7 @@ func (s *Sessions) authenticate(ctx context.Context, token string) (Viewer, erro
 		return Viewer{}, err
 	}
 	uid := pulid.ID(c.Subject)
-	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+	v := Viewer{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time, AMR: c.AMR}
 	if s.rev.synced() && !s.rev.predates(c.IssuedAt.Time) {
 		if s.rev.isRevoked(uid, c.SessionID, c.ID) {
 			return Viewer{}, ErrSessionRevoked
@@ -286,7 +299,7 @@ func (s *Sessions) AuthenticateLive(ctx context.Context, token string, onRevoke 
 		s.cfg.Observer.TokenVerified(verifyResult(err))
 		return Viewer{}, nil, err
 	}
-	v = Viewer{UserID: pulid.ID(c.Subject), SessionID: c.SessionID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+	v = Viewer{UserID: pulid.ID(c.Subject), SessionID: c.SessionID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time, AMR: c.AMR}
 	stop = s.rev.watchFunc(v.UserID, v.SessionID, v.TokenID, onRevoke)
 	err = s.Check(ctx, v)
 	s.cfg.Observer.TokenVerified(verifyResult(err))
@@ -377,4 +390,17 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// sessionAMR is how a session signed in (the "amr" of its hash), for the
+// tokens a refresh issues; nil for a session without it, or gone.
+func (s *Sessions) sessionAMR(ctx context.Context, uid pulid.ID, sid string) ([]string, error) {
+	v, err := s.rdb.HGet(ctx, s.keys.session(uid, sid), "amr").Result()
+	if errors.Is(err, redis.Nil) || v == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, rdb.Unavailable("read session", err)
+	}
+	return strings.Split(v, ","), nil
 }

@@ -95,6 +95,10 @@ type AccessClaims struct {
 	jwt.RegisteredClaims
 	// SessionID names the session the token belongs to.
 	SessionID string `json:"sid"`
+	// AMR lists how the session's sign-in was authenticated (RFC 8176):
+	// ["pwd"], or ["pwd","otp"] after a second factor. A token without it
+	// (issued before the claim existed) counts as ["pwd"].
+	AMR []string `json:"amr,omitempty"`
 }
 
 // Tokens issues and verifies access tokens.
@@ -159,7 +163,11 @@ func (t *Tokens) Keys() []Key {
 }
 
 // Issue signs a new access token for a user's session, with a fresh jti.
-func (t *Tokens) Issue(userID pulid.ID, sessionID string) (token string, claims AccessClaims, err error) {
+// amr is how the session signed in (default: the password alone).
+func (t *Tokens) Issue(userID pulid.ID, sessionID string, amr ...string) (token string, claims AccessClaims, err error) {
+	if len(amr) == 0 {
+		amr = []string{AMRPassword}
+	}
 	now := t.cfg.Now().Truncate(time.Second)
 	claims = AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -171,6 +179,7 @@ func (t *Tokens) Issue(userID pulid.ID, sessionID string) (token string, claims 
 			ID:        randomID(),
 		},
 		SessionID: sessionID,
+		AMR:       amr,
 	}
 	tok := jwt.NewWithClaims(t.cfg.Signing.method, claims)
 	tok.Header["kid"] = t.cfg.Signing.ID

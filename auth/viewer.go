@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/authql/authql/ent/schema/pulid"
@@ -16,7 +17,12 @@ type Viewer struct {
 	// IssuedAt and ExpiresAt bound the access token's life.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// AMR is the access token's amr claim: how its session signed in.
+	AMR []string
 }
+
+// MFA reports whether the viewer's session signed in with a second factor.
+func (v Viewer) MFA() bool { return slices.Contains(v.AMR, AMROTP) }
 
 type viewerKey struct{}
 
@@ -51,4 +57,18 @@ func Require(ctx context.Context) (Viewer, error) {
 		return Viewer{}, err
 	}
 	return Viewer{}, ErrUnauthenticated
+}
+
+// RequireMFA returns the viewer if their session signed in with a second
+// factor; ErrMFARequired if it signed in with the password alone, or the
+// reason there is no viewer.
+func RequireMFA(ctx context.Context) (Viewer, error) {
+	v, err := Require(ctx)
+	if err != nil {
+		return v, err
+	}
+	if !v.MFA() {
+		return Viewer{}, ErrMFARequired
+	}
+	return v, nil
 }

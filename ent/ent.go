@@ -15,7 +15,9 @@ import (
 	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/ent/post"
+	"github.com/authql/authql/ent/recoverycode"
 	"github.com/authql/authql/ent/revocation"
+	"github.com/authql/authql/ent/securityevent"
 	"github.com/authql/authql/ent/sentmail"
 	"github.com/authql/authql/ent/user"
 )
@@ -78,12 +80,14 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			accounttoken.Table: accounttoken.ValidColumn,
-			outbox.Table:       outbox.ValidColumn,
-			post.Table:         post.ValidColumn,
-			revocation.Table:   revocation.ValidColumn,
-			sentmail.Table:     sentmail.ValidColumn,
-			user.Table:         user.ValidColumn,
+			accounttoken.Table:  accounttoken.ValidColumn,
+			outbox.Table:        outbox.ValidColumn,
+			post.Table:          post.ValidColumn,
+			recoverycode.Table:  recoverycode.ValidColumn,
+			revocation.Table:    revocation.ValidColumn,
+			securityevent.Table: securityevent.ValidColumn,
+			sentmail.Table:      sentmail.ValidColumn,
+			user.Table:          user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/securityevent"
 	"github.com/authql/authql/ent/user"
 )
 
@@ -130,6 +131,112 @@ func newPostPaginateArgs(rv map[string]any) *postPaginateArgs {
 		case *PostOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithPostOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SecurityEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*SecurityEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SecurityEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(securityevent.Columns))
+		selectedFields = []string{securityevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "userID":
+			if _, ok := fieldSeen[securityevent.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, securityevent.FieldUserID)
+				fieldSeen[securityevent.FieldUserID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[securityevent.FieldKind]; !ok {
+				selectedFields = append(selectedFields, securityevent.FieldKind)
+				fieldSeen[securityevent.FieldKind] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[securityevent.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, securityevent.FieldCreatedAt)
+				fieldSeen[securityevent.FieldCreatedAt] = struct{}{}
+			}
+		case "address":
+			if _, ok := fieldSeen[securityevent.FieldAddress]; !ok {
+				selectedFields = append(selectedFields, securityevent.FieldAddress)
+				fieldSeen[securityevent.FieldAddress] = struct{}{}
+			}
+		case "device":
+			if _, ok := fieldSeen[securityevent.FieldDevice]; !ok {
+				selectedFields = append(selectedFields, securityevent.FieldDevice)
+				fieldSeen[securityevent.FieldDevice] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type securityeventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SecurityEventPaginateOption
+}
+
+func newSecurityEventPaginateArgs(rv map[string]any) *securityeventPaginateArgs {
+	args := &securityeventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SecurityEventOrder{Field: &SecurityEventOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSecurityEventOrder(order))
+			}
+		case *SecurityEventOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSecurityEventOrder(v))
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/securityevent"
 	"github.com/authql/authql/ent/user"
 	"github.com/hashicorp/go-multierror"
 )
@@ -23,6 +24,11 @@ var postImplementors = []string{"Post", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Post) IsNode() {}
+
+var securityeventImplementors = []string{"SecurityEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SecurityEvent) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -96,6 +102,19 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(post.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, postImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case securityevent.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.SecurityEvent.Query().
+			Where(securityevent.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, securityeventImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -190,6 +209,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Post.Query().
 			Where(post.IDIn(ids...))
 		query, err := query.CollectFields(ctx, postImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case securityevent.Table:
+		query := c.SecurityEvent.Query().
+			Where(securityevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, securityeventImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/securityevent"
 	"github.com/authql/authql/ent/user"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -409,6 +410,302 @@ func (_m *Post) ToEdge(order *PostOrder) *PostEdge {
 		order = DefaultPostOrder
 	}
 	return &PostEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SecurityEventEdge is the edge representation of SecurityEvent.
+type SecurityEventEdge struct {
+	Node   *SecurityEvent `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// SecurityEventConnection is the connection containing edges to SecurityEvent.
+type SecurityEventConnection struct {
+	Edges      []*SecurityEventEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *SecurityEventConnection) build(nodes []*SecurityEvent, pager *securityeventPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SecurityEvent
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SecurityEvent {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SecurityEvent {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SecurityEventEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SecurityEventEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SecurityEventPaginateOption enables pagination customization.
+type SecurityEventPaginateOption func(*securityeventPager) error
+
+// WithSecurityEventOrder configures pagination ordering.
+func WithSecurityEventOrder(order *SecurityEventOrder) SecurityEventPaginateOption {
+	if order == nil {
+		order = DefaultSecurityEventOrder
+	}
+	o := *order
+	return func(pager *securityeventPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSecurityEventOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSecurityEventFilter configures pagination filter.
+func WithSecurityEventFilter(filter func(*SecurityEventQuery) (*SecurityEventQuery, error)) SecurityEventPaginateOption {
+	return func(pager *securityeventPager) error {
+		if filter == nil {
+			return errors.New("SecurityEventQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type securityeventPager struct {
+	reverse bool
+	order   *SecurityEventOrder
+	filter  func(*SecurityEventQuery) (*SecurityEventQuery, error)
+}
+
+func newSecurityEventPager(opts []SecurityEventPaginateOption, reverse bool) (*securityeventPager, error) {
+	pager := &securityeventPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSecurityEventOrder
+	}
+	return pager, nil
+}
+
+func (p *securityeventPager) applyFilter(query *SecurityEventQuery) (*SecurityEventQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *securityeventPager) toCursor(_m *SecurityEvent) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *securityeventPager) applyCursors(query *SecurityEventQuery, after, before *Cursor) (*SecurityEventQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSecurityEventOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *securityeventPager) applyOrder(query *SecurityEventQuery) *SecurityEventQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSecurityEventOrder.Field {
+		query = query.Order(DefaultSecurityEventOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *securityeventPager) orderExpr(query *SecurityEventQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSecurityEventOrder.Field {
+			b.Comma().Ident(DefaultSecurityEventOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SecurityEvent.
+func (_m *SecurityEventQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SecurityEventPaginateOption,
+) (*SecurityEventConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSecurityEventPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SecurityEventConnection{Edges: []*SecurityEventEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SecurityEventOrderFieldCreatedAt orders SecurityEvent by created_at.
+	SecurityEventOrderFieldCreatedAt = &SecurityEventOrderField{
+		Value: func(_m *SecurityEvent) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: securityevent.FieldCreatedAt,
+		toTerm: securityevent.ByCreatedAt,
+		toCursor: func(_m *SecurityEvent) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SecurityEventOrderField) String() string {
+	var str string
+	switch f.column {
+	case SecurityEventOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SecurityEventOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SecurityEventOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SecurityEventOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *SecurityEventOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid SecurityEventOrderField", str)
+	}
+	return nil
+}
+
+// SecurityEventOrderField defines the ordering field of SecurityEvent.
+type SecurityEventOrderField struct {
+	// Value extracts the ordering value from the given SecurityEvent.
+	Value    func(*SecurityEvent) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) securityevent.OrderOption
+	toCursor func(*SecurityEvent) Cursor
+}
+
+// SecurityEventOrder defines the ordering of SecurityEvent.
+type SecurityEventOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *SecurityEventOrderField `json:"field"`
+}
+
+// DefaultSecurityEventOrder is the default ordering of SecurityEvent.
+var DefaultSecurityEventOrder = &SecurityEventOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SecurityEventOrderField{
+		Value: func(_m *SecurityEvent) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: securityevent.FieldID,
+		toTerm: securityevent.ByID,
+		toCursor: func(_m *SecurityEvent) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SecurityEvent into SecurityEventEdge.
+func (_m *SecurityEvent) ToEdge(order *SecurityEventOrder) *SecurityEventEdge {
+	if order == nil {
+		order = DefaultSecurityEventOrder
+	}
+	return &SecurityEventEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -7,12 +7,14 @@ import (
 
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/securityevent"
 	"github.com/authql/authql/ent/user"
 )
 
 // tableByPrefix maps each PULID prefix to the table of its type.
 var tableByPrefix = map[string]string{
 	"PO": post.Table,
+	"EV": securityevent.Table,
 	"US": user.Table,
 }
 

@@ -8,9 +8,11 @@ import (
 	"github.com/authql/authql/ent/accounttoken"
 	"github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/ent/post"
+	"github.com/authql/authql/ent/recoverycode"
 	"github.com/authql/authql/ent/revocation"
 	"github.com/authql/authql/ent/schema"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/securityevent"
 	"github.com/authql/authql/ent/sentmail"
 	"github.com/authql/authql/ent/user"
 )
@@ -124,6 +126,16 @@ func init() {
 	post.DefaultID = postDescID.Default.(func() pulid.ID)
 	// post.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	post.IDValidator = postDescID.Validators[0].(func(string) error)
+	recoverycodeFields := schema.RecoveryCode{}.Fields()
+	_ = recoverycodeFields
+	// recoverycodeDescUserID is the schema descriptor for user_id field.
+	recoverycodeDescUserID := recoverycodeFields[0].Descriptor()
+	// recoverycode.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	recoverycode.UserIDValidator = recoverycodeDescUserID.Validators[0].(func(string) error)
+	// recoverycodeDescCodeHash is the schema descriptor for code_hash field.
+	recoverycodeDescCodeHash := recoverycodeFields[1].Descriptor()
+	// recoverycode.CodeHashValidator is a validator for the "code_hash" field. It is called by the builders before save.
+	recoverycode.CodeHashValidator = recoverycodeDescCodeHash.Validators[0].(func(string) error)
 	revocationFields := schema.Revocation{}.Fields()
 	_ = revocationFields
 	// revocationDescUserID is the schema descriptor for user_id field.
@@ -148,6 +160,37 @@ func init() {
 			return nil
 		}
 	}()
+	securityeventMixin := schema.SecurityEvent{}.Mixin()
+	securityeventMixinFields0 := securityeventMixin[0].Fields()
+	_ = securityeventMixinFields0
+	securityeventFields := schema.SecurityEvent{}.Fields()
+	_ = securityeventFields
+	// securityeventDescUserID is the schema descriptor for user_id field.
+	securityeventDescUserID := securityeventFields[0].Descriptor()
+	// securityevent.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	securityevent.UserIDValidator = securityeventDescUserID.Validators[0].(func(string) error)
+	// securityeventDescCreatedAt is the schema descriptor for created_at field.
+	securityeventDescCreatedAt := securityeventFields[2].Descriptor()
+	// securityevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	securityevent.DefaultCreatedAt = securityeventDescCreatedAt.Default.(func() time.Time)
+	// securityeventDescAddress is the schema descriptor for address field.
+	securityeventDescAddress := securityeventFields[3].Descriptor()
+	// securityevent.DefaultAddress holds the default value on creation for the address field.
+	securityevent.DefaultAddress = securityeventDescAddress.Default.(string)
+	// securityevent.AddressValidator is a validator for the "address" field. It is called by the builders before save.
+	securityevent.AddressValidator = securityeventDescAddress.Validators[0].(func(string) error)
+	// securityeventDescDevice is the schema descriptor for device field.
+	securityeventDescDevice := securityeventFields[4].Descriptor()
+	// securityevent.DefaultDevice holds the default value on creation for the device field.
+	securityevent.DefaultDevice = securityeventDescDevice.Default.(string)
+	// securityevent.DeviceValidator is a validator for the "device" field. It is called by the builders before save.
+	securityevent.DeviceValidator = securityeventDescDevice.Validators[0].(func(string) error)
+	// securityeventDescID is the schema descriptor for id field.
+	securityeventDescID := securityeventMixinFields0[0].Descriptor()
+	// securityevent.DefaultID holds the default value on creation for the id field.
+	securityevent.DefaultID = securityeventDescID.Default.(func() pulid.ID)
+	// securityevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	securityevent.IDValidator = securityeventDescID.Validators[0].(func(string) error)
 	sentmailFields := schema.SentMail{}.Fields()
 	_ = sentmailFields
 	// sentmailDescTemplate is the schema descriptor for template field.
@@ -233,6 +276,14 @@ func init() {
 	user.DefaultCredentialsVersion = userDescCredentialsVersion.Default.(int64)
 	// user.CredentialsVersionValidator is a validator for the "credentials_version" field. It is called by the builders before save.
 	user.CredentialsVersionValidator = userDescCredentialsVersion.Validators[0].(func(int64) error)
+	// userDescTotpEnabled is the schema descriptor for totp_enabled field.
+	userDescTotpEnabled := userFields[7].Descriptor()
+	// user.DefaultTotpEnabled holds the default value on creation for the totp_enabled field.
+	user.DefaultTotpEnabled = userDescTotpEnabled.Default.(bool)
+	// userDescTotpLastStep is the schema descriptor for totp_last_step field.
+	userDescTotpLastStep := userFields[8].Descriptor()
+	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
+	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

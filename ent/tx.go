@@ -18,8 +18,12 @@ type Tx struct {
 	Outbox *OutboxClient
 	// Post is the client for interacting with the Post builders.
 	Post *PostClient
+	// RecoveryCode is the client for interacting with the RecoveryCode builders.
+	RecoveryCode *RecoveryCodeClient
 	// Revocation is the client for interacting with the Revocation builders.
 	Revocation *RevocationClient
+	// SecurityEvent is the client for interacting with the SecurityEvent builders.
+	SecurityEvent *SecurityEventClient
 	// SentMail is the client for interacting with the SentMail builders.
 	SentMail *SentMailClient
 	// User is the client for interacting with the User builders.
@@ -158,7 +162,9 @@ func (tx *Tx) init() {
 	tx.AccountToken = NewAccountTokenClient(tx.config)
 	tx.Outbox = NewOutboxClient(tx.config)
 	tx.Post = NewPostClient(tx.config)
+	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)
 	tx.Revocation = NewRevocationClient(tx.config)
+	tx.SecurityEvent = NewSecurityEventClient(tx.config)
 	tx.SentMail = NewSentMailClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }

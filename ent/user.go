@@ -34,6 +34,12 @@ type User struct {
 	Role user.Role `json:"role,omitempty"`
 	// CredentialsVersion holds the value of the "credentials_version" field.
 	CredentialsVersion int64 `json:"credentials_version,omitempty"`
+	// TotpSecret holds the value of the "totp_secret" field.
+	TotpSecret *string `json:"-"`
+	// TotpEnabled holds the value of the "totp_enabled" field.
+	TotpEnabled bool `json:"totp_enabled,omitempty"`
+	// TotpLastStep holds the value of the "totp_last_step" field.
+	TotpLastStep int64 `json:"totp_last_step,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -44,13 +50,19 @@ type User struct {
 type UserEdges struct {
 	// Posts holds the value of the posts edge.
 	Posts []*Post `json:"posts,omitempty"`
+	// RecoveryCodes holds the value of the recovery_codes edge.
+	RecoveryCodes []*RecoveryCode `json:"recovery_codes,omitempty"`
+	// SecurityEvents holds the value of the security_events edge.
+	SecurityEvents []*SecurityEvent `json:"security_events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
-	namedPosts map[string][]*Post
+	namedPosts          map[string][]*Post
+	namedRecoveryCodes  map[string][]*RecoveryCode
+	namedSecurityEvents map[string][]*SecurityEvent
 }
 
 // PostsOrErr returns the Posts value or an error if the edge
@@ -62,6 +74,24 @@ func (e UserEdges) PostsOrErr() ([]*Post, error) {
 	return nil, &NotLoadedError{edge: "posts"}
 }
 
+// RecoveryCodesOrErr returns the RecoveryCodes value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) RecoveryCodesOrErr() ([]*RecoveryCode, error) {
+	if e.loadedTypes[1] {
+		return e.RecoveryCodes, nil
+	}
+	return nil, &NotLoadedError{edge: "recovery_codes"}
+}
+
+// SecurityEventsOrErr returns the SecurityEvents value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) SecurityEventsOrErr() ([]*SecurityEvent, error) {
+	if e.loadedTypes[2] {
+		return e.SecurityEvents, nil
+	}
+	return nil, &NotLoadedError{edge: "security_events"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -69,11 +99,11 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldID:
 			values[i] = new(pulid.ID)
-		case user.FieldEmailVerified:
+		case user.FieldEmailVerified, user.FieldTotpEnabled:
 			values[i] = new(sql.NullBool)
-		case user.FieldCredentialsVersion:
+		case user.FieldCredentialsVersion, user.FieldTotpLastStep:
 			values[i] = new(sql.NullInt64)
-		case user.FieldEmail, user.FieldPasswordHash, user.FieldName, user.FieldRole:
+		case user.FieldEmail, user.FieldPasswordHash, user.FieldName, user.FieldRole, user.FieldTotpSecret:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -146,6 +176,25 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CredentialsVersion = value.Int64
 			}
+		case user.FieldTotpSecret:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_secret", values[i])
+			} else if value.Valid {
+				_m.TotpSecret = new(string)
+				*_m.TotpSecret = value.String
+			}
+		case user.FieldTotpEnabled:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_enabled", values[i])
+			} else if value.Valid {
+				_m.TotpEnabled = value.Bool
+			}
+		case user.FieldTotpLastStep:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_last_step", values[i])
+			} else if value.Valid {
+				_m.TotpLastStep = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -162,6 +211,16 @@ func (_m *User) Value(name string) (ent.Value, error) {
 // QueryPosts queries the "posts" edge of the User entity.
 func (_m *User) QueryPosts() *PostQuery {
 	return NewUserClient(_m.config).QueryPosts(_m)
+}
+
+// QueryRecoveryCodes queries the "recovery_codes" edge of the User entity.
+func (_m *User) QueryRecoveryCodes() *RecoveryCodeQuery {
+	return NewUserClient(_m.config).QueryRecoveryCodes(_m)
+}
+
+// QuerySecurityEvents queries the "security_events" edge of the User entity.
+func (_m *User) QuerySecurityEvents() *SecurityEventQuery {
+	return NewUserClient(_m.config).QuerySecurityEvents(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -209,6 +268,14 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("credentials_version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CredentialsVersion))
+	builder.WriteString(", ")
+	builder.WriteString("totp_secret=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("totp_enabled=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TotpEnabled))
+	builder.WriteString(", ")
+	builder.WriteString("totp_last_step=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TotpLastStep))
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -234,6 +301,54 @@ func (_m *User) appendNamedPosts(name string, edges ...*Post) {
 		_m.Edges.namedPosts[name] = []*Post{}
 	} else {
 		_m.Edges.namedPosts[name] = append(_m.Edges.namedPosts[name], edges...)
+	}
+}
+
+// NamedRecoveryCodes returns the RecoveryCodes named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedRecoveryCodes(name string) ([]*RecoveryCode, error) {
+	if _m.Edges.namedRecoveryCodes == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRecoveryCodes[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedRecoveryCodes(name string, edges ...*RecoveryCode) {
+	if _m.Edges.namedRecoveryCodes == nil {
+		_m.Edges.namedRecoveryCodes = make(map[string][]*RecoveryCode)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRecoveryCodes[name] = []*RecoveryCode{}
+	} else {
+		_m.Edges.namedRecoveryCodes[name] = append(_m.Edges.namedRecoveryCodes[name], edges...)
+	}
+}
+
+// NamedSecurityEvents returns the SecurityEvents named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedSecurityEvents(name string) ([]*SecurityEvent, error) {
+	if _m.Edges.namedSecurityEvents == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSecurityEvents[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedSecurityEvents(name string, edges ...*SecurityEvent) {
+	if _m.Edges.namedSecurityEvents == nil {
+		_m.Edges.namedSecurityEvents = make(map[string][]*SecurityEvent)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSecurityEvents[name] = []*SecurityEvent{}
+	} else {
+		_m.Edges.namedSecurityEvents[name] = append(_m.Edges.namedSecurityEvents[name], edges...)
 	}
 }
 

@@ -301,6 +301,9 @@ func (r *Resolver) resetPassword(ctx context.Context, token, newPassword string)
 		}
 		mails = append(mails, mail.Message{ID: mail.NewID(), To: u.Email, Name: u.Name, Template: mail.PasswordChanged,
 			Data: map[string]string{"time": now.Format(time.RFC1123)}})
+		if err := r.recordSecurityEvent(ctx, tx, t.UserID, auth.EventPasswordReset); err != nil {
+			return err
+		}
 		return r.sessions.Ledger().Record(ctx, tx, t.UserID, sids, now)
 	}})
 	if err != nil {

@@ -8,8 +8,10 @@ package graph
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/authql/authql/auth"
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/ent/user"
@@ -36,17 +38,26 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	}
 	if !ok {
 		r.sessions.LoginFailed(ctx, email, reason)
+		if u != nil {
+			r.noteSecurityEvent(ctx, u.ID, auth.EventSignInFailed)
+		}
 		return nil, auth.ErrInvalidCredentials
 	}
 	// Said only to the holder of the right password.
 	if r.requireVerified && !u.EmailVerified {
 		return nil, auth.ErrEmailNotVerified
 	}
+	if u.TotpEnabled {
+		// The password was right; the session starts at verifyMfa.
+		r.signedIn(ctx, att, email)
+		return nil, r.challengeMFA(ctx, u)
+	}
 	pair, err := r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), u.CredentialsVersion)
 	if err != nil {
 		return nil, err
 	}
 	r.signedIn(ctx, att, email)
+	r.signInRecorded(ctx, u)
 	return r.payload(ctx, pair, u), nil
 }
 
@@ -84,6 +95,7 @@ func (r *mutationResolver) Logout(ctx context.Context, scope *model.LogoutScope)
 	if _, err := r.sessions.Logout(ctx, v, sc); err != nil {
 		return false, err
 	}
+	r.noteSecurityEvent(ctx, v.UserID, auth.EventSessionRevoked)
 	if wc, ok := auth.WebFrom(ctx); ok && sc != auth.ScopeOthers {
 		wc.ClearRefreshToken()
 	}
@@ -97,7 +109,11 @@ func (r *mutationResolver) RevokeSession(ctx context.Context, id pulid.ID) (bool
 	}
 	// The key is built from the viewer's own user id: another user's
 	// session id simply names nothing.
-	return r.sessions.Revoke(ctx, v.UserID, string(id))
+	ok, err := r.sessions.Revoke(ctx, v.UserID, string(id))
+	if ok {
+		r.noteSecurityEvent(ctx, v.UserID, auth.EventSessionRevoked)
+	}
+	return ok, err
 }
 
 func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (*model.AuthPayload, error) {
@@ -140,25 +156,39 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	if err != nil {
 		return nil, err
 	}
-	var version int64
+	var (
+		version int64
+		f       followUp
+	)
 	err = withTx(ctx, r.client, func(tx *ent.Client) error {
 		u, err := tx.User.UpdateOneID(v.UserID).SetPasswordHash(hash).AddCredentialsVersion(1).Save(ctx)
 		if err != nil {
 			return err
 		}
 		version = u.CredentialsVersion
+		if err := r.recordSecurityEvent(ctx, tx, v.UserID, auth.EventPasswordChanged); err != nil {
+			return err
+		}
+		if f, err = r.recordMail(ctx, tx, me, mail.PasswordChanged,
+			map[string]string{"time": r.sessions.Tokens().Now().Format(time.RFC1123)}); err != nil {
+			return err
+		}
 		return r.sessions.Ledger().Record(ctx, tx, v.UserID, sids, r.sessions.Tokens().Now())
 	})
 	if err != nil {
 		return nil, err
 	}
+	r.deliver(ctx, f)
 	// Committed. Every session ends everywhere, the caller's too (a copy of
 	// its access token must not live on), and the caller gets a new one.
 	if err := r.sessions.EndAll(ctx, v.UserID, auth.EndPasswordChanged, sids); err != nil {
 		r.log.ErrorContext(ctx, "end sessions after a password change", slog.Any("error", err))
 		return nil, auth.ErrSessionRevoked // the password changed: sign in with it
 	}
-	pair, err := r.sessions.Start(ctx, v.UserID, auth.MetaFrom(ctx), version)
+	// The new session signed in as the caller's did (a second factor too).
+	meta := auth.MetaFrom(ctx)
+	meta.AMR = v.AMR
+	pair, err := r.sessions.Start(ctx, v.UserID, meta, version)
 	if err != nil {
 		r.log.ErrorContext(ctx, "start a session after a password change", slog.Any("error", err))
 		return nil, auth.ErrSessionRevoked

@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/authql/authql/auth"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/schema"
@@ -39,6 +40,11 @@ const (
 	// CodeLimitExceeded is a limit of a connection (subscriptions per
 	// socket), not of time: end something before starting more.
 	CodeLimitExceeded = "LIMIT_EXCEEDED"
+	// CodeMFARequired is a sign-in or field that needs a second factor:
+	// login's answer for an account with two-factor sign-in on (carrying
+	// extensions.mfaChallenge for verifyMfa), and @auth(requires: MFA)'s
+	// refusal of a session signed in with the password alone.
+	CodeMFARequired = "MFA_REQUIRED"
 	// CodeEmailNotVerified: the account's address must be verified before
 	// it gets tokens (APP_REQUIRE_VERIFIED_EMAIL).
 	CodeEmailNotVerified = "EMAIL_NOT_VERIFIED"
@@ -53,7 +59,7 @@ func Codes() []string {
 	return []string{
 		CodeUnauthenticated, CodeForbidden, CodeBadUserInput, CodeNotFound, CodeRateLimited,
 		CodeServiceUnavailable, CodeInternal, CodeBadRequest, CodePayloadTooLarge,
-		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeEmailNotVerified, CodeClientClosed,
+		CodeMethodNotAllowed, CodeHTTPSRequired, CodeLimitExceeded, CodeEmailNotVerified, CodeClientClosed, CodeMFARequired,
 		errPersistedQueryNotFoundCode, CodeDocumentNotFound, CodeDocumentNotTrusted,
 		errcode.ValidationFailed, errcode.ParseFailed,
 		"COMPLEXITY_LIMIT_EXCEEDED", // extension.ComplexityLimit's, not exported
@@ -168,6 +174,10 @@ func presentKnown(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error,
 	setCode(gqlErr, p.code)
 	if p.reason != "" {
 		gqlErr.Extensions["reason"] = p.reason
+	}
+	if m, ok := matched.(*auth.MFARequiredError); ok {
+		gqlErr.Extensions["mfaChallenge"] = m.Challenge
+		gqlErr.Extensions["expiresIn"] = int(m.ExpiresIn.Seconds())
 	}
 	retry, own := p.retry(matched)
 	if own {

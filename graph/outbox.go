@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/authql/authql/auth/mail"
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb/outbox"
 	"github.com/authql/authql/ent/schema/pulid"
@@ -47,6 +48,9 @@ func (r *Resolver) handleOutbox() {
 	}
 	r.outbox.Handle(kindPosts, r.deliverPosts)
 	r.outbox.Handle(kindUsers, r.deliverUsers)
+	// Mail rows are written here and delivered by the mail worker the
+	// server registers for mail.Kind; until one is, they wait.
+	r.outbox.Accept(mail.Kind)
 }
 
 func (r *Resolver) deliverPosts(ctx context.Context, payload []byte) error {

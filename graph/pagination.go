@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/schema/pulid"
 	"github.com/authql/authql/graph/store"
 )
 
@@ -38,6 +39,8 @@ type listKind int
 const (
 	postList listKind = iota
 	userList
+	// eventList: the security trail, by time and the ID.
+	eventList
 )
 
 // checkCursors refuses a cursor that decodes but is not one of this kind
@@ -53,7 +56,8 @@ func checkCursors(kind listKind, after, before *ent.Cursor) error {
 			continue
 		}
 		_, timed := a.c.Value.(time.Time)
-		ok := a.c.ID.Valid() && (kind == postList && timed || kind == userList && a.c.Value == nil)
+		ok := a.c.ID.Valid() && (kind == postList && timed || kind == userList && a.c.Value == nil ||
+			kind == eventList && timed && a.c.ID.Prefix() == pulid.EventPrefix)
 		if !ok {
 			return badInput(a.name, "is not a cursor of this list: pass a startCursor or endCursor of this list unchanged")
 		}

@@ -78,6 +78,13 @@ var problems = [...]problem{
 	{match: is(auth.ErrInvalidRefreshToken), code: CodeUnauthenticated, reason: "INVALID_REFRESH_TOKEN"},
 	{match: is(auth.ErrRefreshReused), code: CodeUnauthenticated, reason: "REFRESH_TOKEN_REUSED"},
 	{match: is(auth.ErrForbidden), code: CodeForbidden},
+	{match: as[*auth.MFARequiredError], code: CodeMFARequired},
+	{match: is(auth.ErrMFARequired), code: CodeMFARequired},
+	{match: is(auth.ErrInvalidChallenge), code: CodeUnauthenticated, reason: "INVALID_MFA_CHALLENGE"},
+	{match: is(auth.ErrInvalidMFACode), code: CodeUnauthenticated, reason: "INVALID_MFA_CODE"},
+	{match: is(auth.ErrMFAEnabled), code: CodeForbidden},
+	{match: is(auth.ErrMFANotEnrolled), code: CodeForbidden},
+	{match: is(errMFAUnavailable), code: CodeForbidden},
 	{match: is(auth.ErrEmailNotVerified), code: CodeEmailNotVerified},
 
 	// Requests refused before any GraphQL runs, or instead of it, with a

@@ -43,6 +43,11 @@ type Deps struct {
 	// nil: delivered after the commit with nothing to retry a failure.
 	Outbox *outbox.Outbox
 	Log    *slog.Logger
+	// MFA is what two-factor sign-in needs; without a Sealer it is off
+	// (the TOTP mutations fail).
+	MFA MFADeps
+	// Trail records security events (mySecurityEvents); nil: none.
+	Trail *auth.Trail
 	// RequireVerifiedEmail: sign-up returns no tokens, and login is
 	// refused, until the address is verified; sign-up answers alike for
 	// new and existing addresses (APP_REQUIRE_VERIFIED_EMAIL).
@@ -62,6 +67,8 @@ type Resolver struct {
 	store     *store.Store
 	events    *events
 	outbox    *outbox.Outbox
+	mfa       MFADeps
+	trail     *auth.Trail
 	// requireVerified: Deps.RequireVerifiedEmail.
 	requireVerified bool
 	// beforeCommit: Deps.BeforeCommit.
@@ -79,7 +86,8 @@ func newResolver(d Deps) *Resolver {
 	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
 		store: store.New(d.Ent, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
 		requireVerified: d.RequireVerifiedEmail,
-		log:             d.logger()}
+		mfa:             d.MFA, trail: d.Trail,
+		log: d.logger()}
 	r.handleOutbox()
 	return r
 }
@@ -91,7 +99,7 @@ func (r *Resolver) schema() graphql.ExecutableSchema {
 			mutation: r.Mutation(), post: r.Post(), query: r.Query(), subscription: r.Subscription(), user: r.User(),
 		},
 		Directives: DirectiveRoot{
-			Auth:    auth.AuthDirective,
+			Auth:    authDirective,
 			HasRole: auth.HasRoleDirective(r.roleOf),
 		},
 	}

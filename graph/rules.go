@@ -20,6 +20,10 @@ var credentialFields = [...]string{
 	"logout",
 	"changePassword",
 	"revokeSession",
+	// Two-factor codes: each alias would be one more guess per request.
+	"verifyMfa",
+	"confirmTotp",
+	"disableTotp",
 	"verifyEmail",
 	"resendVerification",
 	"requestPasswordReset",

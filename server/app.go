@@ -149,6 +149,11 @@ func (a *app) start(ctx context.Context, d deps) error {
 	if err := watch(a.registry, a.rdb, a.db, a.bus); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	sealer, err := a.sealer()
+	if err != nil {
+		return err
+	}
+	trail := auth.NewTrail(a.db.Client, d.now)
 	a.sessions = auth.NewSessions(a.rdb, a.bus, tokens, auth.SessionConfig{
 		Prefix:      cfg.RedisPrefix,
 		IdleTimeout: cfg.SessionIdle,
@@ -159,6 +164,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Observer:    a.metrics,
 		MaxSessions: cfg.MaxSessions,
 		Ledger:      auth.NewLedger(a.db.Client),
+		Trail:       trail,
 	})
 	// Every instance delivers what writes left in the outbox (theirs or a
 	// dead instance's), at once when its bus resyncs: Redis is back.
@@ -193,6 +199,12 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, d.now, a.logs.auth, a.metrics),
 		Outbox:    ob,
 		Log:       a.logs.err,
+		MFA: graph.MFADeps{
+			Challenges: auth.NewChallenges(a.rdb, cfg.RedisPrefix, d.now),
+			Sealer:     sealer,
+			Issuer:     cfg.JWTIssuer,
+		},
+		Trail: trail,
 
 		RequireVerifiedEmail: cfg.RequireVerifiedEmail,
 
@@ -268,6 +280,23 @@ func (a *app) tokens(now func() time.Time) (*auth.Tokens, error) {
 		Verify:   verify,
 		Now:      now,
 	})
+}
+
+// devEncryptionKey seals secrets at rest in development when
+// APP_ENCRYPTION_KEY is not set. It is public (it is in the source), so
+// production refuses to start without a key of its own; unlike the random
+// development signing key it is fixed, so what a development database
+// holds stays readable across restarts.
+const devEncryptionKey = "authql development encryption key: public, never for production"
+
+// sealer builds what encrypts secrets kept in the database.
+func (a *app) sealer() (*auth.Sealer, error) {
+	key := a.cfg.EncryptionKey
+	if key == "" {
+		key = devEncryptionKey
+		a.log.Warn("APP_ENCRYPTION_KEY is not set: TOTP secrets are encrypted with the public development key; set one (server gen-secret) before storing real ones")
+	}
+	return auth.NewSealer([]byte(key))
 }
 
 // Close releases everything newApp opened, in reverse order.

@@ -48,13 +48,16 @@ type Config struct {
 	JWTEd25519Key    string   // base64 Ed25519 seed; when set, tokens are signed with EdDSA
 	JWTEd25519Verify []string // base64 public keys of older Ed25519 keys
 	JWTIssuer        string
-	JWTAudience      string
-	JWTLeeway        time.Duration
-	AccessTTL        time.Duration
-	RefreshTTL       time.Duration
-	SessionIdle      time.Duration
-	RefreshGrace     time.Duration
-	MaxSessions      int
+	// EncryptionKey seals secrets kept in the database (TOTP secrets);
+	// empty in development: a fixed development key.
+	EncryptionKey string
+	JWTAudience   string
+	JWTLeeway     time.Duration
+	AccessTTL     time.Duration
+	RefreshTTL    time.Duration
+	SessionIdle   time.Duration
+	RefreshGrace  time.Duration
+	MaxSessions   int
 
 	CORSOrigins    []string
 	TrustedProxies []netip.Prefix
@@ -170,6 +173,7 @@ func settings() []setting {
 		{"APP_JWT_VERIFY_SECRETS", "jwt-verify-secrets", "", "comma-separated older secrets still accepted while tokens signed with them live", list(func(c *Config) *[]string { return &c.JWTVerifySecrets })},
 		{"APP_JWT_ED25519_KEY", "jwt-ed25519-key", "", "base64 Ed25519 seed (32 bytes): sign with EdDSA and publish the public key at /.well-known/jwks.json (server gen-key makes one)", str(func(c *Config) *string { return &c.JWTEd25519Key })},
 		{"APP_JWT_ED25519_VERIFY_KEYS", "jwt-ed25519-verify-keys", "", "comma-separated base64 public keys of older Ed25519 keys, still accepted and published", list(func(c *Config) *[]string { return &c.JWTEd25519Verify })},
+		{"APP_ENCRYPTION_KEY", "encryption-key", "", "key that encrypts secrets at rest (TOTP secrets, AES-256-GCM), at least 32 random bytes; development default: a fixed, public key; changing it makes enrolled authenticators unusable", str(func(c *Config) *string { return &c.EncryptionKey })},
 		{"APP_JWT_ISSUER", "jwt-issuer", "authql", "iss claim of access tokens", str(func(c *Config) *string { return &c.JWTIssuer })},
 		{"APP_JWT_AUDIENCE", "jwt-audience", "authql", "aud claim of access tokens", str(func(c *Config) *string { return &c.JWTAudience })},
 		{"APP_JWT_LEEWAY", "jwt-leeway", "30s", "clock skew tolerated when checking exp/iat", duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},

@@ -68,7 +68,7 @@ func TestConfigProductionRefusesDefaults(t *testing.T) {
 		want []string
 	}{
 		{"all defaults", map[string]string{"APP_ENV": "production"},
-			[]string{"REDIS_URL", "APP_JWT_SECRET", "DATABASE_URL", "APP_SMTP_URL", "APP_PUBLIC_URL"}},
+			[]string{"REDIS_URL", "APP_JWT_SECRET", "DATABASE_URL", "APP_SMTP_URL", "APP_PUBLIC_URL", "APP_ENCRYPTION_KEY"}},
 		{"bad smtp url", map[string]string{"APP_SMTP_URL": "http://mail.example.com"}, []string{"APP_SMTP_URL", "smtp or smtps"}},
 		{"implicit tls off", map[string]string{"APP_SMTP_URL": "smtps://mail.example.com?tls=none"}, []string{"APP_SMTP_URL"}},
 		{"bad public url", map[string]string{"APP_PUBLIC_URL": "app.example.com"}, []string{"APP_PUBLIC_URL"}},

@@ -9,7 +9,8 @@ import (
 )
 
 // An operation holds at most one credential mutation (register, login,
-// refresh, logout, changePassword, revokeSession), counting aliases and
+// refresh, logout, changePassword, revokeSession, and the two-factor code
+// checks verifyMfa, confirmTotp, disableTotp), counting aliases and
 // fragments: more is refused before anything runs, so nothing is charged
 // to a rate limit and nothing is written.
 func TestOneCredentialMutationPerOperation(t *testing.T) {
@@ -39,6 +40,9 @@ func TestOneCredentialMutationPerOperation(t *testing.T) {
 			`mutation { refresh(refreshToken: "made-up") ` + fields + ` register(input: {email: "new@example.com", password: "plum-tree-42", name: "N"}) ` + fields + ` }`, nil},
 		{"changePassword and revokeSession", ann.Access,
 			`mutation { changePassword(currentPassword: "plum-tree-42", newPassword: "plum-tree-43") ` + fields + ` revokeSession(id: "SE01M8KRENEZFPG63MNY42XXKTH7") }`, nil},
+		{"aliased two-factor guesses", "",
+			`mutation { a: verifyMfa(challenge: "mfa_x", code: "000000") ` + fields + ` b: verifyMfa(challenge: "mfa_x", code: "000001") ` + fields + ` }`, nil},
+		{"confirmTotp and disableTotp", ann.Access, `mutation { confirmTotp(code: "000000") disableTotp(code: "000001") }`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := s.do(t, tc.token, tc.query, tc.vars)

@@ -252,11 +252,14 @@ func TestTrustedDocumentsHoldSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// graphql-transport-ws: an operation refused before it ran is an
-	// error message, its payload the errors.
-	var errs []gqlError
-	_ = json.Unmarshal(m.Payload, &errs)
-	if m.ID != "1" || m.Type != "error" || len(errs) != 1 || errs[0].Extensions["code"] != "DOCUMENT_NOT_TRUSTED" {
-		t.Fatalf("got %s %s, want an error DOCUMENT_NOT_TRUSTED", m.Type, m.Payload)
+	// As over gqlgen's transport: an operation refused before it ran is a
+	// result with errors and no data, then complete.
+	var res struct{ Errors []gqlError }
+	_ = json.Unmarshal(m.Payload, &res)
+	if m.ID != "1" || m.Type != "next" || len(res.Errors) != 1 || res.Errors[0].Extensions["code"] != "DOCUMENT_NOT_TRUSTED" {
+		t.Fatalf("got %s %s, want a result with the error DOCUMENT_NOT_TRUSTED", m.Type, m.Payload)
+	}
+	if m, err := c.read(5 * time.Second); err != nil || m.ID != "1" || m.Type != "complete" {
+		t.Fatalf("after the refusal: %+v %v, want complete", m, err)
 	}
 }

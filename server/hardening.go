@@ -38,6 +38,10 @@ func (c Config) weakSettings() []string {
 		out = append(out, "APP_JWT_SECRET: must be at least 32 random bytes, base64- or hex-encoded "+
 			"(`server gen-secret` or `openssl rand -base64 32` makes one); a passphrase is not random, whatever its length")
 	}
+	if c.EncryptionKey != "" && secretBytes(c.EncryptionKey) < minSecretBytes {
+		out = append(out, "APP_ENCRYPTION_KEY: must be at least 32 random bytes, base64- or hex-encoded "+
+			"(`server gen-secret` makes one); a passphrase is not random, whatever its length")
+	}
 	for _, s := range c.JWTVerifySecrets {
 		if secretBytes(s) < minSecretBytes {
 			out = append(out, "APP_JWT_VERIFY_SECRETS: every secret must be at least 32 random bytes, base64- or hex-encoded; "+

@@ -14,7 +14,7 @@ const strongSecret = "q3Jx8m0ZP1y7nE2c4VtK9bWs6aHgLd5uRf0iOe3Mj8Y="
 // productionBase is a production configuration production accepts.
 func productionBase() map[string]string {
 	return map[string]string{"APP_ENV": "production", "APP_JWT_SECRET": strongSecret,
-		"REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app",
+		"APP_ENCRYPTION_KEY": strongSecret, "REDIS_URL": "redis://r:6379", "DATABASE_URL": "postgres://db/app",
 		"APP_SMTP_URL": "smtp://mailer:secret@smtp.example.com:587", "APP_PUBLIC_URL": "https://app.example.com"}
 }
 

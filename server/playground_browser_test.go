@@ -145,7 +145,7 @@ document.addEventListener('securitypolicyviolation', (e) =>
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(titles, ","), "Register,Login,Me,CreatePost,Posts,RequestPasswordReset"; got != want {
+	if got, want := strings.Join(titles, ","), "Register,Login,Me,CreatePost,Posts,RequestPasswordReset,EnrollTotp,MySecurityEvents"; got != want {
 		t.Errorf("tabs=%s, want %s", got, want)
 	}
 

@@ -44,7 +44,7 @@ func startRun(t *testing.T, env map[string]string) *runningServer {
 	full := map[string]string{
 		"APP_ENV": "production", "APP_ADDR": "127.0.0.1:0", "APP_METRICS_ADDR": "127.0.0.1:0",
 		"DATABASE_URL": entdbtest.DSN(t), "APP_REDIS_PREFIX": r.Prefix, "APP_JWT_SECRET": strongSecret,
-		"APP_REQUIRE_HTTPS": "false", "APP_SHUTDOWN_GRACE": "0s",
+		"APP_ENCRYPTION_KEY": strongSecret, "APP_REQUIRE_HTTPS": "false", "APP_SHUTDOWN_GRACE": "0s",
 		// Nothing listens: mail is retried in the background, unseen.
 		"APP_SMTP_URL": "smtp://127.0.0.1:1?tls=none", "APP_PUBLIC_URL": "https://app.example.com",
 		// These tests sign up and use the tokens at once.

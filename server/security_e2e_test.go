@@ -221,6 +221,7 @@ func TestQueryLimits(t *testing.T) {
 func productionEnv(e *testEnv) {
 	e.env["APP_ENV"] = "production"
 	e.env["REDIS_URL"] = "redis://unused.invalid:6379" // the test injects its client
+	e.env["APP_ENCRYPTION_KEY"] = strongSecret
 	e.env["APP_TRUSTED_PROXIES"] = "127.0.0.1/32,::1"
 	// Mail is never delivered here (nothing listens); these tests sign up
 	// and use the tokens at once.

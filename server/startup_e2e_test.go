@@ -132,7 +132,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func startingEnv(dsn, redisAddr string) map[string]string {
 	return map[string]string{
 		"APP_ENV": "production", "APP_ADDR": "127.0.0.1:0", "APP_METRICS_ADDR": "127.0.0.1:0",
-		"DATABASE_URL": dsn, "REDIS_URL": "redis://" + redisAddr, "APP_JWT_SECRET": strongSecret,
+		"DATABASE_URL": dsn, "REDIS_URL": "redis://" + redisAddr, "APP_JWT_SECRET": strongSecret, "APP_ENCRYPTION_KEY": strongSecret,
 		"APP_REQUIRE_HTTPS": "false", "APP_SHUTDOWN_GRACE": "0s", "APP_LOG_FORMAT": "text",
 		// Nothing listens: mail is retried in the background, unseen.
 		"APP_SMTP_URL": "smtp://127.0.0.1:1?tls=none", "APP_PUBLIC_URL": "https://app.example.com",

@@ -47,6 +47,9 @@ func (c Config) validate() []error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("APP_LOG_FORMAT: must be text or json, not %q", c.LogFormat))
 	}
+	if c.EncryptionKey != "" && len(c.EncryptionKey) < 32 {
+		errs = append(errs, errors.New("APP_ENCRYPTION_KEY: must be at least 32 bytes"))
+	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("APP_JWT_SECRET: must be at least 32 bytes (256 bits) for HS256"))
 	}
@@ -114,6 +117,9 @@ func (c Config) validate() []error {
 		}
 		if c.JWTSecret == "" && c.JWTEd25519Key == "" {
 			errs = append(errs, errors.New("production: set APP_JWT_SECRET (at least 32 random bytes) or APP_JWT_ED25519_KEY: a generated key differs per instance and dies with the process"))
+		}
+		if c.EncryptionKey == "" {
+			errs = append(errs, errors.New("production: set APP_ENCRYPTION_KEY (at least 32 random bytes, `server gen-secret`): the development key is public"))
 		}
 		if c.DatabaseURL == "" {
 			errs = append(errs, errors.New("production: set DATABASE_URL: the default SQLite file is for development"))

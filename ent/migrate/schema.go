@@ -98,6 +98,34 @@ var (
 			},
 		},
 	}
+	// RecoveryCodesColumns holds the columns for the "recovery_codes" table.
+	RecoveryCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "code_hash", Type: field.TypeString, Size: 64},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeString, Size: 28},
+	}
+	// RecoveryCodesTable holds the schema information for the "recovery_codes" table.
+	RecoveryCodesTable = &schema.Table{
+		Name:       "recovery_codes",
+		Columns:    RecoveryCodesColumns,
+		PrimaryKey: []*schema.Column{RecoveryCodesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "recovery_codes_users_recovery_codes",
+				Columns:    []*schema.Column{RecoveryCodesColumns[3]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "recoverycode_user_id_code_hash",
+				Unique:  true,
+				Columns: []*schema.Column{RecoveryCodesColumns[3], RecoveryCodesColumns[1]},
+			},
+		},
+	}
 	// RevocationsColumns holds the columns for the "revocations" table.
 	RevocationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 32},
@@ -114,6 +142,36 @@ var (
 				Name:    "revocation_revoked_at",
 				Unique:  false,
 				Columns: []*schema.Column{RevocationsColumns[2]},
+			},
+		},
+	}
+	// SecurityEventsColumns holds the columns for the "security_events" table.
+	SecurityEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 28},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"SIGN_IN", "SIGN_IN_FAILED", "NEW_DEVICE", "PASSWORD_CHANGED", "PASSWORD_RESET", "MFA_ENABLED", "MFA_DISABLED", "RECOVERY_CODES_REGENERATED", "SESSION_REVOKED", "REFRESH_TOKEN_REUSED"}},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "address", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "device", Type: field.TypeString, Size: 256, Default: ""},
+		{Name: "user_id", Type: field.TypeString, Size: 28},
+	}
+	// SecurityEventsTable holds the schema information for the "security_events" table.
+	SecurityEventsTable = &schema.Table{
+		Name:       "security_events",
+		Columns:    SecurityEventsColumns,
+		PrimaryKey: []*schema.Column{SecurityEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "security_events_users_security_events",
+				Columns:    []*schema.Column{SecurityEventsColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "securityevent_user_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{SecurityEventsColumns[5], SecurityEventsColumns[2], SecurityEventsColumns[0]},
 			},
 		},
 	}
@@ -150,6 +208,9 @@ var (
 		{Name: "email_verified", Type: field.TypeBool, Default: false},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"USER", "ADMIN"}, Default: "USER"},
 		{Name: "credentials_version", Type: field.TypeInt64, Default: 0},
+		{Name: "totp_secret", Type: field.TypeString, Nullable: true},
+		{Name: "totp_enabled", Type: field.TypeBool, Default: false},
+		{Name: "totp_last_step", Type: field.TypeInt64, Default: 0},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -162,7 +223,9 @@ var (
 		AccountTokensTable,
 		OutboxTable,
 		PostsTable,
+		RecoveryCodesTable,
 		RevocationsTable,
+		SecurityEventsTable,
 		SentMailsTable,
 		UsersTable,
 	}
@@ -173,4 +236,6 @@ func init() {
 		Table: "outbox",
 	}
 	PostsTable.ForeignKeys[0].RefTable = UsersTable
+	RecoveryCodesTable.ForeignKeys[0].RefTable = UsersTable
+	SecurityEventsTable.ForeignKeys[0].RefTable = UsersTable
 }

@@ -52,6 +52,25 @@ func (User) Fields() []ent.Field {
 			Default(0).
 			NonNegative().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		// The TOTP secret (RFC 6238), sealed with AES-GCM under a key
+		// derived from APP_ENCRYPTION_KEY and bound to the user's ID (see
+		// auth.Sealer): the column alone never gives the secret away. Set
+		// by enrollTotp; it takes effect once totp_enabled is set.
+		field.String("totp_secret").
+			Optional().
+			Nillable().
+			Sensitive().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// Two-factor sign-in is on: login asks for a code (verifyMfa).
+		field.Bool("totp_enabled").
+			Default(false).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// The last TOTP time step (30-second window) a code was accepted
+		// for: a code of that step or an earlier one is refused, so a code
+		// seen once cannot be replayed inside its window.
+		field.Int64("totp_last_step").
+			Default(0).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -60,6 +79,10 @@ func (User) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("posts", Post.Type).
 			Annotations(entgql.RelayConnection()),
+		edge.To("recovery_codes", RecoveryCode.Type).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		edge.To("security_events", SecurityEvent.Type).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -142,6 +142,19 @@ type ChangePasswordResponse struct {
 // GetChangePassword returns ChangePasswordResponse.ChangePassword, and is useful for accessing the field via an interface.
 func (v *ChangePasswordResponse) GetChangePassword() AuthFields { return v.ChangePassword }
 
+// ConfirmTotpResponse is returned by ConfirmTotp on success.
+type ConfirmTotpResponse struct {
+	// Turns two-factor sign-in on with a code from the authenticator just
+	// enrolled, and returns 10 single-use recovery codes: shown this once, stored
+	// only hashed. From now on `login` asks for a code. The caller's sessions go
+	// on as they are. Fails with `BAD_USER_INPUT` (field `code`) for a wrong
+	// code, `FORBIDDEN` without a pending enrollment.
+	ConfirmTotp []string `json:"confirmTotp"`
+}
+
+// GetConfirmTotp returns ConfirmTotpResponse.ConfirmTotp, and is useful for accessing the field via an interface.
+func (v *ConfirmTotpResponse) GetConfirmTotp() []string { return v.ConfirmTotp }
+
 // A new post.
 type CreatePostInput struct {
 	// The title: plain text, 1 to 200 characters.
@@ -174,6 +187,52 @@ type DeletePostResponse struct {
 
 // GetDeletePost returns DeletePostResponse.DeletePost, and is useful for accessing the field via an interface.
 func (v *DeletePostResponse) GetDeletePost() string { return v.DeletePost }
+
+// DisableTotpResponse is returned by DisableTotp on success.
+type DisableTotpResponse struct {
+	// Turns two-factor sign-in off and deletes the secret and recovery codes.
+	// Needs a session signed in with a second factor and, again, a current code
+	// or an unused recovery code (field `code`: `BAD_USER_INPUT` if wrong).
+	DisableTotp bool `json:"disableTotp"`
+}
+
+// GetDisableTotp returns DisableTotpResponse.DisableTotp, and is useful for accessing the field via an interface.
+func (v *DisableTotpResponse) GetDisableTotp() bool { return v.DisableTotp }
+
+// EnrollTotpEnrollTotpTotpEnrollment includes the requested fields of the GraphQL type TotpEnrollment.
+// The GraphQL type's documentation follows.
+//
+// A new TOTP secret (RFC 6238: 6 digits, 30 seconds, SHA-1), not in force until
+// `confirmTotp` proves the authenticator has it. Show it once; it is not
+// readable again.
+type EnrollTotpEnrollTotpTotpEnrollment struct {
+	// The secret in base32, for typing into an authenticator by hand.
+	Secret string `json:"secret"`
+	// The otpauth:// URI (Key Uri Format) the authenticator reads.
+	Uri string `json:"uri"`
+	// The URI as a QR code: a PNG image in a data: URL, for an <img src>.
+	QrCode string `json:"qrCode"`
+}
+
+// GetSecret returns EnrollTotpEnrollTotpTotpEnrollment.Secret, and is useful for accessing the field via an interface.
+func (v *EnrollTotpEnrollTotpTotpEnrollment) GetSecret() string { return v.Secret }
+
+// GetUri returns EnrollTotpEnrollTotpTotpEnrollment.Uri, and is useful for accessing the field via an interface.
+func (v *EnrollTotpEnrollTotpTotpEnrollment) GetUri() string { return v.Uri }
+
+// GetQrCode returns EnrollTotpEnrollTotpTotpEnrollment.QrCode, and is useful for accessing the field via an interface.
+func (v *EnrollTotpEnrollTotpTotpEnrollment) GetQrCode() string { return v.QrCode }
+
+// EnrollTotpResponse is returned by EnrollTotp on success.
+type EnrollTotpResponse struct {
+	// Starts turning on two-factor sign-in: a new TOTP secret, replacing any
+	// earlier one not yet confirmed. Nothing changes until `confirmTotp`. Fails
+	// with `FORBIDDEN` if two-factor sign-in is already on.
+	EnrollTotp EnrollTotpEnrollTotpTotpEnrollment `json:"enrollTotp"`
+}
+
+// GetEnrollTotp returns EnrollTotpResponse.EnrollTotp, and is useful for accessing the field via an interface.
+func (v *EnrollTotpResponse) GetEnrollTotp() EnrollTotpEnrollTotpTotpEnrollment { return v.EnrollTotp }
 
 // Credentials for `login`.
 type LoginInput struct {
@@ -236,6 +295,191 @@ type MeResponse struct {
 
 // GetMe returns MeResponse.Me, and is useful for accessing the field via an interface.
 func (v *MeResponse) GetMe() UserFields { return v.Me }
+
+// MySecurityEventsMySecurityEventsSecurityEventConnection includes the requested fields of the GraphQL type SecurityEventConnection.
+// The GraphQL type's documentation follows.
+//
+// A page of security events.
+type MySecurityEventsMySecurityEventsSecurityEventConnection struct {
+	// How many events the whole trail has.
+	TotalCount int `json:"totalCount"`
+	// Where this page sits in the whole list.
+	PageInfo MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo `json:"pageInfo"`
+	// The events of this page, with their cursors.
+	Edges []*MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge `json:"edges"`
+}
+
+// GetTotalCount returns MySecurityEventsMySecurityEventsSecurityEventConnection.TotalCount, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnection) GetTotalCount() int {
+	return v.TotalCount
+}
+
+// GetPageInfo returns MySecurityEventsMySecurityEventsSecurityEventConnection.PageInfo, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnection) GetPageInfo() MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo {
+	return v.PageInfo
+}
+
+// GetEdges returns MySecurityEventsMySecurityEventsSecurityEventConnection.Edges, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnection) GetEdges() []*MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge {
+	return v.Edges
+}
+
+// MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge includes the requested fields of the GraphQL type SecurityEventEdge.
+// The GraphQL type's documentation follows.
+//
+// A security event and its position in the trail.
+type MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge struct {
+	// The position of this event, for `after`.
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent `json:"node"`
+}
+
+// GetCursor returns MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge.Cursor, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge) GetCursor() string {
+	return v.Cursor
+}
+
+// GetNode returns MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge.Node, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdge) GetNode() *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent {
+	return v.Node
+}
+
+// MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent includes the requested fields of the GraphQL type SecurityEvent.
+// The GraphQL type's documentation follows.
+//
+// One entry of the caller's security trail.
+type MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent struct {
+	// The event's ID.
+	Id string `json:"id"`
+	// What happened.
+	Kind SecurityEventKind `json:"kind"`
+	// When it happened.
+	CreatedAt time.Time `json:"createdAt"`
+	// The client's network: its address prefix (/24 for IPv4, /48 for IPv6); null if unknown.
+	Address *string `json:"address"`
+	// The client's User-Agent (up to 200 characters); null if none.
+	Device *string `json:"device"`
+}
+
+// GetId returns MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent.Id, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent) GetId() string {
+	return v.Id
+}
+
+// GetKind returns MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent.Kind, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent) GetKind() SecurityEventKind {
+	return v.Kind
+}
+
+// GetCreatedAt returns MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent.CreatedAt, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent) GetCreatedAt() time.Time {
+	return v.CreatedAt
+}
+
+// GetAddress returns MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent.Address, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent) GetAddress() *string {
+	return v.Address
+}
+
+// GetDevice returns MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent.Device, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionEdgesSecurityEventEdgeNodeSecurityEvent) GetDevice() *string {
+	return v.Device
+}
+
+// MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo includes the requested fields of the GraphQL type PageInfo.
+// The GraphQL type's documentation follows.
+//
+// Where a page of a connection sits in the whole list (Relay cursor connections).
+type MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo struct {
+	PageFields `json:"-"`
+}
+
+// GetHasNextPage returns MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo.HasNextPage, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo) GetHasNextPage() bool {
+	return v.PageFields.HasNextPage
+}
+
+// GetHasPreviousPage returns MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo.HasPreviousPage, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo) GetHasPreviousPage() bool {
+	return v.PageFields.HasPreviousPage
+}
+
+// GetStartCursor returns MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo.StartCursor, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo) GetStartCursor() *string {
+	return v.PageFields.StartCursor
+}
+
+// GetEndCursor returns MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo.EndCursor, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo) GetEndCursor() *string {
+	return v.PageFields.EndCursor
+}
+
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.PageFields)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalMySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo struct {
+	HasNextPage bool `json:"hasNextPage"`
+
+	HasPreviousPage bool `json:"hasPreviousPage"`
+
+	StartCursor *string `json:"startCursor"`
+
+	EndCursor *string `json:"endCursor"`
+}
+
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *MySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo) __premarshalJSON() (*__premarshalMySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo, error) {
+	var retval __premarshalMySecurityEventsMySecurityEventsSecurityEventConnectionPageInfo
+
+	retval.HasNextPage = v.PageFields.HasNextPage
+	retval.HasPreviousPage = v.PageFields.HasPreviousPage
+	retval.StartCursor = v.PageFields.StartCursor
+	retval.EndCursor = v.PageFields.EndCursor
+	return &retval, nil
+}
+
+// MySecurityEventsResponse is returned by MySecurityEvents on success.
+type MySecurityEventsResponse struct {
+	// The caller's security trail, newest first: sign-ins, failed sign-ins,
+	// new devices, password and two-factor changes, ended sessions, stolen
+	// refresh tokens. The last 1,000 events of at most 90 days are kept.
+	MySecurityEvents MySecurityEventsMySecurityEventsSecurityEventConnection `json:"mySecurityEvents"`
+}
+
+// GetMySecurityEvents returns MySecurityEventsResponse.MySecurityEvents, and is useful for accessing the field via an interface.
+func (v *MySecurityEventsResponse) GetMySecurityEvents() MySecurityEventsMySecurityEventsSecurityEventConnection {
+	return v.MySecurityEvents
+}
 
 // MySessionsMySessionsSession includes the requested fields of the GraphQL type Session.
 // The GraphQL type's documentation follows.
@@ -1000,6 +1244,18 @@ type RefreshResponse struct {
 // GetRefresh returns RefreshResponse.Refresh, and is useful for accessing the field via an interface.
 func (v *RefreshResponse) GetRefresh() AuthFields { return v.Refresh }
 
+// RegenerateRecoveryCodesResponse is returned by RegenerateRecoveryCodes on success.
+type RegenerateRecoveryCodesResponse struct {
+	// Replaces the recovery codes with 10 new ones (shown this once); the old
+	// ones stop working. Needs a session signed in with a second factor.
+	RegenerateRecoveryCodes []string `json:"regenerateRecoveryCodes"`
+}
+
+// GetRegenerateRecoveryCodes returns RegenerateRecoveryCodesResponse.RegenerateRecoveryCodes, and is useful for accessing the field via an interface.
+func (v *RegenerateRecoveryCodesResponse) GetRegenerateRecoveryCodes() []string {
+	return v.RegenerateRecoveryCodes
+}
+
 // A new account.
 type RegisterInput struct {
 	// The e-mail address; stored trimmed and lower-cased, and unique.
@@ -1101,6 +1357,45 @@ const (
 var AllRole = []Role{
 	RoleUser,
 	RoleAdmin,
+}
+
+// A security-relevant event of an account.
+type SecurityEventKind string
+
+const (
+	// A sign-in that started a session.
+	SecurityEventKindSignIn SecurityEventKind = "SIGN_IN"
+	// A sign-in of this account refused: a wrong password or two-factor code.
+	SecurityEventKindSignInFailed SecurityEventKind = "SIGN_IN_FAILED"
+	// A sign-in from a device and network not seen before (a mail was sent).
+	SecurityEventKindNewDevice SecurityEventKind = "NEW_DEVICE"
+	// The password was changed (changePassword).
+	SecurityEventKindPasswordChanged SecurityEventKind = "PASSWORD_CHANGED"
+	// The password was reset through a reset link.
+	SecurityEventKindPasswordReset SecurityEventKind = "PASSWORD_RESET"
+	// Two-factor sign-in was turned on.
+	SecurityEventKindMfaEnabled SecurityEventKind = "MFA_ENABLED"
+	// Two-factor sign-in was turned off.
+	SecurityEventKindMfaDisabled SecurityEventKind = "MFA_DISABLED"
+	// New recovery codes were made; the old ones stopped working.
+	SecurityEventKindRecoveryCodesRegenerated SecurityEventKind = "RECOVERY_CODES_REGENERATED"
+	// Sessions were ended by their user (logout, revokeSession).
+	SecurityEventKindSessionRevoked SecurityEventKind = "SESSION_REVOKED"
+	// A used refresh token was presented again: its session was ended as stolen.
+	SecurityEventKindRefreshTokenReused SecurityEventKind = "REFRESH_TOKEN_REUSED"
+)
+
+var AllSecurityEventKind = []SecurityEventKind{
+	SecurityEventKindSignIn,
+	SecurityEventKindSignInFailed,
+	SecurityEventKindNewDevice,
+	SecurityEventKindPasswordChanged,
+	SecurityEventKindPasswordReset,
+	SecurityEventKindMfaEnabled,
+	SecurityEventKindMfaDisabled,
+	SecurityEventKindRecoveryCodesRegenerated,
+	SecurityEventKindSessionRevoked,
+	SecurityEventKindRefreshTokenReused,
 }
 
 // Changes to the caller's own account. Omitted fields stay as they are.
@@ -1661,6 +1956,21 @@ type VerifyEmailResponse struct {
 // GetVerifyEmail returns VerifyEmailResponse.VerifyEmail, and is useful for accessing the field via an interface.
 func (v *VerifyEmailResponse) GetVerifyEmail() bool { return v.VerifyEmail }
 
+// VerifyMfaResponse is returned by VerifyMfa on success.
+type VerifyMfaResponse struct {
+	// Completes a sign-in that `login` answered with `MFA_REQUIRED`: the challenge
+	// from that error's `extensions.mfaChallenge` and a current code, or one of
+	// the recovery codes (each works once). Starts the session; its access tokens
+	// carry `amr: ["pwd","otp"]`. A code is accepted once. Fails with
+	// `UNAUTHENTICATED` (reason `INVALID_MFA_CHALLENGE`) for an unknown, expired
+	// (5 minutes) or used challenge, (reason `INVALID_MFA_CODE`) for a wrong
+	// code, and `RATE_LIMITED` after too many wrong codes for the account.
+	VerifyMfa AuthFields `json:"verifyMfa"`
+}
+
+// GetVerifyMfa returns VerifyMfaResponse.VerifyMfa, and is useful for accessing the field via an interface.
+func (v *VerifyMfaResponse) GetVerifyMfa() AuthFields { return v.VerifyMfa }
+
 // __ChangePasswordInput is used internally by genqlient
 type __ChangePasswordInput struct {
 	CurrentPassword string `json:"currentPassword"`
@@ -1672,6 +1982,14 @@ func (v *__ChangePasswordInput) GetCurrentPassword() string { return v.CurrentPa
 
 // GetNewPassword returns __ChangePasswordInput.NewPassword, and is useful for accessing the field via an interface.
 func (v *__ChangePasswordInput) GetNewPassword() string { return v.NewPassword }
+
+// __ConfirmTotpInput is used internally by genqlient
+type __ConfirmTotpInput struct {
+	Code string `json:"code"`
+}
+
+// GetCode returns __ConfirmTotpInput.Code, and is useful for accessing the field via an interface.
+func (v *__ConfirmTotpInput) GetCode() string { return v.Code }
 
 // __CreatePostInput is used internally by genqlient
 type __CreatePostInput struct {
@@ -1689,6 +2007,14 @@ type __DeletePostInput struct {
 // GetId returns __DeletePostInput.Id, and is useful for accessing the field via an interface.
 func (v *__DeletePostInput) GetId() string { return v.Id }
 
+// __DisableTotpInput is used internally by genqlient
+type __DisableTotpInput struct {
+	Code string `json:"code"`
+}
+
+// GetCode returns __DisableTotpInput.Code, and is useful for accessing the field via an interface.
+func (v *__DisableTotpInput) GetCode() string { return v.Code }
+
 // __LoginInput is used internally by genqlient
 type __LoginInput struct {
 	Input LoginInput `json:"input"`
@@ -1704,6 +2030,18 @@ type __LogoutInput struct {
 
 // GetScope returns __LogoutInput.Scope, and is useful for accessing the field via an interface.
 func (v *__LogoutInput) GetScope() *LogoutScope { return v.Scope }
+
+// __MySecurityEventsInput is used internally by genqlient
+type __MySecurityEventsInput struct {
+	First *int    `json:"first,omitempty"`
+	After *string `json:"after,omitempty"`
+}
+
+// GetFirst returns __MySecurityEventsInput.First, and is useful for accessing the field via an interface.
+func (v *__MySecurityEventsInput) GetFirst() *int { return v.First }
+
+// GetAfter returns __MySecurityEventsInput.After, and is useful for accessing the field via an interface.
+func (v *__MySecurityEventsInput) GetAfter() *string { return v.After }
 
 // __NodeInput is used internally by genqlient
 type __NodeInput struct {
@@ -1845,6 +2183,18 @@ type __VerifyEmailInput struct {
 // GetToken returns __VerifyEmailInput.Token, and is useful for accessing the field via an interface.
 func (v *__VerifyEmailInput) GetToken() string { return v.Token }
 
+// __VerifyMfaInput is used internally by genqlient
+type __VerifyMfaInput struct {
+	Challenge string `json:"challenge"`
+	Code      string `json:"code"`
+}
+
+// GetChallenge returns __VerifyMfaInput.Challenge, and is useful for accessing the field via an interface.
+func (v *__VerifyMfaInput) GetChallenge() string { return v.Challenge }
+
+// GetCode returns __VerifyMfaInput.Code, and is useful for accessing the field via an interface.
+func (v *__VerifyMfaInput) GetCode() string { return v.Code }
+
 // The mutation executed by ChangePassword.
 const ChangePassword_Operation = `
 mutation ChangePassword ($currentPassword: String!, $newPassword: String!) {
@@ -1887,6 +2237,38 @@ func ChangePassword(
 	}
 
 	data_ = &ChangePasswordResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by ConfirmTotp.
+const ConfirmTotp_Operation = `
+mutation ConfirmTotp ($code: String!) {
+	confirmTotp(code: $code)
+}
+`
+
+func ConfirmTotp(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	code string,
+) (data_ *ConfirmTotpResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "ConfirmTotp",
+		Query:  ConfirmTotp_Operation,
+		Variables: &__ConfirmTotpInput{
+			Code: code,
+		},
+	}
+
+	data_ = &ConfirmTotpResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -1964,6 +2346,72 @@ func DeletePost(
 	}
 
 	data_ = &DeletePostResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by DisableTotp.
+const DisableTotp_Operation = `
+mutation DisableTotp ($code: String!) {
+	disableTotp(code: $code)
+}
+`
+
+func DisableTotp(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	code string,
+) (data_ *DisableTotpResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "DisableTotp",
+		Query:  DisableTotp_Operation,
+		Variables: &__DisableTotpInput{
+			Code: code,
+		},
+	}
+
+	data_ = &DisableTotpResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by EnrollTotp.
+const EnrollTotp_Operation = `
+mutation EnrollTotp {
+	enrollTotp {
+		secret
+		uri
+		qrCode
+	}
+}
+`
+
+// Two-factor sign-in. Login of an account with it on fails with
+// MFA_REQUIRED; the error's extensions.mfaChallenge goes to VerifyMfa.
+func EnrollTotp(
+	ctx_ context.Context,
+	client_ graphql.Client,
+) (data_ *EnrollTotpResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "EnrollTotp",
+		Query:  EnrollTotp_Operation,
+	}
+
+	data_ = &EnrollTotpResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -2086,6 +2534,61 @@ func Me(
 	}
 
 	data_ = &MeResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by MySecurityEvents.
+const MySecurityEvents_Operation = `
+query MySecurityEvents ($first: Int, $after: Cursor) {
+	mySecurityEvents(first: $first, after: $after) {
+		totalCount
+		pageInfo {
+			... PageFields
+		}
+		edges {
+			cursor
+			node {
+				id
+				kind
+				createdAt
+				address
+				device
+			}
+		}
+	}
+}
+fragment PageFields on PageInfo {
+	hasNextPage
+	hasPreviousPage
+	startCursor
+	endCursor
+}
+`
+
+func MySecurityEvents(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	first *int,
+	after *string,
+) (data_ *MySecurityEventsResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "MySecurityEvents",
+		Query:  MySecurityEvents_Operation,
+		Variables: &__MySecurityEventsInput{
+			First: first,
+			After: after,
+		},
+	}
+
+	data_ = &MySecurityEventsResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -2342,6 +2845,34 @@ func Refresh(
 	}
 
 	data_ = &RefreshResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by RegenerateRecoveryCodes.
+const RegenerateRecoveryCodes_Operation = `
+mutation RegenerateRecoveryCodes {
+	regenerateRecoveryCodes
+}
+`
+
+func RegenerateRecoveryCodes(
+	ctx_ context.Context,
+	client_ graphql.Client,
+) (data_ *RegenerateRecoveryCodesResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "RegenerateRecoveryCodes",
+		Query:  RegenerateRecoveryCodes_Operation,
+	}
+
+	data_ = &RegenerateRecoveryCodesResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -2771,6 +3302,59 @@ func VerifyEmail(
 	}
 
 	data_ = &VerifyEmailResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by VerifyMfa.
+const VerifyMfa_Operation = `
+mutation VerifyMfa ($challenge: String!, $code: String!) {
+	verifyMfa(challenge: $challenge, code: $code) {
+		... AuthFields
+	}
+}
+fragment AuthFields on AuthPayload {
+	accessToken
+	refreshToken
+	tokenType
+	expiresIn
+	user {
+		... UserFields
+	}
+}
+fragment UserFields on User {
+	id
+	email
+	emailVerified
+	name
+	role
+	createdAt
+}
+`
+
+func VerifyMfa(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	challenge string,
+	code string,
+) (data_ *VerifyMfaResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "VerifyMfa",
+		Query:  VerifyMfa_Operation,
+		Variables: &__VerifyMfaInput{
+			Challenge: challenge,
+			Code:      code,
+		},
+	}
+
+	data_ = &VerifyMfaResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

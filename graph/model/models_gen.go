@@ -83,6 +83,18 @@ type Session struct {
 type Subscription struct {
 }
 
+// A new TOTP secret (RFC 6238: 6 digits, 30 seconds, SHA-1), not in force until
+// `confirmTotp` proves the authenticator has it. Show it once; it is not
+// readable again.
+type TotpEnrollment struct {
+	// The secret in base32, for typing into an authenticator by hand.
+	Secret string `json:"secret"`
+	// The otpauth:// URI (Key Uri Format) the authenticator reads.
+	URI string `json:"uri"`
+	// The URI as a QR code: a PNG image in a data: URL, for an <img src>.
+	QRCode string `json:"qrCode"`
+}
+
 // Changes to the caller's own account. Omitted fields stay as they are.
 type UpdateMeInput struct {
 	// A new display name, 1 to 100 characters.
@@ -95,6 +107,61 @@ type UpdatePostInput struct {
 	Title *string `json:"title,omitempty"`
 	// A new body, 1 to 50,000 characters.
 	Content *string `json:"content,omitempty"`
+}
+
+// What `@auth` may require of the caller's sign-in beyond a live session.
+type AuthRequirement string
+
+const (
+	// A second factor: the session was signed in with `verifyMfa`.
+	AuthRequirementMfa AuthRequirement = "MFA"
+)
+
+var AllAuthRequirement = []AuthRequirement{
+	AuthRequirementMfa,
+}
+
+func (e AuthRequirement) IsValid() bool {
+	switch e {
+	case AuthRequirementMfa:
+		return true
+	}
+	return false
+}
+
+func (e AuthRequirement) String() string {
+	return string(e)
+}
+
+func (e *AuthRequirement) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuthRequirement(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuthRequirement", str)
+	}
+	return nil
+}
+
+func (e AuthRequirement) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuthRequirement) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuthRequirement) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Who may be served a cached answer (see `@cacheControl`).

@@ -86,13 +86,15 @@ type Outbox struct {
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
+	accepted map[string]bool
 }
 
 // New returns an outbox in client's database (dialect: "sqlite3" or
 // "postgres", as entdb.DB.Dialect).
 func New(client *ent.Client, dialect string, cfg Config) *Outbox {
 	o := &Outbox{client: client, dialect: dialect, id: strings.ToLower(rand.Text()[:16]), log: cfg.Log,
-		now: cfg.Now, poll: cfg.Poll, kick: make(chan struct{}, 1), handlers: map[string]Handler{}}
+		now: cfg.Now, poll: cfg.Poll, kick: make(chan struct{}, 1), handlers: map[string]Handler{},
+		accepted: map[string]bool{}}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -111,6 +113,16 @@ func New(client *ent.Client, dialect string, cfg Config) *Outbox {
 func (o *Outbox) Handle(kind string, h Handler) {
 	o.mu.Lock()
 	o.handlers[kind] = h
+	o.mu.Unlock()
+}
+
+// Accept lets Add write rows of a kind this instance has no handler for
+// (yet): they wait in the table, unclaimed, until an instance that handles
+// the kind delivers them. For a kind whose handler another part of the
+// program registers, or a later release brings.
+func (o *Outbox) Accept(kind string) {
+	o.mu.Lock()
+	o.accepted[kind] = true
 	o.mu.Unlock()
 }
 
@@ -141,9 +153,12 @@ type Row struct {
 // Add writes a row in tx (the write's own transaction), owned by this
 // instance for WriterLease so that no worker delivers it while the writer
 // does (Deliver, after the commit). Returns an error for a kind without a
-// handler: nothing would ever deliver it.
+// handler that was not accepted (Accept): nothing would ever deliver it.
 func (o *Outbox) Add(ctx context.Context, tx *ent.Client, kind string, payload []byte) (Row, error) {
-	if o.handler(kind) == nil {
+	o.mu.RLock()
+	known := o.handlers[kind] != nil || o.accepted[kind]
+	o.mu.RUnlock()
+	if !known {
 		return Row{}, fmt.Errorf("outbox: no handler for kind %q", kind)
 	}
 	now := o.clock()

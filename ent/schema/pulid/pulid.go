@@ -34,6 +34,7 @@ const (
 	UserPrefix    = "US" // users (ent schema User)
 	PostPrefix    = "PO" // posts (ent schema Post)
 	SessionPrefix = "SE" // sessions (kept in Redis by auth)
+	EventPrefix   = "EV" // security events (ent schema SecurityEvent)
 )
 
 // prefixLen is the length of the type prefix of every ID.

@@ -159,6 +159,65 @@ export const ResetPasswordMutation = graphql(`
   }
 `);
 
+// Two-factor sign-in. A login of an account with it on fails with
+// extensions.code MFA_REQUIRED; extensions.mfaChallenge goes to VerifyMfa.
+export const EnrollTotpMutation = graphql(`
+  mutation EnrollTotp {
+    enrollTotp {
+      secret
+      uri
+      qrCode
+    }
+  }
+`);
+
+export const ConfirmTotpMutation = graphql(`
+  mutation ConfirmTotp($code: String!) {
+    confirmTotp(code: $code)
+  }
+`);
+
+export const VerifyMfaMutation = graphql(`
+  mutation VerifyMfa($challenge: String!, $code: String!) {
+    verifyMfa(challenge: $challenge, code: $code) {
+      ...AuthFields
+    }
+  }
+`);
+
+export const DisableTotpMutation = graphql(`
+  mutation DisableTotp($code: String!) {
+    disableTotp(code: $code)
+  }
+`);
+
+export const RegenerateRecoveryCodesMutation = graphql(`
+  mutation RegenerateRecoveryCodes {
+    regenerateRecoveryCodes
+  }
+`);
+
+export const MySecurityEventsQuery = graphql(`
+  query MySecurityEvents($first: Int, $after: Cursor) {
+    mySecurityEvents(first: $first, after: $after) {
+      totalCount
+      pageInfo {
+        ...PageFields
+      }
+      edges {
+        cursor
+        node {
+          id
+          kind
+          createdAt
+          address
+          device
+        }
+      }
+    }
+  }
+`);
+
 export const CreatePostMutation = graphql(`
   mutation CreatePost($input: CreatePostInput!) {
     createPost(input: $input) {
@@ -304,6 +363,8 @@ export class ApiError extends Error {
   readonly field: string | undefined;
   /** Seconds to wait before retrying (RATE_LIMITED), if the server said. */
   readonly retryAfter: number | undefined;
+  /** The challenge for verifyMfa (completeSignIn) of an MFA_REQUIRED login. */
+  readonly mfaChallenge: string | undefined;
 
   constructor(
     readonly errors: GraphQLErrorJSON[],
@@ -318,6 +379,7 @@ export class ApiError extends Error {
     this.reason = typeof ext['reason'] === 'string' ? ext['reason'] : undefined;
     this.field = typeof ext['field'] === 'string' ? ext['field'] : undefined;
     this.retryAfter = seconds(ext['retryAfter']) ?? retryAfterHeader;
+    this.mfaChallenge = typeof ext['mfaChallenge'] === 'string' ? ext['mfaChallenge'] : undefined;
   }
 }
 
@@ -343,7 +405,14 @@ type VariablesArg<V> = {} extends V ? [variables?: V] : [variables: V];
 
 export interface Api {
   request<R, V>(document: TypedDocumentString<R, V>, ...[variables]: VariablesArg<V>): Promise<R>;
+  /**
+   * Signs in with a password. For an account with two-factor sign-in on it
+   * rejects with an ApiError of code MFA_REQUIRED: ask for a code and pass
+   * the error's mfaChallenge to completeSignIn.
+   */
   signIn(email: string, password: string): Promise<void>;
+  /** Completes an MFA_REQUIRED sign-in with a TOTP or recovery code. */
+  completeSignIn(challenge: string, code: string): Promise<void>;
   signOut(): Promise<void>;
 }
 
@@ -420,6 +489,10 @@ export function createApi(opts: ApiOptions): Api {
     async signIn(email, password) {
       const { login } = await send(LoginMutation, { input: { email, password } }, undefined);
       opts.tokens.set({ accessToken: login.accessToken, refreshToken: login.refreshToken });
+    },
+    async completeSignIn(challenge, code) {
+      const { verifyMfa } = await send(VerifyMfaMutation, { challenge, code }, undefined);
+      opts.tokens.set({ accessToken: verifyMfa.accessToken, refreshToken: verifyMfa.refreshToken });
     },
     async signOut() {
       try {

@@ -127,4 +127,42 @@ mutation RequestPasswordReset($email: String!) {
 `,
     variables: json({ email }),
   },
+  {
+    query: `# Two-factor sign-in: a secret for an
+# authenticator app (or scan qrCode).
+# Then confirmTotp(code: "123456") turns
+# it on; login then answers MFA_REQUIRED
+# with extensions.mfaChallenge, and
+# verifyMfa(challenge, code) signs in.
+mutation EnrollTotp {
+  enrollTotp {
+    secret
+    uri
+    qrCode
+  }
+}
+`,
+  },
+  {
+    query: `# Sign-ins, failures, new devices,
+# password and two-factor changes.
+query MySecurityEvents($first: Int, $after: Cursor) {
+  mySecurityEvents(first: $first, after: $after) {
+    edges {
+      node {
+        kind
+        createdAt
+        address
+        device
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+`,
+    variables: json({ first: 20, after: null }),
+  },
 ];
