@@ -274,12 +274,19 @@ var (
 	sseKeepAlive = []byte(":\n\n")
 )
 
+// Ends of a message with a body: an event's blank line, a socket
+// message's closing brace.
+var (
+	sseTail = []byte("\n\n")
+	wsTail  = []byte("}")
+)
+
 // tail ends a message with a body.
 func (c *liveConn) tail() []byte {
 	if c.stream != nil {
-		return []byte("\n\n")
+		return sseTail
 	}
-	return []byte("}")
+	return wsTail
 }
 
 // endStream ends an event stream as end would close a socket with code:

@@ -112,10 +112,11 @@ type outMsg struct{ head, body []byte }
 
 func (m outMsg) size() int { return len(m.head) + len(m.body) + 1 }
 
-// liveConn is one socket. It costs one goroutine, the one that reads it;
-// writes run on a goroutine started only while something waits to be
-// written, and timers (expiry, idle, keep-alive) are swept for every socket
-// at once by the hub. Revocation calls in: nothing waits for it.
+// liveConn is one socket, or one subscription's event stream (stream set,
+// sse.go: its request's handler waits for it). A socket costs one
+// goroutine, the one that reads it; writes run on a goroutine started only
+// while something waits to be written, and timers (expiry, idle,
+// keep-alive) are swept for every connection at once by the hub. Revocation calls in: nothing waits for it.
 type liveConn struct {
 	hub     *hub
 	conn    *coderws.Conn
