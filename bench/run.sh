@@ -50,7 +50,7 @@ go build -o "$WORK/seed" ./bench/seed
 start() {
   local name=$1 port=$2 db=$3; shift 3
   env -i PATH="$PATH" HOME="$WORK" APP_ENV=production APP_ADDR=127.0.0.1:$port APP_REQUIRE_HTTPS=false \
-    APP_JWT_SECRET=YmVuY2gtb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ== DATABASE_URL="$db" REDIS_URL="$REDIS_URL" \
+    APP_JWT_SECRET=YmVuY2gtb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ== APP_ENCRYPTION_KEY=YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS1uZXZlci11c2UtaXQ= APP_SMTP_URL=smtp://127.0.0.1:9?tls=none APP_PUBLIC_URL=http://127.0.0.1 APP_REQUIRE_VERIFIED_EMAIL=false DATABASE_URL="$db" REDIS_URL="$REDIS_URL" \
     APP_REDIS_PREFIX="bench:$name:$RANDOM$RANDOM:" APP_RATE_API=1000000000/1m APP_RATE_REGISTER_IP=1000000/1m \
     APP_METRICS_ADDR=127.0.0.1:0 \
     APP_LOG_LEVEL=warn "$@" "$WORK/server" >"$WORK/$name.log" 2>&1 &

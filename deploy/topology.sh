@@ -49,6 +49,12 @@ KILL_AT=3      # seconds into the load when instance B is killed
 # sign and verify alike (never use this one outside this script): 32 bytes,
 # base64, as production requires.
 JWT_SECRET=dG9wb2xvZ3ktb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ==
+ENCRYPTION_KEY=dG9wb2xvZ3ktb25seS1lbmNyeXB0aW9uLWtleS1uZXZlci11c2UtaXQ=
+# Mail goes to Mailpit when MAILPIT_BIN names it (.ci/run builds it), else
+# to a loopback port nobody answers: mails then wait in the outbox, which
+# is what a mail server that is down does to them.
+SMTP_ADDR=127.0.0.1:18025
+MAIL_API=127.0.0.1:18026
 REUSE_GRACE_S=10 # APP_REFRESH_REUSE_GRACE's default, 10s
 
 RUN=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
@@ -138,7 +144,8 @@ start_instance() { # NAME ADDR METRICS_ADDR [REQUIRE_HTTPS]
   # Each instance's /metrics has its own loopback port (production never
   # serves it on APP_ADDR, and the default 127.0.0.1:9090 fits one per host).
   env -i PATH="$PATH" HOME="$WORK" \
-    APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" \
+    APP_ENV=production APP_ADDR="$2" APP_JWT_SECRET="$JWT_SECRET" APP_ENCRYPTION_KEY="$ENCRYPTION_KEY" \
+    APP_SMTP_URL="smtp://$SMTP_ADDR?tls=none" APP_PUBLIC_URL="http://$FRONT" APP_REQUIRE_VERIFIED_EMAIL=false \
     DATABASE_URL="$DATABASE_URL" APP_REDIS_CLUSTER_ADDRS="$REDIS_ADDRS" APP_REDIS_PREFIX="$PREFIX" \
     APP_TRUSTED_PROXIES=127.0.0.1 APP_REQUIRE_HTTPS="${4:-false}" APP_SHUTDOWN_GRACE=1s APP_METRICS_ADDR="$3" \
     "$WORK/server" >"$WORK/$1.log" 2>&1 &
@@ -149,6 +156,13 @@ start_instance a "$INST_A" "$METRICS_A"
 PID_A=${PIDS[0]}
 start_instance b "$INST_B" "$METRICS_B"
 PID_B=${PIDS[1]}
+if [ -n "${MAILPIT_BIN:-}" ] && [ -x "$MAILPIT_BIN" ]; then
+  step "Mailpit at $SMTP_ADDR"
+  "$MAILPIT_BIN" --smtp "$SMTP_ADDR" --listen "$MAIL_API" --database "$WORK/mailpit.db" \
+    --smtp-auth-accept-any --smtp-auth-allow-insecure --quiet >"$WORK/mailpit.log" 2>&1 &
+  PIDS+=($!) # after A and B: PID_A and PID_B are PIDS[0] and PIDS[1]
+  disown $!
+fi
 wait_ready "$INST_A" 30 || die "instance A is not ready (see its log)"
 wait_ready "$INST_B" 30 || die "instance B is not ready (see its log)"
 echo "instance A pid $PID_A at $INST_A, instance B pid $PID_B at $INST_B"
