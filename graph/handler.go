@@ -35,6 +35,9 @@ type Options struct {
 	TrustedDocuments Documents
 	// WebSocket limits live connections (subscriptions).
 	WebSocket WebSocketOptions
+	// StopStreams, once closed, ends every subscription's event stream
+	// without "complete" (the server is stopping: clients reconnect).
+	StopStreams <-chan struct{}
 	// Observe, if set, is called with every operation once its response
 	// is ready (logs and metrics); a subscription when it starts and when
 	// it ends.
@@ -48,16 +51,20 @@ type Options struct {
 }
 
 // NewHandler returns the GraphQL HTTP handler: POST for queries and
-// mutations, GET for queries only, WebSocket for subscriptions (every
-// request refused otherwise is refused as coded JSON, see refuse.go), a
-// parsed-query cache bounded by bytes, the abuse limits and the API rate
-// limit, the error presenter and panic recovery, and per-operation
-// dataloaders.
+// mutations, GET for queries only, WebSocket and Server-Sent Events
+// (graphql-sse, sse.go) for subscriptions (every request refused otherwise
+// is refused as coded JSON, see refuse.go), a parsed-query cache bounded
+// by bytes, the abuse limits and the API rate limit, the error presenter
+// and panic recovery, and per-operation dataloaders.
 func NewHandler(d Deps, o Options) http.Handler {
 	r := newResolver(d)
 	srv := handler.New(r.schema())
+	// Sockets and event streams are members of one hub (hub.go).
+	live := newHub(r, o.WebSocket, o.LiveStats, o.Observe)
 	transports := []graphql.Transport{
-		upgradeRefusals{wsTransport{hub: newHub(r, o.WebSocket, o.LiveStats, o.Observe), o: o.WebSocket}}, // only for Upgrade requests
+		upgradeRefusals{wsTransport{hub: live, o: o.WebSocket}}, // only for Upgrade requests
+		eventStreamTransport(live, o.StopStreams),               // only for POSTs that prefer text/event-stream
+		multipartMixed{}, // only for POSTs that prefer multipart/mixed (@defer)
 		getTransport{},
 		postTransport{},
 	}

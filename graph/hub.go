@@ -381,23 +381,26 @@ func (h *hub) tick(c *liveConn, now time.Time) {
 	}
 	mono := c.mono()
 	if w := c.writing0.Load(); w != 0 && mono-(w-1) > int64(wsWriteTimeout) {
-		c.conn.CloseNow() // the peer has not taken a message for that long
+		c.closeNow() // the peer has not taken a message for that long
 		return
 	}
 	every := int64(h.o.PingInterval)
 	if every <= 0 {
 		return
 	}
-	if !c.legacy && mono-c.lastRead.Load() > 2*every+int64(sweepInterval) {
+	if !c.legacy && c.stream == nil && mono-c.lastRead.Load() > 2*every+int64(sweepInterval) {
 		// Nothing read, not even a pong, for two pings: the peer is gone.
 		c.conn.CloseNow()
 		return
 	}
 	if mono-c.lastPing.Load() >= every {
 		c.lastPing.Store(mono)
-		if c.legacy {
+		switch {
+		case c.stream != nil:
+			c.send(outMsg{head: sseKeepAlive})
+		case c.legacy:
 			c.send(outMsg{head: msgKA})
-		} else {
+		default:
 			c.send(outMsg{head: msgPing})
 		}
 	}

@@ -52,6 +52,9 @@ type problem struct {
 // value refused, naming the field) is coded apart, see clientInput.
 var problems = [...]problem{
 	{match: is(errTooManySubscriptions), code: CodeLimitExceeded},
+	// An event stream over its user's cap is refused with 429 (a socket is
+	// closed with 4429).
+	{match: is(errTooManyConnections), code: CodeLimitExceeded, status: http.StatusTooManyRequests},
 	// The resolvers check cursors first and name the argument; this is
 	// the store's own check behind them.
 	{match: is(store.ErrBadCursor), code: CodeBadUserInput, message: "cursor is not one of this list's"},

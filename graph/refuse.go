@@ -91,8 +91,9 @@ func refuseUnsupported(next http.Handler, transports []graphql.Transport) http.H
 // operationKindGuard refuses what plain HTTP does not carry, before any
 // limit is checked or charged: a mutation over GET (which caches,
 // prefetchers and crawlers may send again; GraphQL over HTTP requires 405),
-// and a subscription outside a WebSocket (gqlgen would answer it with a
-// bare null).
+// a subscription outside a WebSocket or an event stream (gqlgen would
+// answer it with a bare null), and @defer where only the initial payload
+// would be sent.
 type operationKindGuard struct{}
 
 var _ interface {
@@ -106,8 +107,10 @@ func (operationKindGuard) Validate(graphql.ExecutableSchema) error { return nil 
 func (operationKindGuard) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	var code, msg string
 	switch {
-	case oc.Operation.Operation == ast.Subscription && liveConnFrom(ctx) == nil:
-		code, msg = CodeBadRequest, "subscriptions are served over a WebSocket only (graphql-transport-ws or graphql-ws)"
+	case oc.Operation.Operation == ast.Subscription && liveConnFrom(ctx) == nil && !isEventStream(ctx):
+		code, msg = CodeBadRequest, "subscriptions are served over a WebSocket (graphql-transport-ws or graphql-ws) or as Server-Sent Events (graphql-sse: POST with Accept: text/event-stream)"
+	case !deliversIncrementally(ctx) && usesDefer(oc.Operation, oc.Doc, oc.RawQuery):
+		code, msg = CodeBadRequest, "@defer needs a response in parts: send Accept: multipart/mixed (or text/event-stream)"
 	case oc.Operation.Operation != ast.Query && ctx.Value(overGETKey{}) != nil:
 		code, msg = CodeMethodNotAllowed, "mutations must be sent with POST"
 		if st := responseStatusFrom(ctx); st != nil {

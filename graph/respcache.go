@@ -153,6 +153,11 @@ type cacheNeedsOf struct{}
 func (cacheNeedsOf) enter(ast.Selection) bool { return true }
 
 func (cacheNeedsOf) leave(sel ast.Selection, below cacheNeeds) cacheNeeds {
+	if deferred(sel) {
+		// Its response comes in parts (incremental delivery): the cache
+		// holds one response, and would serve the initial part as whole.
+		return uncached
+	}
 	f, ok := sel.(*ast.Field)
 	switch {
 	case !ok || f.Definition == nil:
@@ -161,6 +166,17 @@ func (cacheNeedsOf) leave(sel ast.Selection, below cacheNeeds) cacheNeeds {
 		return uncached // cheap to answer, and not worth a key
 	}
 	return below | fieldCacheNeeds(f.Definition)
+}
+
+// deferred reports whether sel is a fragment with @defer.
+func deferred(sel ast.Selection) bool {
+	switch s := sel.(type) {
+	case *ast.InlineFragment:
+		return s.Directives.ForName("defer") != nil
+	case *ast.FragmentSpread:
+		return s.Directives.ForName("defer") != nil
+	}
+	return false
 }
 
 // fieldCacheNeeds is what the schema says of a field with @cacheControl:

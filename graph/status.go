@@ -66,6 +66,17 @@ func (w *StatusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Flush sends what was written so far (event streams): the status
+// first, if none was sent, as Write would. A held error is not sent.
+func (w *StatusWriter) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.held {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
 // Unwrap lets http.ResponseController reach the underlying writer
 // (deadlines, flushing, hijacking for WebSockets).
 func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -112,10 +112,11 @@ type outMsg struct{ head, body []byte }
 
 func (m outMsg) size() int { return len(m.head) + len(m.body) + 1 }
 
-// liveConn is one socket. It costs one goroutine, the one that reads it;
-// writes run on a goroutine started only while something waits to be
-// written, and timers (expiry, idle, keep-alive) are swept for every socket
-// at once by the hub. Revocation calls in: nothing waits for it.
+// liveConn is one socket, or one subscription's event stream (stream set,
+// sse.go: its request's handler waits for it). A socket costs one
+// goroutine, the one that reads it; writes run on a goroutine started only
+// while something waits to be written, and timers (expiry, idle,
+// keep-alive) are swept for every connection at once by the hub. Revocation calls in: nothing waits for it.
 type liveConn struct {
 	hub     *hub
 	conn    *coderws.Conn
@@ -129,6 +130,11 @@ type liveConn struct {
 	viewer    auth.Viewer
 	stopWatch func()
 	opened    time.Time
+	// stream is set when the connection is an event stream (sse.go)
+	// rather than a socket; streamDone is closed once its last event is
+	// written.
+	stream     *streamWriter
+	streamDone chan struct{}
 
 	mu      sync.Mutex
 	code    int
@@ -338,6 +344,10 @@ func (c *liveConn) cleanup() {
 // end closes the socket with code and reason; the first reason wins. It
 // never blocks: the close handshake runs on its own goroutine.
 func (c *liveConn) end(code int, reason string) {
+	if c.stream != nil {
+		c.endStream(code)
+		return
+	}
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -388,10 +398,16 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &
 func (c *liveConn) flush() {
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 || c.closing {
+		if len(c.queue) == 0 || c.closing && c.stream == nil {
 			c.writing = false
 			c.queue = nil
+			last := c.closing && c.stream != nil
 			c.mu.Unlock()
+			if last {
+				// An event stream's closing events are written: it ends.
+				c.stream.close()
+				close(c.streamDone)
+			}
 			return
 		}
 		m := c.queue[0]
@@ -401,12 +417,17 @@ func (c *liveConn) flush() {
 		bp := writeBufs.Get().(*[]byte)
 		b := append(append((*bp)[:0], m.head...), m.body...)
 		if m.body != nil {
-			b = append(b, '}')
+			b = append(b, c.tail()...)
 		}
 		// No deadline of its own (a timer per write): the sweep cuts off a
 		// write that has taken longer than wsWriteTimeout.
 		c.writing0.Store(c.mono() + 1)
-		err := c.conn.Write(context.Background(), coderws.MessageText, b)
+		var err error
+		if c.stream != nil {
+			err = c.stream.writeEvent(b)
+		} else {
+			err = c.conn.Write(context.Background(), coderws.MessageText, b)
+		}
 		c.writing0.Store(0)
 		*bp = b[:0]
 		if cap(b) <= 64<<10 {
@@ -423,6 +444,9 @@ func (c *liveConn) flush() {
 
 // opHead is the start of a message of subscription id, up to its payload.
 func (c *liveConn) opHead(id, typ string) []byte {
+	if c.stream != nil {
+		return sseNext
+	}
 	b, _ := json.Marshal(id)
 	return []byte(`{"id":` + string(b) + `,"type":"` + typ + `","payload":`)
 }
@@ -436,11 +460,19 @@ func (c *liveConn) sendNext(id string, payload []byte) bool {
 }
 
 func (c *liveConn) sendErrors(id string, errs gqlerror.List) {
+	if c.stream != nil {
+		c.finishStream(errs)
+		return
+	}
 	b, _ := json.Marshal(errs)
 	c.send(outMsg{head: c.opHead(id, "error"), body: b})
 }
 
 func (c *liveConn) sendComplete(id string) {
+	if c.stream != nil {
+		c.finishStream(nil)
+		return
+	}
 	b, _ := json.Marshal(id)
 	c.send(outMsg{head: []byte(`{"id":` + string(b) + `,"type":"complete"}`)})
 }

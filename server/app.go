@@ -47,7 +47,11 @@ type app struct {
 	// draining turns /readyz not-ready when shutdown begins, so a load
 	// balancer stops sending new requests before connections are drained.
 	draining atomic.Bool
-	closers  []func()
+	// stopStreams, closed when the server stops, ends the subscriptions'
+	// event streams: http.Server.Shutdown waits for every response, and a
+	// stream would hold it for ShutdownTimeout.
+	stopStreams chan struct{}
+	closers     []func()
 	// tracer is the OpenTelemetry provider; nil when tracing is off.
 	tracer trace.TracerProvider
 }
@@ -98,7 +102,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, er
 // the tracer (tp, or the environment's when tracing is on), and a handler
 // that answers while they come up (startingRoutes).
 func prepareApp(ctx context.Context, cfg Config, log *slog.Logger, tp trace.TracerProvider) (*app, error) {
-	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry(), tracer: tp}
+	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry(), tracer: tp, stopStreams: make(chan struct{})}
 	var err error
 	if a.metrics, err = newMetrics(a.registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -213,6 +217,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		PersistedQueries: cache.NewPersistedQueries(a.cacheRdb, cfg.RedisPrefix, 24*time.Hour, a.logs.err, a.metrics),
 		TrustedDocuments: trusted,
 		WebSocket:        a.websocketOptions(),
+		StopStreams:      a.stopStreams,
 		Observe:          a.observeOperation,
 		Tracer:           a.tracer,
 		LiveStats:        &a.metrics.live,

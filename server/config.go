@@ -74,7 +74,8 @@ type Config struct {
 	// WSMaxPendingPerIP caps sockets without connection_init per client
 	// address (0: no cap).
 	WSMaxPendingPerIP int
-	// WriteTimeout bounds every response but a WebSocket (0: no bound).
+	// WriteTimeout bounds every response but a WebSocket or an event
+	// stream (0: no bound).
 	WriteTimeout    time.Duration
 	DebugCost       bool
 	RateLimits      auth.RateLimits
@@ -216,13 +217,13 @@ func settings() []setting {
 		{"APP_CACHE_USER_TTL", "cache-user-ttl", shortDuration(cache.DefaultTierConfig().UserTTL), "user records in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.UserTTL })},
 		{"APP_CACHE_PAGE_TTL", "cache-page-ttl", shortDuration(cache.DefaultTierConfig().PageTTL), "pages of post lists and their totals in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.PageTTL })},
 		{"APP_CACHE_RESPONSE_TTL", "cache-response-ttl", shortDuration(cache.DefaultTierConfig().ResponseTTL), "whole responses of cacheable queries in Redis (0: off)", duration(func(c *Config) *time.Duration { return &c.Cache.ResponseTTL })},
-		{"APP_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", strconv.Itoa(graph.DefaultWebSocketOptions().MaxConnectionsPerUser), "open WebSockets per user and instance (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxConnectionsPerUser })},
+		{"APP_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", strconv.Itoa(graph.DefaultWebSocketOptions().MaxConnectionsPerUser), "live connections (WebSockets and SSE streams) per user and instance (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxConnectionsPerUser })},
 		{"APP_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", strconv.Itoa(graph.DefaultWebSocketOptions().MaxSubscriptions), "subscriptions per WebSocket (0: no limit)", integer(func(c *Config) *int { return &c.WebSocket.MaxSubscriptions })},
 		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions().IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
-		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive; a peer silent for twice this long is dropped", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
-		{"APP_WS_MAX_BACKLOG", "ws-max-backlog", strconv.Itoa(graph.DefaultMaxBacklog), "bytes waiting to be written to one WebSocket; a socket past it is closed with 4413", integer(func(c *Config) *int { return &c.WebSocket.MaxBacklog })},
+		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive (a peer silent for twice this long is dropped) and SSE keep-alive comments", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
+		{"APP_WS_MAX_BACKLOG", "ws-max-backlog", strconv.Itoa(graph.DefaultMaxBacklog), "bytes waiting to be written to one WebSocket or SSE stream; a socket past it is closed with 4413, a stream ends", integer(func(c *Config) *int { return &c.WebSocket.MaxBacklog })},
 		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
-		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
+		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets and SSE streams excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits().MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},
 		{"APP_MAX_FIELDS", "max-fields", strconv.Itoa(graph.DefaultLimits().MaxFields), "most fields of an operation once fragments are expanded", integer(func(c *Config) *int { return &c.Limits.MaxFields })},

@@ -19,11 +19,12 @@ import (
 // for d, not forever. (http.Server.WriteTimeout only fails writes: a stuck
 // handler would keep its connection.) A WebSocket lives in its handler, on
 // the request's context, for hours: it is exempt, and ends by its own
-// rules (idle timeout, pings, its session). d <= 0: no bound.
+// rules (idle timeout, pings, its session); so is an event stream (SSE),
+// which ends with its session. d <= 0: no bound.
 func bounded(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if d <= 0 || isWebSocket(r) {
+			if d <= 0 || isLive(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -35,6 +36,12 @@ func bounded(d time.Duration) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// isLive reports whether r asks for a connection that lives as long as its
+// session: a WebSocket, or an event stream (graph.WantsEventStream).
+func isLive(r *http.Request) bool {
+	return isWebSocket(r) || (r.URL.Path == "/query" && graph.WantsEventStream(r))
 }
 
 // isWebSocket reports whether r asks for a WebSocket on the API: the only

@@ -237,13 +237,14 @@ func withCost(next http.Handler) http.Handler {
 	})
 }
 
-// withRedisBudget gives every API request but a WebSocket its Redis
-// budget (APP_REDIS_REQUEST_BUDGET): a hung Redis costs a request that
-// long, then it is answered SERVICE_UNAVAILABLE. A WebSocket lives for
-// hours; each Redis command it sends is bounded by APP_REDIS_TIMEOUT.
+// withRedisBudget gives every API request but a WebSocket or an event
+// stream its Redis budget (APP_REDIS_REQUEST_BUDGET): a hung Redis costs
+// a request that long, then it is answered SERVICE_UNAVAILABLE. A
+// WebSocket or a stream lives for hours; each Redis command it sends is
+// bounded by APP_REDIS_TIMEOUT.
 func (a *app) withRedisBudget(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.cfg.RedisBudget > 0 && !isWebSocket(r) {
+		if a.cfg.RedisBudget > 0 && !isLive(r) {
 			r = r.WithContext(rdb.WithBudget(r.Context(), a.cfg.RedisBudget))
 		}
 		next.ServeHTTP(w, r)

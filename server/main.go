@@ -176,6 +176,10 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", a.cfg.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
+	// Subscriptions do not drain: their streams end now, without complete,
+	// so clients reconnect to another instance (sockets are dropped when
+	// the process exits, for the same reason).
+	close(a.stopStreams)
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -71,12 +71,15 @@ type Session struct {
 	Current bool `json:"current"`
 }
 
-// Live updates over WebSocket at /query, with the graphql-transport-ws
-// subprotocol or the legacy graphql-ws one. Authenticate in connection_init:
-// {"Authorization": "Bearer <accessToken>"}. The server closes the socket with
-// code 4403 when that session ends (logout, revocation) and 4401 when the access
-// token expires: reconnect with a fresh token. Events reach subscribers on every
-// server instance.
+// Live updates at /query: over WebSocket, with the graphql-transport-ws
+// subprotocol or the legacy graphql-ws one (authenticate in connection_init:
+// {"Authorization": "Bearer <accessToken>"}), or as Server-Sent Events with the
+// graphql-sse protocol (one POST per subscription with Accept: text/event-stream
+// and the Authorization header). The server ends the connection when that
+// session ends (logout, revocation; socket close code 4403, or a last error with
+// reason SESSION_ENDED on a stream) and when the access token expires (4401, or
+// TOKEN_EXPIRED): reconnect with a fresh token. Events reach subscribers on
+// every server instance.
 type Subscription struct {
 }
 
