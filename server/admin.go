@@ -49,15 +49,8 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 	email = auth.NormalizeEmail(email)
 	// Only the database and Redis settings matter here; the server's own
 	// start-up is what reports misspelled ones (no environment list).
-	cfg, err := loadConfig(args, getenv, func() []string { return nil }, stderr)
-	if err != nil {
-		return err
-	}
-	dsn := cfg.DatabaseURL
-	if dsn == "" {
-		dsn = DefaultSQLitePath
-	}
-	db, err := entdb.OpenMigrated(ctx, dsn, entdb.Pool{}, nil)
+	// Only the database and Redis settings matter here.
+	cfg, db, err := openDatabase(ctx, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -119,4 +112,20 @@ func genSecret(stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "APP_JWT_SECRET=%s\n", base64.StdEncoding.EncodeToString(b))
 	return nil
+}
+
+// openDatabase reads the settings of a subcommand (args and the
+// environment) and opens, migrated, the database they name. The server's
+// own start-up is what reports misspelled settings (no environment list).
+func openDatabase(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) (Config, *entdb.DB, error) {
+	cfg, err := loadConfig(args, getenv, func() []string { return nil }, stderr)
+	if err != nil {
+		return cfg, nil, err
+	}
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		dsn = DefaultSQLitePath
+	}
+	db, err := entdb.OpenMigrated(ctx, dsn, entdb.Pool{}, nil)
+	return cfg, db, err
 }

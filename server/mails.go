@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/authql/authql/auth/mail"
-	"github.com/authql/authql/ent/entdb"
 )
 
 // listMails prints the latest mails the server sent or, without
@@ -41,15 +40,7 @@ func listMails(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		rest = append(rest, args[i])
 	}
-	cfg, err := loadConfig(rest, getenv, func() []string { return nil }, stderr)
-	if err != nil {
-		return err
-	}
-	dsn := cfg.DatabaseURL
-	if dsn == "" {
-		dsn = DefaultSQLitePath
-	}
-	db, err := entdb.OpenMigrated(ctx, dsn, entdb.Pool{}, nil)
+	_, db, err := openDatabase(ctx, rest, getenv, stderr)
 	if err != nil {
 		return err
 	}
