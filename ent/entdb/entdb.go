@@ -117,9 +117,9 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 				return nil, fmt.Errorf("create database directory: %w", err)
 			}
 		}
-		conn = dsnConnector{drv: &sqlite.Driver{}, dsn: "file:" + src.path +
+		conn = stmtCacheConnector{dsnConnector{drv: &sqlite.Driver{}, dsn: "file:" + src.path +
 			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(" + src.busyMillis + ")" +
-			"&_pragma=synchronous(NORMAL)&_txlock=immediate"}
+			"&_pragma=synchronous(NORMAL)&_txlock=immediate"}}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", src.Describe, err)
