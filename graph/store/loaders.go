@@ -27,6 +27,8 @@ const loaderWait = 100 * time.Microsecond
 type Loaders struct {
 	s *Store
 
+	waits atomic.Int64 // batches fetched for fields that waited on a loader
+
 	user      lazy[*dataloadgen.Loader[pulid.ID, *ent.User]]
 	role      lazy[*dataloadgen.Loader[pulid.ID, user.Role]]
 	post      lazy[*dataloadgen.Loader[pulid.ID, *ent.Post]]
@@ -45,11 +47,25 @@ func (l *lazy[T]) get(build func() T) T {
 	return l.v
 }
 
+// Waits counts the batches the request's loaders fetched for fields that
+// asked for keys nobody had prefetched: such a field waited for the batch
+// window and a query. Lists read it to decide whether their elements can
+// run one after another (see graph's marshalList).
+func (l *Loaders) Waits() int64 { return l.waits.Load() }
+
+// waited counts fetch's calls in l.waits.
+func waited[K comparable, V any](l *Loaders, fetch func(context.Context, []K) ([]V, []error)) func(context.Context, []K) ([]V, []error) {
+	return func(ctx context.Context, keys []K) ([]V, []error) {
+		l.waits.Add(1)
+		return fetch(ctx, keys)
+	}
+}
+
 // User loads user profiles by ID through the user cache tiers; a missing
 // user loads as nil. Its records carry no password hash.
 func (l *Loaders) User() *dataloadgen.Loader[pulid.ID, *ent.User] {
 	return l.user.get(func() *dataloadgen.Loader[pulid.ID, *ent.User] {
-		return dataloadgen.NewLoader(l.s.users.GetMany, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(waited(l, l.s.users.GetMany), dataloadgen.WithWait(loaderWait))
 	})
 }
 
@@ -58,14 +74,14 @@ func (l *Loaders) User() *dataloadgen.Loader[pulid.ID, *ent.User] {
 // exist has the role "".
 func (l *Loaders) Role() *dataloadgen.Loader[pulid.ID, user.Role] {
 	return l.role.get(func() *dataloadgen.Loader[pulid.ID, user.Role] {
-		return dataloadgen.NewLoader(l.fetchRoles, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(waited(l, l.fetchRoles), dataloadgen.WithWait(loaderWait))
 	})
 }
 
 // Post loads posts by ID (post and node lookups); missing: nil.
 func (l *Loaders) Post() *dataloadgen.Loader[pulid.ID, *ent.Post] {
 	return l.post.get(func() *dataloadgen.Loader[pulid.ID, *ent.Post] {
-		return dataloadgen.NewLoader(l.fetchPosts, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(waited(l, l.fetchPosts), dataloadgen.WithWait(loaderWait))
 	})
 }
 
@@ -73,7 +89,7 @@ func (l *Loaders) Post() *dataloadgen.Loader[pulid.ID, *ent.Post] {
 // authors come from one query.
 func (l *Loaders) UserPosts() *dataloadgen.Loader[PostPageKey, *ent.PostConnection] {
 	return l.userPosts.get(func() *dataloadgen.Loader[PostPageKey, *ent.PostConnection] {
-		return dataloadgen.NewLoader(l.fetchUserPosts, dataloadgen.WithWait(loaderWait))
+		return dataloadgen.NewLoader(waited(l, l.fetchUserPosts), dataloadgen.WithWait(loaderWait))
 	})
 }
 
