@@ -159,6 +159,7 @@ func BenchmarkPage20(b *testing.B) {
 		env  map[string]string
 	}{
 		{"no_cache", map[string]string{"APP_CACHE_RESPONSE_TTL": "0", "APP_CACHE_PAGE_TTL": "0", "APP_CACHE_USER_TTL": "0"}},
+		{"no_response_tier", map[string]string{"APP_CACHE_RESPONSE_TTL": "0"}},
 		{"all_tiers", nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -100,7 +100,7 @@ var userColumns = slices.DeleteFunc(slices.Clone(user.Columns), func(c string) b
 // loadUsers reads user records from the database for the user-record
 // tier: one per id, in order, nil for none.
 func (s *Store) loadUsers(ctx context.Context, ids []pulid.ID) ([]*ent.User, error) {
-	users, err := s.client.User.Query().Where(user.IDIn(ids...)).Select(userColumns...).All(ctx)
+	users, err := s.client.User.Query().Where(user.IDIn(ids...)).Select(profileColumns...).All(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +110,11 @@ func (s *Store) loadUsers(ctx context.Context, ids []pulid.ID) ([]*ent.User, err
 }
 
 func userID(u *ent.User) pulid.ID { return u.ID }
+
+// profileColumns are the columns of a cachedUser: what the user tier
+// keeps, so what a miss reads.
+var profileColumns = []string{user.FieldID, user.FieldEmail, user.FieldName, user.FieldRole,
+	user.FieldEmailVerified, user.FieldCreatedAt, user.FieldUpdatedAt}
 
 // cachedUser is the cached form of a user: the profile, never the password
 // hash.
