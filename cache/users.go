@@ -64,6 +64,10 @@ func (u *Users[K, V]) purge() {
 	u.local.Purge()
 }
 
+// Cached reports whether user records are cached (the user tier is on):
+// a reader that has records at hand otherwise need not go through Users.
+func (u *Users[K, V]) Cached() bool { return u.t.cfg.UserTTL > 0 }
+
 // useLocal reports whether the in-process tier can be trusted now.
 func (u *Users[K, V]) useLocal() bool { return u.local != nil && u.t.synced() }
 

@@ -30,8 +30,10 @@ func main() {
 		// Modify lets the post loader read the first page of many authors'
 		// lists in one windowed query; Upsert records a revocation once
 		// however often it is written; Lock lets outbox workers claim rows
-		// with FOR UPDATE SKIP LOCKED on PostgreSQL.
-		Features: []gen.Feature{gen.FeatureModifier, gen.FeatureUpsert, gen.FeatureLock},
+		// with FOR UPDATE SKIP LOCKED on PostgreSQL; ExecQuery lets the read
+		// model run a statement ent's builder wrote (a page joined to its
+		// authors) and scan its rows into typed values.
+		Features: []gen.Feature{gen.FeatureModifier, gen.FeatureUpsert, gen.FeatureLock, gen.FeatureExecQuery},
 	}
 	if err := entc.Generate("./schema", cfg, entc.Extensions(ex)); err != nil {
 		log.Fatalf("ent codegen: %v", err)

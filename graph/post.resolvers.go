@@ -97,7 +97,7 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	}
 	conn, err := r.store.Posts(ctx, store.PostPage{
 		First: first, Last: last, After: after, Before: before, Order: orderBy,
-		TotalCount: wantsField(ctx, "totalCount"),
+		TotalCount: wantsField(ctx, "totalCount"), Authors: wantsAuthors(ctx),
 	})
 	if err == nil {
 		r.prefetchAuthors(ctx, conn)

@@ -40,13 +40,35 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 	if conn == nil || len(conn.Edges) == 0 {
 		return
 	}
+	l := r.loaders(ctx)
 	ids := make([]pulid.ID, 0, len(conn.Edges))
 	for _, e := range conn.Edges {
-		if e.Node != nil {
+		switch {
+		case e.Node == nil:
+		case e.Node.Edges.Author != nil: // read with the page
+			l.PrimeUser(e.Node.Edges.Author)
+		default:
 			ids = append(ids, e.Node.AuthorID)
 		}
 	}
-	r.loaders(ctx).PrefetchUsers(ctx, ids)
+	l.PrefetchUsers(ctx, ids)
+}
+
+// wantsAuthors reports whether the connection being resolved selects its
+// posts' authors (edges { node { author } }).
+func wantsAuthors(ctx context.Context) bool {
+	if graphql.GetFieldContext(ctx) == nil {
+		return false
+	}
+	oc := graphql.GetOperationContext(ctx)
+	for _, edges := range fieldsNamed(oc, graphql.CollectFieldsCtx(ctx, nil), "edges") {
+		for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, edges.Selections, []string{"PostEdge"}), "node") {
+			if len(fieldsNamed(oc, graphql.CollectFields(oc, node.Selections, []string{"Post"}), "author")) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // prefetchUserPosts does for a page of users what prefetchAuthors does for

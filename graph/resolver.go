@@ -29,7 +29,9 @@ import (
 
 // Deps are what the resolvers need.
 type Deps struct {
-	Ent       *ent.Client
+	Ent *ent.Client
+	// Dialect is the database's (dialect.SQLite or dialect.Postgres).
+	Dialect   string
 	Sessions  *auth.Sessions
 	Passwords *auth.Passwords
 	// Limiter enforces the login, sign-up and API rate limits; nil: none.
@@ -84,7 +86,7 @@ func NewSchema(d Deps) graphql.ExecutableSchema {
 
 func newResolver(d Deps) *Resolver {
 	r := &Resolver{client: d.Ent, sessions: d.Sessions, passwords: d.Passwords, limiter: d.Limiter,
-		store: store.New(d.Ent, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
+		store: store.New(d.Ent, d.Dialect, d.Tiers), events: newEvents(d.Bus, d.logger()), outbox: d.Outbox, beforeCommit: d.BeforeCommit,
 		requireVerified: d.RequireVerifiedEmail,
 		mfa:             d.MFA, trail: d.Trail,
 		log: d.logger()}

@@ -194,6 +194,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 		Tiers:     cache.NewTiers(a.cacheRdb, a.bus, tiersCfg),
 		Bus:       a.bus,
 		Ent:       a.db.Client,
+		Dialect:   a.db.Dialect,
 		Sessions:  a.sessions,
 		Passwords: passwords,
 		Limiter:   auth.NewLimiter(a.rdb, cfg.RedisPrefix, cfg.RateLimits, d.now, a.logs.auth, a.metrics),

@@ -161,6 +161,46 @@ func TestListElementsWaitingOnALoaderBatch(t *testing.T) {
 	t.Logf("SQL statements: %v", costs)
 }
 
+// With every tier off, a page and its authors are one statement (a join),
+// forwards and backwards, and each post shows its own author.
+func TestUncachedPageReadsAuthorsInOneStatement(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
+	e.env["APP_CACHE_PAGE_TTL"] = "0"
+	e.env["APP_CACHE_USER_TTL"] = "0"
+	s := e.start(t)
+	seed(t, s.app.db.Client, 10, 3)
+	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	authorOf := map[string]string{} // post id → its author's name, from the database
+	for _, p := range s.app.db.Client.Post.Query().WithAuthor().AllX(t.Context()) {
+		authorOf[string(p.ID)] = p.Edges.Author.Name
+	}
+	check := func(r gqlResponse, want int) []any {
+		t.Helper()
+		edges := r.get("posts.edges").([]any)
+		if len(edges) != want {
+			t.Fatalf("%d posts, want %d", len(edges), want)
+		}
+		for _, e := range edges {
+			n := e.(map[string]any)["node"].(map[string]any)
+			a := n["author"].(map[string]any)
+			if a["name"] != authorOf[n["id"].(string)] {
+				t.Fatalf("post %v: author %v, want %v", n["id"], a["name"], authorOf[n["id"].(string)])
+			}
+		}
+		if got := costOf(t, r, "sqlStatements"); got != 1 {
+			t.Errorf("%v SQL statements, want 1", got)
+		}
+		return edges
+	}
+	const q = `query($first: Int, $last: Int, $before: Cursor) { posts(first: $first, last: $last, before: $before) {
+		edges { cursor node { id author { id name } } } } }`
+	edges := check(s.do(t, tok.Access, q, map[string]any{"first": 20}).mustOK(t), 20)
+	before := edges[10].(map[string]any)["cursor"]
+	check(s.do(t, tok.Access, q, map[string]any{"last": 5, "before": before}).mustOK(t), 5)
+}
+
 // Node lookups batch: many ids, one statement per type.
 func TestNodeLookupsBatched(t *testing.T) {
 	t.Parallel()

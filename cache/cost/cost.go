@@ -10,6 +10,8 @@ package cost
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"net"
 	"sync/atomic"
 
@@ -95,6 +97,26 @@ func (d *countingDriver) Query(ctx context.Context, query string, args, v any) e
 	return d.Driver.Query(ctx, query, args, v)
 }
 
+// queryContexter is what ent's ExecQuery feature (client.QueryContext)
+// asks of a driver: to run a statement the caller wrote.
+type queryContexter interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryContext(ctx context.Context, d any, query string, args []any) (*sql.Rows, error) {
+	q, ok := d.(queryContexter)
+	if !ok {
+		return nil, fmt.Errorf("%T cannot run statements directly", d)
+	}
+	count(ctx)
+	return q.QueryContext(ctx, query, args...)
+}
+
+// QueryContext runs and counts a statement the caller wrote.
+func (d *countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return queryContext(ctx, d.Driver, query, args)
+}
+
 func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	tx, err := d.Driver.Tx(ctx)
 	if err != nil {
@@ -113,4 +135,9 @@ func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error 
 func (t *countingTx) Query(ctx context.Context, query string, args, v any) error {
 	count(ctx)
 	return t.Tx.Query(ctx, query, args, v)
+}
+
+// QueryContext runs and counts a statement the caller wrote.
+func (t *countingTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return queryContext(ctx, t.Tx, query, args)
 }

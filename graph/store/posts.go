@@ -15,6 +15,7 @@ import (
 	"github.com/authql/authql/ent/post"
 	"github.com/authql/authql/ent/predicate"
 	"github.com/authql/authql/ent/schema/pulid"
+	"github.com/authql/authql/ent/user"
 )
 
 // PostPage asks for one page of a post list.
@@ -27,6 +28,12 @@ type PostPage struct {
 	Order *ent.PostOrder
 	// TotalCount asks for the size of the whole list too.
 	TotalCount bool
+	// Authors says the posts' authors will be asked for: with the user
+	// tier off (where they would otherwise come from), a page read from
+	// the database then brings their profiles in the same statement (a
+	// join), set as each post's Edges.Author. A page from the cache brings
+	// none; the caller loads those as usual.
+	Authors bool
 }
 
 // order is the page's sort order: newest first unless asked otherwise.
@@ -107,6 +114,8 @@ type postPage struct {
 	Posts   []PostRecord `json:"p"`
 	HasNext bool         `json:"n"`
 	HasPrev bool         `json:"v"`
+
+	authors map[pulid.ID]*ent.User // read with the page, never cached
 }
 
 // Posts returns one page of a post list, by keyset (never OFFSET): from the
@@ -186,7 +195,9 @@ func postConnection(r PostPage, p *postPage, count *int) *ent.PostConnection {
 			if field == ent.PostOrderFieldUpdatedAt {
 				v = rec.UpdatedAt
 			}
-			return &ent.PostEdge{Node: rec.Post(), Cursor: ent.Cursor{ID: rec.ID, Value: v}}
+			node := rec.Post()
+			node.Edges.Author = p.authors[rec.AuthorID]
+			return &ent.PostEdge{Node: node, Cursor: ent.Cursor{ID: rec.ID, Value: v}}
 		},
 		func(e *ent.PostEdge) *ent.Cursor { return &e.Cursor })
 	if count != nil {
@@ -253,20 +264,31 @@ func beyond(col string, dir entgql.OrderDirection, c *ent.Cursor) predicate.Post
 }
 
 // queryPage reads one page by keyset: n+1 rows past the cursor tell
-// whether more follow.
+// whether more follow. With r.Authors and no user tier, the statement
+// joins each post's author and the page brings their profiles. The statement is ent's
+// builder's; its rows are scanned straight into records (ent's generic
+// scan costs as much as the query).
 func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	o := r.order()
 	col := orderColumn(o)
 	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
-	q := s.client.Post.Query()
+	b := sql.Dialect(s.dialect)
+	t := b.Table(post.Table)
+	sel := b.Select(t.Columns(post.FieldID, post.FieldTitle, post.FieldContent, post.FieldAuthorID, post.FieldCreatedAt, post.FieldUpdatedAt)...).From(t)
+	withAuthors := r.Authors && (s.users == nil || !s.users.Cached())
+	if withAuthors {
+		a := b.Table(user.Table).As("a")
+		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID)).
+			AppendSelect(a.Columns(user.FieldEmail, user.FieldName, user.FieldRole, user.FieldEmailVerified, user.FieldCreatedAt, user.FieldUpdatedAt)...)
+	}
 	if r.Author != "" {
-		q.Where(post.AuthorID(r.Author))
+		post.AuthorID(r.Author)(sel)
 	}
 	if k.after {
-		q.Where(beyond(col, o.Direction, r.After))
+		beyond(col, o.Direction, r.After)(sel)
 	}
 	if k.before {
-		q.Where(beyond(col, o.Direction.Reverse(), r.Before))
+		beyond(col, o.Direction.Reverse(), r.Before)(sel)
 	}
 	read := o.Direction // the rows come in this order
 	if k.backward {
@@ -276,12 +298,49 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	if read == entgql.OrderDirectionDesc {
 		dir = sql.OrderDesc()
 	}
-	posts, err := q.Order(sql.OrderByField(col, dir).ToFunc(), post.ByID(dir)).Limit(k.n + 1).All(ctx)
+	sql.OrderByField(col, dir).ToFunc()(sel)
+	post.ByID(dir)(sel)
+	query, args := sel.Limit(k.n + 1).Query()
+	rows, err := s.client.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	p := keysetPage(posts, k)
-	return &postPage{Posts: postRecords(p.rows), HasNext: p.hasNext, HasPrev: p.hasPrev}, nil
+	defer rows.Close()
+	var (
+		recs   = make([]PostRecord, 0, k.n+1)
+		users  []cachedUser
+		rec    PostRecord
+		author cachedUser
+		dest   = []any{&rec.ID, &rec.Title, &rec.Content, &rec.AuthorID, &rec.CreatedAt, &rec.UpdatedAt}
+	)
+	if withAuthors {
+		users = make([]cachedUser, 0, k.n+1)
+		dest = append(dest, &author.Email, &author.Name, &author.Role, &author.Verified, &author.CreatedAt, &author.UpdatedAt)
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+		if withAuthors {
+			author.ID = rec.AuthorID
+			users = append(users, author)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	p := keysetPage(recs, k)
+	out := &postPage{Posts: p.rows, HasNext: p.hasNext, HasPrev: p.hasPrev}
+	if withAuthors {
+		out.authors = make(map[pulid.ID]*ent.User, len(users))
+		for _, u := range users {
+			if _, ok := out.authors[u.ID]; !ok {
+				out.authors[u.ID] = u.entity()
+			}
+		}
+	}
+	return out, nil
 }
 
 // queryFirstPages reads the first page of several authors' lists (same

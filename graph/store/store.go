@@ -50,15 +50,17 @@ var ErrBadCursor = errors.New("not a cursor of this list")
 // Store reads posts and users for the GraphQL layer, through the cache
 // tiers. It is safe for concurrent use; one serves the whole process.
 type Store struct {
-	client *ent.Client
-	tiers  *cache.Tiers
+	client  *ent.Client
+	dialect string // of the database: the statements the store writes itself
+	tiers   *cache.Tiers
 	users  *cache.Users[pulid.ID, *ent.User]
 }
 
-// New returns the read model over client, cached in tiers. (Both may be
-// nil for a schema that is only inspected, never run.)
-func New(client *ent.Client, tiers *cache.Tiers) *Store {
-	s := &Store{client: client, tiers: tiers}
+// New returns the read model over client, a database of the given
+// dialect (dialect.SQLite or dialect.Postgres), cached in tiers. (client
+// and tiers may be nil for a schema that is only inspected, never run.)
+func New(client *ent.Client, dialect string, tiers *cache.Tiers) *Store {
+	s := &Store{client: client, dialect: dialect, tiers: tiers}
 	if tiers != nil {
 		s.users = cache.NewUsers(tiers, cache.UserSource[pulid.ID, *ent.User]{
 			Load: s.loadUsers, Encode: encodeUser, Decode: decodeUser,

@@ -22,7 +22,7 @@ func TestUserRecordsLeaveTheHashBehind(t *testing.T) {
 	}
 	tiers := cache.NewTiers(r.Client, bus.New(r.Client, r.Prefix, nil),
 		cache.TierConfig{Prefix: r.Prefix, UserTTL: time.Hour, PageTTL: time.Minute})
-	s := store.New(db.Client, tiers)
+	s := store.New(db.Client, db.Dialect, tiers)
 	for _, from := range []string{"the database", "the cache"} {
 		u, err := s.User(t.Context(), ids[0])
 		if err != nil || u == nil {
