@@ -53,7 +53,7 @@ type Store struct {
 	client  *ent.Client
 	dialect string // of the database: the statements the store writes itself
 	tiers   *cache.Tiers
-	users  *cache.Users[pulid.ID, *ent.User]
+	users   *cache.Users[pulid.ID, *ent.User]
 }
 
 // New returns the read model over client, a database of the given
