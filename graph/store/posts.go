@@ -274,12 +274,14 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
 	b := sql.Dialect(s.dialect)
 	t := b.Table(post.Table)
-	sel := b.Select(t.Columns(post.FieldID, post.FieldTitle, post.FieldContent, post.FieldAuthorID, post.FieldCreatedAt, post.FieldUpdatedAt)...).From(t)
+	sel := b.Select(t.C(post.FieldID), t.C(post.FieldTitle), t.C(post.FieldContent), t.C(post.FieldAuthorID),
+		timeColumn(s.dialect, t.C(post.FieldCreatedAt)), timeColumn(s.dialect, t.C(post.FieldUpdatedAt))).From(t)
 	withAuthors := r.Authors && (s.users == nil || !s.users.Cached())
 	if withAuthors {
 		a := b.Table(user.Table).As("a")
 		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID)).
-			AppendSelect(a.Columns(user.FieldEmail, user.FieldName, user.FieldRole, user.FieldEmailVerified, user.FieldCreatedAt, user.FieldUpdatedAt)...)
+			AppendSelect(a.C(user.FieldEmail), a.C(user.FieldName), a.C(user.FieldRole), a.C(user.FieldEmailVerified),
+				timeColumn(s.dialect, a.C(user.FieldCreatedAt)), timeColumn(s.dialect, a.C(user.FieldUpdatedAt)))
 	}
 	if r.Author != "" {
 		post.AuthorID(r.Author)(sel)
@@ -311,11 +313,11 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		users  []cachedUser
 		rec    PostRecord
 		author cachedUser
-		dest   = []any{&rec.ID, &rec.Title, &rec.Content, &rec.AuthorID, &rec.CreatedAt, &rec.UpdatedAt}
+		dest   = []any{&rec.ID, &rec.Title, &rec.Content, &rec.AuthorID, scanTime{&rec.CreatedAt}, scanTime{&rec.UpdatedAt}}
 	)
 	if withAuthors {
 		users = make([]cachedUser, 0, k.n+1)
-		dest = append(dest, &author.Email, &author.Name, &author.Role, &author.Verified, &author.CreatedAt, &author.UpdatedAt)
+		dest = append(dest, &author.Email, &author.Name, &author.Role, &author.Verified, scanTime{&author.CreatedAt}, scanTime{&author.UpdatedAt})
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
