@@ -14,7 +14,7 @@ func TestParseTimeText(t *testing.T) {
 		time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		time.Date(1999, 12, 31, 23, 59, 59, 123456789, time.UTC),
 		time.Date(2026, 6, 1, 8, 0, 0, 500, cet),
-		time.Date(2026, 6, 1, 8, 0, 0, 0, time.FixedZone("", -(5*3600 + 30*60))),
+		time.Date(2026, 6, 1, 8, 0, 0, 0, time.FixedZone("", -(5*3600+30*60))),
 	} {
 		for _, text := range []string{want.String(), want.Format(time.RFC3339Nano), want.Format("2006-01-02 15:04:05.999999999-07:00")} {
 			got, err := parseTimeText(text)
