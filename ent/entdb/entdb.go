@@ -26,7 +26,9 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite" // registers "sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -110,7 +112,7 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 	var conn driver.Connector
 	switch src.Dialect {
 	case dialect.Postgres:
-		conn, err = stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn)
+		conn, err = pgConnector(dsn)
 	default:
 		if dir := filepath.Dir(src.path); dir != "." {
 			if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -152,6 +154,27 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 	}
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: db, Dialect: src.Dialect, Describe: src.Describe, opened: opened}, nil
 }
+
+// pgConnector opens PostgreSQL connections that outlive a cancelled
+// statement. pgx's default answers a context cancelled mid-statement (a
+// client that went away) by breaking the connection, so every aborted
+// request cost the pool a connection and the next request a new one. Here
+// the server is asked to cancel the statement instead, and the connection
+// returns to the pool; the deadline on the socket stays as a last resort.
+func pgConnector(dsn string) (driver.Connector, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: pgCancelDeadline}
+	}
+	return stdlib.GetConnector(*cfg), nil
+}
+
+// pgCancelDeadline is how long a cancelled statement may take to end
+// before its connection is broken after all.
+const pgCancelDeadline = 5 * time.Second
 
 // dsnConnector opens connections of a driver that has no connector of
 // its own (modernc's).
