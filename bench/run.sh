@@ -183,7 +183,10 @@ fi
 PEER_PORT=18290
 if [ -n "$PEER_DIR" ] && command -v npm >/dev/null; then
   cp -r "$PEER_DIR" "$WORK/peers"
-  (cd "$WORK/peers/apollo" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && SQLITE_PATH="$WORK/peer.db" node seed.js >/dev/null)
+  # a peers folder that was installed already (node_modules) is used as it is:
+  # npm ci would rebuild better-sqlite3 from source (minutes on 2 cores)
+  (cd "$WORK/peers/apollo" && { [ -d node_modules/better-sqlite3/build ] || npm ci --no-audit --no-fund --loglevel=error >/dev/null; } &&
+    SQLITE_PATH="$WORK/peer.db" node seed.js >/dev/null)
   (cd "$WORK/peers/apollo" && exec env -i PATH="$PATH" HOME="$WORK" NODE_ENV=production PORT=$PEER_PORT HOST=127.0.0.1 \
     REDIS_URL="$REDIS_URL" SQLITE_PATH="$WORK/peer.db" JWT_SECRET=bench-secret WORKERS=2 JWT_KEYOBJECT=1 node server.js >"$WORK/peer.log" 2>&1) &
   PIDS[peer]=$!
