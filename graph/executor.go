@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"io"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -9,7 +10,7 @@ import (
 	"github.com/authql/authql/graph/store"
 )
 
-// This file holds what the generated executor calls in place of two of
+// This file holds what the generated executor calls in place of some of
 // gqlgen's functions (graph/internal/execpatch rewrites the calls after
 // generation).
 
@@ -75,4 +76,47 @@ func newDeferredGroup(ctx context.Context, fields []graphql.CollectedField) grap
 		}
 	}
 	return graphql.DeferredGroup{Context: ctx}
+}
+
+// objectJSON is an object's result: its field set, written as gqlgen's
+// FieldSet.MarshalGQL writes it (the fields in selection order, the first
+// of two fields with one alias only) but without the map that allocates
+// for every object to find repeated aliases. The generated executor
+// returns it where gqlgen returns the field set.
+type objectJSON struct {
+	set    *graphql.FieldSet
+	fields []graphql.CollectedField
+}
+
+// maxScannedFields is the selection size up to which repeated aliases are
+// found by looking back over the fields; a larger one is written by gqlgen.
+const maxScannedFields = 32
+
+func (o *objectJSON) MarshalGQL(w io.Writer) {
+	if len(o.fields) > maxScannedFields || len(o.set.Values) != len(o.fields) {
+		o.set.MarshalGQL(w)
+		return
+	}
+	_, _ = io.WriteString(w, "{")
+	written := false
+fields:
+	for i := range o.fields {
+		alias := o.fields[i].Alias
+		for j := range i {
+			if o.fields[j].Alias == alias {
+				continue fields
+			}
+		}
+		if written {
+			_, _ = io.WriteString(w, ",")
+		}
+		written = true
+		// An alias is a GraphQL name ([_A-Za-z][_0-9A-Za-z]*, checked by
+		// the parser): nothing in it needs escaping.
+		_, _ = io.WriteString(w, `"`)
+		_, _ = io.WriteString(w, alias)
+		_, _ = io.WriteString(w, `":`)
+		o.set.Values[i].MarshalGQL(w)
+	}
+	_, _ = io.WriteString(w, "}")
 }

@@ -6244,7 +6244,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var mutationImplementors = []string{"Mutation"}
@@ -6413,7 +6413,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
@@ -6461,7 +6461,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var postImplementors = []string{"Post", "Node"}
@@ -6520,7 +6520,7 @@ func (ec *executionContext) _Post(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var postConnectionImplementors = []string{"PostConnection"}
@@ -6563,7 +6563,7 @@ func (ec *executionContext) _PostConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var postEdgeImplementors = []string{"PostEdge"}
@@ -6601,7 +6601,7 @@ func (ec *executionContext) _PostEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var queryImplementors = []string{"Query"}
@@ -6699,7 +6699,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var securityEventImplementors = []string{"SecurityEvent"}
@@ -6754,7 +6754,7 @@ func (ec *executionContext) _SecurityEvent(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var securityEventConnectionImplementors = []string{"SecurityEventConnection"}
@@ -6797,7 +6797,7 @@ func (ec *executionContext) _SecurityEventConnection(ctx context.Context, sel as
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var securityEventEdgeImplementors = []string{"SecurityEventEdge"}
@@ -6835,7 +6835,7 @@ func (ec *executionContext) _SecurityEventEdge(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var sessionImplementors = []string{"Session"}
@@ -6893,7 +6893,7 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var subscriptionImplementors = []string{"Subscription"}
@@ -6960,7 +6960,7 @@ func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var userImplementors = []string{"User", "Node"}
@@ -7026,7 +7026,7 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var userConnectionImplementors = []string{"UserConnection"}
@@ -7069,7 +7069,7 @@ func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var userEdgeImplementors = []string{"UserEdge"}
@@ -7107,7 +7107,7 @@ func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -7160,7 +7160,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var __EnumValueImplementors = []string{"__EnumValue"}
@@ -7208,7 +7208,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var __FieldImplementors = []string{"__Field"}
@@ -7266,7 +7266,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var __InputValueImplementors = []string{"__InputValue"}
@@ -7324,7 +7324,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var __SchemaImplementors = []string{"__Schema"}
@@ -7382,7 +7382,7 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 var __TypeImplementors = []string{"__Type"}
@@ -7465,7 +7465,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return &objectJSON{out, fields}
 }
 
 // endregion **************************** object.gotpl ****************************

@@ -6,7 +6,9 @@
 //     goroutine per element;
 //   - graphql.NewDeferredGroup → newDeferredGroup: the @defer bookkeeping
 //     (the field's path, a field set, a map) is built only for a selection
-//     that defers something, not for every object of every response.
+//     that defers something, not for every object of every response;
+//   - an object's result, its *graphql.FieldSet, → &objectJSON{...}, which
+//     writes the same JSON without a map per object.
 //
 // It runs after gqlgen in go generate, so generated.go stays reproducible,
 // and fails when a call it rewrites is gone, so a gqlgen upgrade that
@@ -24,6 +26,7 @@ import (
 var rewrites = []struct{ from, to string }{
 	{"graphql.MarshalSliceConcurrently(", "marshalList("},
 	{"graphql.NewDeferredGroup(ctx)", "newDeferredGroup(ctx, fields)"},
+	{"\n\treturn out\n}\n", "\n\treturn &objectJSON{out, fields}\n}\n"},
 }
 
 func main() {
