@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -51,7 +52,7 @@ end
 return out
 `)
 
-// ReadPages looks pages (JSON, read into P) and list totals up in the page
+// ReadPages looks pages (read into P, see decodePage) and list totals up in the page
 // tier, under the current posts generation, in one round trip. On any
 // Redis failure it reports misses, and the database answers.
 func ReadPages[P any](ctx context.Context, t *Tiers, keys []PageKey) PageRead[P] {
@@ -72,10 +73,7 @@ func ReadPages[P any](ctx context.Context, t *Tiers, keys []PageKey) PageRead[P]
 	read.gen, read.ok = parseGen(fmt.Sprint(res[0])), true
 	for i := range keys {
 		if s, ok := res[1+2*i].(string); ok {
-			var p P
-			if json.Unmarshal([]byte(s), &p) == nil {
-				read.Pages[i] = &p
-			}
+			read.Pages[i] = decodePage[P](s)
 		}
 		if s, ok := res[2+2*i].(string); ok {
 			if n, err := strconv.Atoi(s); err == nil {
@@ -85,6 +83,34 @@ func ReadPages[P any](ctx context.Context, t *Tiers, keys []PageKey) PageRead[P]
 	}
 	observePages(t, keys, read)
 	return read
+}
+
+// A page is stored in the form its type gives (encoding.BinaryMarshaler),
+// else as JSON; what does not decode is a miss, so entries of another form
+// (written by another version) are simply read again from the database.
+
+func encodePage[P any](p *P) []byte {
+	if m, ok := any(p).(encoding.BinaryMarshaler); ok {
+		if b, err := m.MarshalBinary(); err == nil {
+			return b
+		}
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+func decodePage[P any](s string) *P {
+	var p P
+	if u, ok := any(&p).(encoding.BinaryUnmarshaler); ok {
+		if u.UnmarshalBinary([]byte(s)) != nil {
+			return nil
+		}
+		return &p
+	}
+	if json.Unmarshal([]byte(s), &p) != nil {
+		return nil
+	}
+	return &p
 }
 
 // observePages reports the hits and misses of a page lookup.
@@ -107,8 +133,7 @@ func StorePages[P any](ctx context.Context, t *Tiers, read PageRead[P], keys []P
 	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
 			if pages[i] != nil {
-				b, _ := json.Marshal(pages[i])
-				p.Set(ctx, t.k.page(read.gen, k.Page), b, t.cfg.PageTTL)
+				p.Set(ctx, t.k.page(read.gen, k.Page), encodePage(pages[i]), t.cfg.PageTTL)
 			}
 			if counts[i] != nil {
 				p.Set(ctx, t.k.count(read.gen, k.Count), *counts[i], t.cfg.PageTTL)
