@@ -86,17 +86,15 @@ func ReadPages[P any](ctx context.Context, t *Tiers, keys []PageKey) PageRead[P]
 }
 
 // A page is stored in the form its type gives (encoding.BinaryMarshaler),
-// else as JSON; what does not decode is a miss, so entries of another form
-// (written by another version) are simply read again from the database.
+// else as JSON; one that does not encode is not stored, and what does not
+// decode is a miss, so entries of another form (written by another
+// version) are simply read again from the database.
 
-func encodePage[P any](p *P) []byte {
+func encodePage[P any](p *P) ([]byte, error) {
 	if m, ok := any(p).(encoding.BinaryMarshaler); ok {
-		if b, err := m.MarshalBinary(); err == nil {
-			return b
-		}
+		return m.MarshalBinary()
 	}
-	b, _ := json.Marshal(p)
-	return b
+	return json.Marshal(p)
 }
 
 func decodePage[P any](s string) *P {
@@ -133,7 +131,9 @@ func StorePages[P any](ctx context.Context, t *Tiers, read PageRead[P], keys []P
 	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
 			if pages[i] != nil {
-				p.Set(ctx, t.k.page(read.gen, k.Page), encodePage(pages[i]), t.cfg.PageTTL)
+				if b, err := encodePage(pages[i]); err == nil {
+					p.Set(ctx, t.k.page(read.gen, k.Page), b, t.cfg.PageTTL)
+				}
 			}
 			if counts[i] != nil {
 				p.Set(ctx, t.k.count(read.gen, k.Count), *counts[i], t.cfg.PageTTL)

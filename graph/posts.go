@@ -54,21 +54,26 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 	l.PrefetchUsers(ctx, ids)
 }
 
-// wantsAuthors reports whether the connection being resolved selects its
-// posts' authors (edges { node { author } }).
-func wantsAuthors(ctx context.Context) bool {
+// pageSelection reports what the post connection being resolved selects
+// beyond its edges' posts: its totalCount, and its posts' authors (edges {
+// node { author } }). One collection of the connection's fields answers
+// both.
+func pageSelection(ctx context.Context) (total, authors bool) {
 	if graphql.GetFieldContext(ctx) == nil {
-		return false
+		return true, false
 	}
 	oc := graphql.GetOperationContext(ctx)
-	for _, edges := range fieldsNamed(oc, graphql.CollectFieldsCtx(ctx, nil), "edges") {
-		for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, edges.Selections, []string{"PostEdge"}), "node") {
-			if len(fieldsNamed(oc, graphql.CollectFields(oc, node.Selections, []string{"Post"}), "author")) > 0 {
-				return true
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		switch f.Name {
+		case "totalCount":
+			total = true
+		case "edges":
+			for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, f.Selections, []string{"PostEdge"}), "node") {
+				authors = authors || len(fieldsNamed(oc, graphql.CollectFields(oc, node.Selections, []string{"Post"}), "author")) > 0
 			}
 		}
 	}
-	return false
+	return total, authors
 }
 
 // prefetchUserPosts does for a page of users what prefetchAuthors does for

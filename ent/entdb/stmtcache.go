@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"reflect"
+	"fmt"
 )
 
 // stmtCacheSize bounds the statements a connection keeps prepared. The
@@ -55,18 +55,21 @@ type stmtCacheConn struct {
 	order []string // insertion order, oldest first, for eviction
 }
 
+// sqliteStmt is what the cache uses of a modernc statement.
+type sqliteStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
 type cachedStmt struct {
-	stmt interface {
-		driver.Stmt
-		driver.StmtExecContext
-		driver.StmtQueryContext
-	}
+	stmt sqliteStmt
 	busy bool // its rows are open
 }
 
 // stmt returns the cached statement for query, preparing it on first use;
-// nil, nil when it is busy or cannot be cached (the caller then runs the
-// query the driver's own way).
+// nil, nil when it is busy (the caller then runs the query the driver's
+// own way).
 func (c *stmtCacheConn) stmt(ctx context.Context, query string) (*cachedStmt, error) {
 	if s, ok := c.stmts[query]; ok {
 		if s.busy {
@@ -78,14 +81,10 @@ func (c *stmtCacheConn) stmt(ctx context.Context, query string) (*cachedStmt, er
 	if err != nil {
 		return nil, err
 	}
-	st, ok := ds.(interface {
-		driver.Stmt
-		driver.StmtExecContext
-		driver.StmtQueryContext
-	})
+	st, ok := ds.(sqliteStmt)
 	if !ok {
 		_ = ds.Close()
-		return nil, nil
+		return nil, fmt.Errorf("a %T cannot run with a context", ds)
 	}
 	if len(c.order) >= stmtCacheSize {
 		c.evict()
@@ -122,12 +121,13 @@ func (c *stmtCacheConn) QueryContext(ctx context.Context, query string, args []d
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := rows.(sqliteRows); !ok {
+	sr, ok := rows.(sqliteRows)
+	if !ok {
 		_ = rows.Close()
-		return c.sqliteConn.QueryContext(ctx, query, args)
+		return nil, fmt.Errorf("%T do not say their column types", rows)
 	}
 	s.busy = true
-	return &cachedRows{Rows: rows, s: s}, nil
+	return &cachedRows{sqliteRows: sr, s: s}, nil
 }
 
 func (c *stmtCacheConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -151,15 +151,10 @@ func (c *stmtCacheConn) Close() error {
 	return errors.Join(append(errs, c.sqliteConn.Close())...)
 }
 
-// cachedRows frees its statement for the next query when closed. It
-// answers column types as the driver's rows do.
-type cachedRows struct {
-	driver.Rows
-	s *cachedStmt
-}
-
-// sqliteRows is what modernc's rows say of their columns.
+// sqliteRows is what database/sql uses of modernc's rows: the rows and
+// what they say of their columns.
 type sqliteRows interface {
+	driver.Rows
 	driver.RowsColumnTypeDatabaseTypeName
 	driver.RowsColumnTypeLength
 	driver.RowsColumnTypeNullable
@@ -167,28 +162,15 @@ type sqliteRows interface {
 	driver.RowsColumnTypeScanType
 }
 
-func (r *cachedRows) ColumnTypeDatabaseTypeName(i int) string {
-	return r.Rows.(sqliteRows).ColumnTypeDatabaseTypeName(i)
-}
-
-func (r *cachedRows) ColumnTypeLength(i int) (int64, bool) {
-	return r.Rows.(sqliteRows).ColumnTypeLength(i)
-}
-
-func (r *cachedRows) ColumnTypeNullable(i int) (bool, bool) {
-	return r.Rows.(sqliteRows).ColumnTypeNullable(i)
-}
-
-func (r *cachedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
-	return r.Rows.(sqliteRows).ColumnTypePrecisionScale(i)
-}
-
-func (r *cachedRows) ColumnTypeScanType(i int) reflect.Type {
-	return r.Rows.(sqliteRows).ColumnTypeScanType(i)
+// cachedRows are a cached statement's rows; closing them frees the
+// statement for the next query.
+type cachedRows struct {
+	sqliteRows
+	s *cachedStmt
 }
 
 func (r *cachedRows) Close() error {
-	err := r.Rows.Close()
+	err := r.sqliteRows.Close()
 	r.s.busy = false
 	return err
 }

@@ -309,14 +309,14 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	}
 	defer rows.Close()
 	var (
-		recs   = make([]PostRecord, 0, k.n+1)
-		users  []cachedUser
-		rec    PostRecord
-		author cachedUser
-		dest   = []any{&rec.ID, &rec.Title, &rec.Content, &rec.AuthorID, scanTime{&rec.CreatedAt}, scanTime{&rec.UpdatedAt}}
+		recs    = make([]PostRecord, 0, k.n+1)
+		authors map[pulid.ID]*ent.User
+		rec     PostRecord
+		author  cachedUser
+		dest    = []any{&rec.ID, &rec.Title, &rec.Content, &rec.AuthorID, scanTime{&rec.CreatedAt}, scanTime{&rec.UpdatedAt}}
 	)
 	if withAuthors {
-		users = make([]cachedUser, 0, k.n+1)
+		authors = make(map[pulid.ID]*ent.User, k.n+1)
 		dest = append(dest, &author.Email, &author.Name, &author.Role, &author.Verified, scanTime{&author.CreatedAt}, scanTime{&author.UpdatedAt})
 	}
 	for rows.Next() {
@@ -324,25 +324,16 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 			return nil, err
 		}
 		recs = append(recs, rec)
-		if withAuthors {
+		if _, ok := authors[rec.AuthorID]; withAuthors && !ok {
 			author.ID = rec.AuthorID
-			users = append(users, author)
+			authors[rec.AuthorID] = author.entity()
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	p := keysetPage(recs, k)
-	out := &postPage{Posts: p.rows, HasNext: p.hasNext, HasPrev: p.hasPrev}
-	if withAuthors {
-		out.authors = make(map[pulid.ID]*ent.User, len(users))
-		for _, u := range users {
-			if _, ok := out.authors[u.ID]; !ok {
-				out.authors[u.ID] = u.entity()
-			}
-		}
-	}
-	return out, nil
+	return &postPage{Posts: p.rows, HasNext: p.hasNext, HasPrev: p.hasPrev, authors: authors}, nil
 }
 
 // queryFirstPages reads the first page of several authors' lists (same
