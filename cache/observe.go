@@ -13,17 +13,18 @@ type Observer interface {
 
 // The cache tiers Observer.Access names.
 const (
-	TierUserLocal = "user_local" // user records in this process
-	TierUserRedis = "user_redis" // user records in Redis
-	TierPage      = "page"       // pages of post lists
-	TierCount     = "count"      // totals of the post and user lists
-	TierResponse  = "response"   // whole responses
-	TierAPQ       = "apq"        // automatic persisted queries
+	TierUserLocal     = "user_local"     // user records in this process
+	TierUserRedis     = "user_redis"     // user records in Redis
+	TierPage          = "page"           // pages of post lists
+	TierCount         = "count"          // totals of the post and user lists
+	TierResponseLocal = "response_local" // whole responses in this process
+	TierResponse      = "response"       // whole responses in Redis
+	TierAPQ           = "apq"            // automatic persisted queries
 )
 
 // TierNames lists every tier Access reports.
 func TierNames() []string {
-	return []string{TierUserLocal, TierUserRedis, TierPage, TierCount, TierResponse, TierAPQ}
+	return []string{TierUserLocal, TierUserRedis, TierPage, TierCount, TierResponseLocal, TierResponse, TierAPQ}
 }
 
 // NopObserver ignores every access; it is the default.

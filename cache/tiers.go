@@ -11,6 +11,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	mrand "math/rand/v2"
 	"strconv"
@@ -63,24 +64,34 @@ type Tiers struct {
 	log    *slog.Logger
 	obs    Observer
 
-	// bus announces user writes to every process, whose in-process user
-	// tiers (Users, in locals) drop their copies; nil: no in-process tier.
+	// bus announces user writes to every process, whose in-process tiers
+	// (Users, in locals, and responses) drop their copies; nil: no
+	// in-process tier.
 	bus      *bus.Bus
 	localsMu sync.Mutex
 	locals   []localTier
+	// responses is the response tier's copy in this process; nil without
+	// a bus or without the response tier.
+	responses *localResponses
 }
 
-// localTier is an in-process copy of user records that the bus keeps
-// exact.
+// localTier is an in-process copy of what Redis caches, which the bus
+// keeps exact.
 type localTier interface {
-	// evict forgets the users of ids.
+	// evict forgets the users of ids, and anything built from them.
 	evict(ids []string)
 	// purge forgets everything: evictions may have been missed.
 	purge()
 }
 
-// userTopic is the bus topic of user invalidations.
-const userTopic = "user"
+// The bus topics of invalidations: userTopic carries the ids of users
+// written (an update: their records and every response are stale);
+// responsesTopic says that every response is stale (posts written, a user
+// created).
+const (
+	userTopic      = "user"
+	responsesTopic = "responses"
+)
 
 // NewTiers returns the cache tiers over rdb, with in-process tiers for
 // user records kept exact by bus (nil: none).
@@ -95,12 +106,21 @@ func NewTiers(rdb redis.UniversalClient, bus *bus.Bus, cfg TierConfig) *Tiers {
 	}
 	t := &Tiers{rdb: rdb, k: keys{cfg.Prefix}, cfg: cfg, log: log, obs: obs,
 		genTTL: max(24*time.Hour, cfg.PageTTL, cfg.ResponseTTL) + time.Minute}
-	if bus != nil && cfg.UserTTL > 0 {
+	if bus != nil && (cfg.UserTTL > 0 || cfg.ResponseTTL > 0) {
 		t.bus = bus
+		if cfg.ResponseTTL > 0 {
+			t.responses = newLocalResponses(cfg.ResponseTTL)
+			t.locals = append(t.locals, t.responses)
+		}
 		bus.Handle(userTopic, func(payload string) {
 			ids := strings.Split(payload, ",")
 			for _, l := range t.localTiers() {
 				l.evict(ids)
+			}
+		})
+		bus.Handle(responsesTopic, func(string) {
+			if t.responses != nil {
+				t.responses.purge()
 			}
 		})
 		bus.OnSync(func(context.Context) error {
@@ -167,14 +187,15 @@ func (t *Tiers) InvalidateUsers(ctx context.Context, ids ...string) error {
 
 // UsersWritten is InvalidateUsers once the write has committed: it also
 // has every process drop its in-process copy, and returns when they have.
+// The processes drop their copies even if Redis could not be told (the
+// error is returned, for the write's outbox to try again): they then ask
+// Redis, and the database while Redis is away, not their memory.
 func (t *Tiers) UsersWritten(ctx context.Context, ids ...string) error {
-	if err := t.InvalidateUsers(ctx, ids...); err != nil {
-		return err
+	err := t.InvalidateUsers(ctx, ids...)
+	if t.bus != nil {
+		err = errors.Join(err, t.bus.Publish(ctx, userTopic, strings.Join(ids, ",")))
 	}
-	if t.bus == nil {
-		return nil
-	}
-	return t.bus.Publish(ctx, userTopic, strings.Join(ids, ","))
+	return err
 }
 
 // InvalidatePosts is called on every write of posts, like InvalidateUsers:
@@ -186,6 +207,31 @@ func (t *Tiers) InvalidatePosts(ctx context.Context) error {
 		return rdb.Unavailable("invalidate post cache", err)
 	}
 	return nil
+}
+
+// PostsWritten is InvalidatePosts once the write has committed: it also
+// has every process drop the responses it holds, and returns when they
+// have (even if Redis could not be told, as UsersWritten).
+func (t *Tiers) PostsWritten(ctx context.Context) error {
+	return errors.Join(t.InvalidatePosts(ctx), t.responsesStale(ctx))
+}
+
+// UsersCreated is InvalidateUsers once the creation of users has
+// committed: no process holds their records, but every response built
+// before (a list of users, a count) is stale, and every process drops
+// the responses it holds (even if Redis could not be told, as
+// UsersWritten).
+func (t *Tiers) UsersCreated(ctx context.Context, ids ...string) error {
+	return errors.Join(t.InvalidateUsers(ctx, ids...), t.responsesStale(ctx))
+}
+
+// responsesStale has every process drop the responses it holds, and
+// returns when they have.
+func (t *Tiers) responsesStale(ctx context.Context) error {
+	if t.responses == nil {
+		return nil
+	}
+	return t.bus.Publish(ctx, responsesTopic, "-")
 }
 
 // Generation counters (the users and posts generations) carry a TTL like

@@ -129,11 +129,19 @@ func (u *Users[K, V]) GetMany(ctx context.Context, ids []K) ([]V, []error) {
 	}
 	defer func() {
 		var zero V
-		if local && u.epoch.Load() == epoch {
+		if !local || u.epoch.Load() != epoch {
+			return
+		}
+		for _, i := range remote {
+			if out[i] != zero {
+				u.local.Add(ids[i], out[i])
+			}
+		}
+		// An eviction between the check and the adding moved the epoch
+		// before it removed anything: it may have missed these.
+		if u.epoch.Load() != epoch {
 			for _, i := range remote {
-				if out[i] != zero {
-					u.local.Add(ids[i], out[i])
-				}
+				u.local.Remove(ids[i])
 			}
 		}
 	}()

@@ -19,7 +19,8 @@ import (
 // that fails (Redis gone between the commit and the bump, the instance
 // dead), by any instance's outbox worker once it can (package outbox).
 const (
-	// kindPosts bumps the posts generation, then publishes the post event.
+	// kindPosts bumps the posts generation and has every instance drop
+	// the responses it holds, then publishes the post event.
 	kindPosts = "posts"
 	// kindUsers invalidates user records and the users generation.
 	kindUsers = "users"
@@ -31,8 +32,9 @@ type postsWritten struct {
 }
 
 // usersWritten is the payload of kindUsers. A created user is in nobody's
-// in-process cache: only an existing one's change is announced to every
-// instance (which waits for their acknowledgements).
+// in-process cache: an existing one's change is announced to every
+// instance (which waits for their acknowledgements) for their copies of
+// the user and the responses they hold, a creation for the responses only.
 type usersWritten struct {
 	IDs     []pulid.ID `json:"ids"`
 	Created bool       `json:"created"`
@@ -58,7 +60,7 @@ func (r *Resolver) deliverPosts(ctx context.Context, payload []byte) error {
 	if err := json.Unmarshal(payload, &w); err != nil {
 		return fmt.Errorf("decode %s: %w", kindPosts, err)
 	}
-	if err := r.store.InvalidatePosts(ctx); err != nil {
+	if err := r.store.PostsWritten(ctx); err != nil {
 		return err
 	}
 	return r.events.publish(ctx, w.Event)
@@ -70,7 +72,7 @@ func (r *Resolver) deliverUsers(ctx context.Context, payload []byte) error {
 		return fmt.Errorf("decode %s: %w", kindUsers, err)
 	}
 	if w.Created {
-		return r.store.InvalidateUsers(ctx, w.IDs...)
+		return r.store.UsersCreated(ctx, w.IDs...)
 	}
 	return r.store.UsersWritten(ctx, w.IDs...)
 }

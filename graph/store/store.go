@@ -74,6 +74,11 @@ func New(client *ent.Client, dialect string, tiers *cache.Tiers) *Store {
 // Returns rdb.ErrUnavailable if Redis cannot be told.
 func (s *Store) InvalidatePosts(ctx context.Context) error { return s.tiers.InvalidatePosts(ctx) }
 
+// PostsWritten is InvalidatePosts once the write has committed: it also
+// has every process drop the responses it holds, and returns when they
+// have.
+func (s *Store) PostsWritten(ctx context.Context) error { return s.tiers.PostsWritten(ctx) }
+
 // InvalidateUsers drops the cached records of users being written, and
 // everything cached under the users generation. Returns
 // rdb.ErrUnavailable if Redis cannot be told.
@@ -86,6 +91,14 @@ func (s *Store) InvalidateUsers(ctx context.Context, ids ...pulid.ID) error {
 // have.
 func (s *Store) UsersWritten(ctx context.Context, ids ...pulid.ID) error {
 	return s.tiers.UsersWritten(ctx, idStrings(ids)...)
+}
+
+// UsersCreated is InvalidateUsers once the creation of users has
+// committed: no process holds their records, but every process drops the
+// responses it holds (a list of users, a count), and returns when they
+// have.
+func (s *Store) UsersCreated(ctx context.Context, ids ...pulid.ID) error {
+	return s.tiers.UsersCreated(ctx, idStrings(ids)...)
 }
 
 func idStrings(ids []pulid.ID) []string {
