@@ -16,10 +16,16 @@ import (
 // longer hears of writes).
 func responseProcess(t *testing.T, r *cachetest.Redis) (tiers *cache.Tiers, b *bus.Bus, stop func()) {
 	t.Helper()
+	return process(t, r, cache.TierConfig{Prefix: r.Prefix, ResponseTTL: time.Minute})
+}
+
+// process is responseProcess with the tiers of cfg.
+func process(t *testing.T, r *cachetest.Redis, cfg cache.TierConfig) (tiers *cache.Tiers, b *bus.Bus, stop func()) {
+	t.Helper()
 	rdb := cachetest.Open(t, r.Config)
 	rdb.AddHook(cost.Hook{})
 	b = bus.New(rdb, r.Prefix, nil)
-	tiers = cache.NewTiers(rdb, b, cache.TierConfig{Prefix: r.Prefix, ResponseTTL: time.Minute})
+	tiers = cache.NewTiers(rdb, b, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); b.Run(ctx) }()
@@ -97,19 +103,23 @@ func TestWritesDropResponsesInEveryProcess(t *testing.T) {
 			r := cachetest.New(t)
 			writer, _, _ := responseProcess(t, r)
 			reader, _, _ := responseProcess(t, r)
-			store(t, writer, "q", `{"a":1}`)
-			if e, trips := lookup(t, reader, "q"); e.Data == nil || trips != 1 {
-				t.Fatalf("reader: %s in %d round trips, want the response from Redis", e.Data, trips)
-			}
-			if e, trips := lookup(t, reader, "q"); e.Data == nil || trips != 0 {
-				t.Fatalf("reader: %s in %d round trips, want the response from memory", e.Data, trips)
-			}
-			if err := tc.write(t.Context(), writer); err != nil {
-				t.Fatal(err)
-			}
-			for name, p := range map[string]*cache.Tiers{"the writer": writer, "the other process": reader} {
-				if e, _ := lookup(t, p, "q"); e.Data != nil {
-					t.Errorf("%s after %s: answered %s, want a miss", name, tc.name, e.Data)
+			// A process without the tiers still announces its writes.
+			bare, _, _ := process(t, r, cache.TierConfig{Prefix: r.Prefix})
+			for _, w := range []*cache.Tiers{writer, bare} {
+				store(t, writer, "q", `{"a":1}`)
+				if e, trips := lookup(t, reader, "q"); e.Data == nil || trips != 1 {
+					t.Fatalf("reader: %s in %d round trips, want the response from Redis", e.Data, trips)
+				}
+				if e, trips := lookup(t, reader, "q"); e.Data == nil || trips != 0 {
+					t.Fatalf("reader: %s in %d round trips, want the response from memory", e.Data, trips)
+				}
+				if err := tc.write(t.Context(), w); err != nil {
+					t.Fatal(err)
+				}
+				for name, p := range map[string]*cache.Tiers{"the writer": writer, "the other process": reader} {
+					if e, _ := lookup(t, p, "q"); e.Data != nil {
+						t.Errorf("%s after %s: answered %s, want a miss", name, tc.name, e.Data)
+					}
 				}
 			}
 		})

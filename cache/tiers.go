@@ -64,7 +64,7 @@ type Tiers struct {
 	log    *slog.Logger
 	obs    Observer
 
-	// bus announces user writes to every process, whose in-process tiers
+	// bus announces writes to every process, whose in-process tiers
 	// (Users, in locals, and responses) drop their copies; nil: no
 	// in-process tier.
 	bus      *bus.Bus
@@ -106,7 +106,9 @@ func NewTiers(rdb redis.UniversalClient, bus *bus.Bus, cfg TierConfig) *Tiers {
 	}
 	t := &Tiers{rdb: rdb, k: keys{cfg.Prefix}, cfg: cfg, log: log, obs: obs,
 		genTTL: max(24*time.Hour, cfg.PageTTL, cfg.ResponseTTL) + time.Minute}
-	if bus != nil && (cfg.UserTTL > 0 || cfg.ResponseTTL > 0) {
+	// Writes are announced whenever there is a bus, even by a process
+	// that keeps nothing in memory: its peers may.
+	if bus != nil {
 		t.bus = bus
 		if cfg.ResponseTTL > 0 {
 			t.responses = newLocalResponses(cfg.ResponseTTL)
@@ -228,7 +230,7 @@ func (t *Tiers) UsersCreated(ctx context.Context, ids ...string) error {
 // responsesStale has every process drop the responses it holds, and
 // returns when they have.
 func (t *Tiers) responsesStale(ctx context.Context) error {
-	if t.responses == nil {
+	if t.bus == nil {
 		return nil
 	}
 	return t.bus.Publish(ctx, responsesTopic, "-")
