@@ -52,6 +52,10 @@ end
 return out
 `)
 
+// PagesCached reports whether pages are cached (the page tier is on): a
+// page read from the database is then kept for any later selection.
+func (t *Tiers) PagesCached() bool { return t.cfg.PageTTL > 0 }
+
 // ReadPages looks pages (read into P, see decodePage) and list totals up in the page
 // tier, under the current posts generation, in one round trip. On any
 // Redis failure it reports misses, and the database answers.

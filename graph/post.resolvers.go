@@ -95,10 +95,10 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	total, authors := pageSelection(ctx)
+	total, authors, omit := pageSelection(ctx)
 	conn, err := r.store.Posts(ctx, store.PostPage{
 		First: first, Last: last, After: after, Before: before, Order: orderBy,
-		TotalCount: total, Authors: authors,
+		TotalCount: total, Authors: authors, Omit: omit,
 	})
 	if err == nil {
 		r.prefetchAuthors(ctx, conn)

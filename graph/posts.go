@@ -55,25 +55,40 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 }
 
 // pageSelection reports what the post connection being resolved selects
-// beyond its edges' posts: its totalCount, and its posts' authors (edges {
-// node { author } }). One collection of the connection's fields answers
-// both.
-func pageSelection(ctx context.Context) (total, authors bool) {
+// beyond its edges' posts' ids and titles: its totalCount, its posts'
+// authors (edges { node { author } }), and which of the posts' other
+// columns no field reads (omit). One collection of the connection's
+// fields answers all three. Outside a field (no selection to read) it
+// asks for everything.
+func pageSelection(ctx context.Context) (total, authors bool, omit store.PostColumns) {
 	if graphql.GetFieldContext(ctx) == nil {
-		return true, false
+		return true, false, 0
 	}
 	oc := graphql.GetOperationContext(ctx)
+	omit = store.OmitContent | store.OmitCreatedAt | store.OmitUpdatedAt
 	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
 		switch f.Name {
 		case "totalCount":
 			total = true
 		case "edges":
-			for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, f.Selections, []string{"PostEdge"}), "node") {
-				authors = authors || len(fieldsNamed(oc, graphql.CollectFields(oc, node.Selections, []string{"Post"}), "author")) > 0
+			for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, f.Selections, postEdgeImplementors), "node") {
+				// As the executor collects them (fragments on Node too).
+				for _, pf := range graphql.CollectFields(oc, node.Selections, postImplementors) {
+					switch pf.Name {
+					case "author":
+						authors = true
+					case "content":
+						omit &^= store.OmitContent
+					case "createdAt":
+						omit &^= store.OmitCreatedAt
+					case "updatedAt":
+						omit &^= store.OmitUpdatedAt
+					}
+				}
 			}
 		}
 	}
-	return total, authors
+	return total, authors, omit
 }
 
 // prefetchUserPosts does for a page of users what prefetchAuthors does for

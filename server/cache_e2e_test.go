@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/entdb/entdbtest"
@@ -199,6 +200,68 @@ func TestUncachedPageReadsAuthorsInOneStatement(t *testing.T) {
 	edges := check(s.do(t, tok.Access, q, map[string]any{"first": 20}).mustOK(t), 20)
 	before := edges[10].(map[string]any)["cursor"]
 	check(s.do(t, tok.Access, q, map[string]any{"last": 5, "before": before}).mustOK(t), 5)
+}
+
+// A page read without caches reads only the columns its fields need, and
+// what it answers is the database's however the fields are selected:
+// directly, in fragments (on Node too), or not at all while a cursor
+// still needs the column the page is ordered by.
+func TestUncachedPageAnswersEverySelection(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
+	e.env["APP_CACHE_PAGE_TTL"] = "0"
+	e.env["APP_CACHE_USER_TTL"] = "0"
+	s := e.start(t)
+	seed(t, s.app.db.Client, 3, 3)
+	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	type post struct{ content, createdAt, updatedAt string }
+	stored := map[string]post{}
+	for _, p := range s.app.db.Client.Post.Query().AllX(t.Context()) {
+		stored[string(p.ID)] = post{p.Content, p.CreatedAt.UTC().Format(time.RFC3339Nano), p.UpdatedAt.UTC().Format(time.RFC3339Nano)}
+	}
+	for _, q := range []string{
+		`{ posts(first: 9) { edges { node { id content createdAt updatedAt } } } }`,
+		`{ posts(first: 9) { edges { node { id ... on Node { ... on Post { content createdAt updatedAt } } } } } }`,
+		`fragment P on Post { content createdAt updatedAt } { posts(first: 9) { edges { node { id ...P } } } }`,
+		`{ posts(first: 9) { edges { node { id ... @include(if: true) { content createdAt updatedAt } } } } }`,
+	} {
+		edges := s.do(t, tok.Access, q, nil).mustOK(t).get("posts.edges").([]any)
+		if len(edges) != len(stored) {
+			t.Fatalf("%s: %d posts, want %d", q, len(edges), len(stored))
+		}
+		for _, e := range edges {
+			n := e.(map[string]any)["node"].(map[string]any)
+			want := stored[n["id"].(string)]
+			ca, _ := time.Parse(time.RFC3339Nano, n["createdAt"].(string))
+			ua, _ := time.Parse(time.RFC3339Nano, n["updatedAt"].(string))
+			got := post{n["content"].(string), ca.UTC().Format(time.RFC3339Nano), ua.UTC().Format(time.RFC3339Nano)}
+			if got != want {
+				t.Errorf("%s: post %v is %+v, want %+v", q, n["id"], got, want)
+			}
+		}
+	}
+	// Paging by updatedAt without selecting it: the cursors hold it.
+	const byUpdate = `query($after: Cursor) { posts(first: 4, after: $after, orderBy: {field: UPDATED_AT, direction: ASC}) { edges { node { id } } pageInfo { hasNextPage endCursor } } }`
+	seen := map[string]bool{}
+	vars := map[string]any{}
+	for range len(stored) {
+		r := s.do(t, tok.Access, byUpdate, vars).mustOK(t)
+		for _, e := range r.get("posts.edges").([]any) {
+			id := e.(map[string]any)["node"].(map[string]any)["id"].(string)
+			if seen[id] {
+				t.Fatalf("post %s listed twice paging by updatedAt", id)
+			}
+			seen[id] = true
+		}
+		if r.get("posts.pageInfo.hasNextPage") != true {
+			break
+		}
+		vars["after"] = r.get("posts.pageInfo.endCursor")
+	}
+	if len(seen) != len(stored) {
+		t.Errorf("paging by updatedAt listed %d posts, want %d", len(seen), len(stored))
+	}
 }
 
 // Node lookups batch: many ids, one statement per type.

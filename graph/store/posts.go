@@ -34,7 +34,22 @@ type PostPage struct {
 	// join), set as each post's Edges.Author. A page from the cache brings
 	// none; the caller loads those as usual.
 	Authors bool
+	// Omit names the columns nothing will read (fields not selected): a
+	// page read from the database leaves them out, unless the page tier
+	// keeps it for other selections. A post's content may be 50,000
+	// characters that a list of titles would read for nothing.
+	Omit PostColumns
 }
+
+// PostColumns is a set of post columns a page may leave out. The column
+// a page is ordered by is always read (its cursors hold it).
+type PostColumns uint8
+
+const (
+	OmitContent PostColumns = 1 << iota
+	OmitCreatedAt
+	OmitUpdatedAt
+)
 
 // order is the page's sort order: newest first unless asked otherwise.
 func (p PostPage) order() ent.PostOrder {
@@ -245,6 +260,14 @@ func (s *Store) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map
 	return out, nil
 }
 
+// orderOmit is the column a PostOrder sorts by, as a PostColumns.
+func orderOmit(o ent.PostOrder) PostColumns {
+	if o.Field == ent.PostOrderFieldUpdatedAt {
+		return OmitUpdatedAt
+	}
+	return OmitCreatedAt
+}
+
 // orderColumn is the column a PostOrder sorts by.
 func orderColumn(o ent.PostOrder) string {
 	if o.Field == ent.PostOrderFieldUpdatedAt {
@@ -265,7 +288,8 @@ func beyond(col string, dir entgql.OrderDirection, c *ent.Cursor) predicate.Post
 
 // queryPage reads one page by keyset: n+1 rows past the cursor tell
 // whether more follow. With r.Authors and no user tier, the statement
-// joins each post's author and the page brings their profiles. The statement is ent's
+// joins each post's author and the page brings their profiles; without a
+// page tier it leaves out the columns of r.Omit. The statement is ent's
 // builder's; its rows are scanned straight into records (ent's generic
 // scan costs as much as the query).
 func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
@@ -274,14 +298,40 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
 	b := sql.Dialect(s.dialect)
 	t := b.Table(post.Table)
-	sel := b.Select(t.C(post.FieldID), t.C(post.FieldTitle), t.C(post.FieldContent), t.C(post.FieldAuthorID),
-		timeColumn(s.dialect, t.C(post.FieldCreatedAt)), timeColumn(s.dialect, t.C(post.FieldUpdatedAt))).From(t)
+	var (
+		recs    = make([]PostRecord, 0, k.n+1)
+		authors map[pulid.ID]*ent.User
+		rec     PostRecord
+		author  cachedUser
+		columns = []string{t.C(post.FieldID), t.C(post.FieldTitle), t.C(post.FieldAuthorID)}
+		dest    = []any{&rec.ID, &rec.Title, &rec.AuthorID}
+	)
+	omit := r.Omit
+	if s.tiers.PagesCached() {
+		omit = 0
+	}
+	for _, c := range []struct {
+		omit PostColumns
+		col  string
+		dest any
+	}{
+		{OmitContent, t.C(post.FieldContent), &rec.Content},
+		{OmitCreatedAt, timeColumn(s.dialect, t.C(post.FieldCreatedAt)), scanTime{&rec.CreatedAt}},
+		{OmitUpdatedAt, timeColumn(s.dialect, t.C(post.FieldUpdatedAt)), scanTime{&rec.UpdatedAt}},
+	} {
+		if omit&c.omit == 0 || c.omit == orderOmit(o) {
+			columns, dest = append(columns, c.col), append(dest, c.dest)
+		}
+	}
+	sel := b.Select(columns...).From(t)
 	withAuthors := r.Authors && (s.users == nil || !s.users.Cached())
 	if withAuthors {
 		a := b.Table(user.Table).As("a")
 		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID)).
 			AppendSelect(a.C(user.FieldEmail), a.C(user.FieldName), a.C(user.FieldRole), a.C(user.FieldEmailVerified),
 				timeColumn(s.dialect, a.C(user.FieldCreatedAt)), timeColumn(s.dialect, a.C(user.FieldUpdatedAt)))
+		authors = make(map[pulid.ID]*ent.User, k.n+1)
+		dest = append(dest, &author.Email, &author.Name, &author.Role, &author.Verified, scanTime{&author.CreatedAt}, scanTime{&author.UpdatedAt})
 	}
 	if r.Author != "" {
 		post.AuthorID(r.Author)(sel)
@@ -308,17 +358,6 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var (
-		recs    = make([]PostRecord, 0, k.n+1)
-		authors map[pulid.ID]*ent.User
-		rec     PostRecord
-		author  cachedUser
-		dest    = []any{&rec.ID, &rec.Title, &rec.Content, &rec.AuthorID, scanTime{&rec.CreatedAt}, scanTime{&rec.UpdatedAt}}
-	)
-	if withAuthors {
-		authors = make(map[pulid.ID]*ent.User, k.n+1)
-		dest = append(dest, &author.Email, &author.Name, &author.Role, &author.Verified, scanTime{&author.CreatedAt}, scanTime{&author.UpdatedAt})
-	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
