@@ -33,8 +33,9 @@ type WebSocketOptions struct {
 	// PingInterval is the keep-alive cadence (graphql-ws "ka" messages;
 	// graphql-transport-ws ping/pong, which also drops dead peers).
 	PingInterval time.Duration
-	// MaxBacklog bounds the bytes waiting to be written to one socket; a
-	// socket past it is closed with 4413 (0: the default, 1 MiB).
+	// MaxBacklog bounds the bytes waiting to be written to one socket,
+	// behind the write under way; a socket past it is closed with 4413 (0:
+	// the default, 1 MiB).
 	MaxBacklog int
 	// OriginPatterns are the browser origins allowed to open a socket
 	// (host patterns, e.g. "app.example.com", "localhost:*"); same-origin
@@ -413,6 +414,11 @@ func (c *liveConn) flush() {
 		m := c.queue[0]
 		c.queue[0] = outMsg{}
 		c.queue = c.queue[1:]
+		// The backlog is what waits behind the write under way: a reader
+		// that has read this message must not find it still counted when
+		// the next one comes (its write returns after the bytes reached
+		// the socket, which the reader may already have read).
+		c.backlog -= m.size()
 		c.mu.Unlock()
 		bp := writeBufs.Get().(*[]byte)
 		b := append(append((*bp)[:0], m.head...), m.body...)
@@ -433,9 +439,6 @@ func (c *liveConn) flush() {
 		if cap(b) <= 64<<10 {
 			writeBufs.Put(bp)
 		}
-		c.mu.Lock()
-		c.backlog -= m.size()
-		c.mu.Unlock()
 		if err != nil {
 			c.end(closeNormal, "")
 		}
