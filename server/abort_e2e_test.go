@@ -15,10 +15,7 @@ import (
 // fields are coded CLIENT_CLOSED_REQUEST, and the abort is counted once.
 func TestClientGoneIsNotAnError(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	for _, tier := range []string{"APP_CACHE_RESPONSE_TTL", "APP_CACHE_PAGE_TTL", "APP_CACHE_USER_TTL"} {
-		e.env[tier] = "0" // the page is read from the database
-	}
+	e := newTestEnv(t).uncached() // the page is read from the database
 	s := e.start(t)
 	seed(t, s.app.db.Client, 5, 4)
 	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")

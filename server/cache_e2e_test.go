@@ -90,10 +90,7 @@ func TestFeedIsNotNPlusOne(t *testing.T) {
 // costs the same number of statements for 5 authors as for 50.
 func TestUserPostsBatched(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
-	e.env["APP_CACHE_PAGE_TTL"] = "0" // measure the queries themselves
-	e.env["APP_CACHE_USER_TTL"] = "0"
+	e := newTestEnv(t).uncached() // measure the queries themselves
 	e.env["APP_COMPLEXITY_LIMIT"] = "5000"
 	s := e.start(t)
 	seed(t, s.app.db.Client, 50, 4)
@@ -166,10 +163,7 @@ func TestListElementsWaitingOnALoaderBatch(t *testing.T) {
 // forwards and backwards, and each post shows its own author.
 func TestUncachedPageReadsAuthorsInOneStatement(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
-	e.env["APP_CACHE_PAGE_TTL"] = "0"
-	e.env["APP_CACHE_USER_TTL"] = "0"
+	e := newTestEnv(t).uncached()
 	s := e.start(t)
 	seed(t, s.app.db.Client, 10, 3)
 	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
@@ -208,10 +202,7 @@ func TestUncachedPageReadsAuthorsInOneStatement(t *testing.T) {
 // still needs the column the page is ordered by.
 func TestUncachedPageAnswersEverySelection(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.env["APP_CACHE_RESPONSE_TTL"] = "0"
-	e.env["APP_CACHE_PAGE_TTL"] = "0"
-	e.env["APP_CACHE_USER_TTL"] = "0"
+	e := newTestEnv(t).uncached()
 	s := e.start(t)
 	seed(t, s.app.db.Client, 3, 3)
 	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")

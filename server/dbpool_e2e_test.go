@@ -11,11 +11,8 @@ import (
 // authql_db_connections_opened_total says so.
 func TestSteadyLoadOpensNoConnections(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t).uncached() // every request reads the database
 	e.env["APP_RATE_API"] = "100000000/1m"
-	for _, tier := range []string{"APP_CACHE_RESPONSE_TTL", "APP_CACHE_PAGE_TTL", "APP_CACHE_USER_TTL"} {
-		e.env[tier] = "0" // every request reads the database
-	}
 	s := e.start(t)
 	seed(t, s.app.db.Client, 10, 5)
 	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")

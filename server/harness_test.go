@@ -68,6 +68,14 @@ func newTestEnv(t *testing.T) *testEnv {
 	}
 }
 
+// uncached turns every cache tier off: every read goes to the database.
+func (e *testEnv) uncached() *testEnv {
+	for _, tier := range []string{"APP_CACHE_RESPONSE_TTL", "APP_CACHE_PAGE_TTL", "APP_CACHE_USER_TTL"} {
+		e.env[tier] = "0"
+	}
+	return e
+}
+
 // config is what an instance of the environment runs with.
 func (e *testEnv) config(t *testing.T) Config {
 	t.Helper()
