@@ -260,14 +260,6 @@ func (s *Store) queryPages(ctx context.Context, reqs []PostPage, idx []int) (map
 	return out, nil
 }
 
-// orderOmit is the column a PostOrder sorts by, as a PostColumns.
-func orderOmit(o ent.PostOrder) PostColumns {
-	if o.Field == ent.PostOrderFieldUpdatedAt {
-		return OmitUpdatedAt
-	}
-	return OmitCreatedAt
-}
-
 // orderColumn is the column a PostOrder sorts by.
 func orderColumn(o ent.PostOrder) string {
 	if o.Field == ent.PostOrderFieldUpdatedAt {
@@ -311,27 +303,30 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		omit = 0
 	}
 	for _, c := range []struct {
-		omit PostColumns
-		col  string
-		dest any
+		omit  PostColumns
+		field string
+		dest  any
 	}{
-		{OmitContent, t.C(post.FieldContent), &rec.Content},
-		{OmitCreatedAt, timeColumn(s.dialect, t.C(post.FieldCreatedAt)), scanTime{&rec.CreatedAt}},
-		{OmitUpdatedAt, timeColumn(s.dialect, t.C(post.FieldUpdatedAt)), scanTime{&rec.UpdatedAt}},
+		{OmitContent, post.FieldContent, &rec.Content},
+		{OmitCreatedAt, post.FieldCreatedAt, scanTime{&rec.CreatedAt}},
+		{OmitUpdatedAt, post.FieldUpdatedAt, scanTime{&rec.UpdatedAt}},
 	} {
-		if omit&c.omit == 0 || c.omit == orderOmit(o) {
-			columns, dest = append(columns, c.col), append(dest, c.dest)
+		if omit&c.omit == 0 || c.field == col {
+			columns, dest = append(columns, selected(s.dialect, t.C(c.field), c.dest)), append(dest, c.dest)
 		}
 	}
 	sel := b.Select(columns...).From(t)
 	withAuthors := r.Authors && (s.users == nil || !s.users.Cached())
 	if withAuthors {
+		// The author's profile but its id, which the post has.
 		a := b.Table(user.Table).As("a")
-		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID)).
-			AppendSelect(a.C(user.FieldEmail), a.C(user.FieldName), a.C(user.FieldRole), a.C(user.FieldEmailVerified),
-				timeColumn(s.dialect, a.C(user.FieldCreatedAt)), timeColumn(s.dialect, a.C(user.FieldUpdatedAt)))
+		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID))
+		adest := author.dest()[1:]
+		for i, f := range profileColumns[1:] {
+			sel.AppendSelect(selected(s.dialect, a.C(f), adest[i]))
+		}
 		authors = make(map[pulid.ID]*ent.User, k.n+1)
-		dest = append(dest, &author.Email, &author.Name, &author.Role, &author.Verified, scanTime{&author.CreatedAt}, scanTime{&author.UpdatedAt})
+		dest = append(dest, adest...)
 	}
 	if r.Author != "" {
 		post.AuthorID(r.Author)(sel)

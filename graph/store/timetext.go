@@ -12,12 +12,13 @@ import (
 // column declared DATETIME, parses it back on every read trying layout
 // after layout with time.Parse, which costs more than reading the row. The
 // statements the store writes itself read time columns as text instead
-// (timeColumn) and parse that one layout directly (scanTime).
+// (selected) and parse that one layout directly (scanTime).
 
-// timeColumn is how a statement of the store selects the time column c: as
-// text on SQLite, which scanTime parses; as is elsewhere.
-func timeColumn(d, c string) string {
-	if d == dialect.SQLite {
+// selected is how a statement of the store selects column c, scanned into
+// dest: a time column (dest a scanTime) as text on SQLite, which scanTime
+// parses; any other column, and any column elsewhere, as it is.
+func selected(d, c string, dest any) string {
+	if _, ok := dest.(scanTime); ok && d == dialect.SQLite {
 		return "CAST(" + c + " AS TEXT)"
 	}
 	return c

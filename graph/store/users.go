@@ -112,7 +112,7 @@ func (s *Store) loadUsers(ctx context.Context, ids []pulid.ID) ([]*ent.User, err
 func userID(u *ent.User) pulid.ID { return u.ID }
 
 // profileColumns are the columns of a cachedUser: what the user tier
-// keeps, so what a miss reads.
+// keeps, so what a miss reads. cachedUser.dest scans them, in this order.
 var profileColumns = []string{user.FieldID, user.FieldEmail, user.FieldName, user.FieldRole,
 	user.FieldEmailVerified, user.FieldCreatedAt, user.FieldUpdatedAt}
 
@@ -126,6 +126,12 @@ type cachedUser struct {
 	Verified  bool      `json:"v,omitempty"`
 	CreatedAt time.Time `json:"c"`
 	UpdatedAt time.Time `json:"u"`
+}
+
+// dest is where a row's profileColumns scan into c, in their order; the
+// times as a statement of the store selects them (selected).
+func (c *cachedUser) dest() []any {
+	return []any{&c.ID, &c.Email, &c.Name, &c.Role, &c.Verified, scanTime{&c.CreatedAt}, scanTime{&c.UpdatedAt}}
 }
 
 func toCachedUser(u *ent.User) cachedUser {
