@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/maypok86/otter/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -48,7 +47,7 @@ func (t *Tiers) Response(ctx context.Context, hash string) ResponseEntry {
 	var e ResponseEntry
 	if t.responses != nil && t.synced() {
 		e.local, e.epoch = true, t.responses.epoch.Load()
-		data, ok := t.responses.m.GetIfPresent(hash)
+		data, ok := t.responses.m.Get(ctx, hash)
 		t.obs.Access(TierResponseLocal, ok)
 		if ok {
 			return ResponseEntry{Data: data}
@@ -63,7 +62,7 @@ func (t *Tiers) Response(ctx context.Context, hash string) ResponseEntry {
 	e.usersGen, e.postsGen, e.ok = parseGen(fmt.Sprint(res[0])), parseGen(fmt.Sprint(res[1])), true
 	if s, ok := res[2].(string); ok {
 		e.Data = []byte(s)
-		t.keepLocal(e, hash, e.Data)
+		t.keepLocal(ctx, e, hash, e.Data)
 	}
 	t.obs.Access(TierResponse, e.Data != nil)
 	return e
@@ -80,7 +79,7 @@ func (t *Tiers) StoreResponse(ctx context.Context, e ResponseEntry, hash string,
 		t.log.WarnContext(ctx, "write response cache", slog.Any("error", err))
 		return
 	}
-	t.keepLocal(e, hash, data)
+	t.keepLocal(ctx, e, hash, data)
 }
 
 // keepLocal keeps a response read or stored in Redis in this process too,
@@ -88,14 +87,14 @@ func (t *Tiers) StoreResponse(ctx context.Context, e ResponseEntry, hash string,
 // response may have been built before a write the drop announced. A drop
 // that comes between the check and the keeping is seen by the check after
 // it (a drop moves the epoch before it empties the copy).
-func (t *Tiers) keepLocal(e ResponseEntry, hash string, data []byte) {
+func (t *Tiers) keepLocal(ctx context.Context, e ResponseEntry, hash string, data []byte) {
 	l := t.responses
 	if !e.local || !t.synced() || l.epoch.Load() != e.epoch {
 		return
 	}
-	l.m.Set(hash, data)
+	l.m.Add(ctx, hash, data)
 	if l.epoch.Load() != e.epoch {
-		l.m.Invalidate(hash)
+		l.m.Remove(hash)
 	}
 }
 
@@ -108,18 +107,15 @@ const localResponsesBytes = 32 << 20
 // and are all dropped on any write (the bus's responsesTopic, or a user's
 // update), as the generations in Redis make every response unreachable.
 type localResponses struct {
-	m *otter.Cache[string, []byte]
+	m *Weighted[[]byte]
 	// epoch moves on every drop; a lookup keeps what it found in Redis,
 	// or stored there, only if no drop happened since it began.
 	epoch atomic.Uint64
 }
 
 func newLocalResponses(ttl time.Duration) *localResponses {
-	return &localResponses{m: otter.Must(&otter.Options[string, []byte]{
-		MaximumWeight:    localResponsesBytes,
-		Weigher:          func(k string, v []byte) uint32 { return uint32(min(len(k)+len(v)+64, localResponsesBytes)) },
-		ExpiryCalculator: otter.ExpiryWriting[string, []byte](ttl),
-	})}
+	return &localResponses{m: NewExpiringWeighted(localResponsesBytes, ttl,
+		func(hash string, data []byte) int { return len(hash) + len(data) + entryOverhead })}
 }
 
 // evict drops every response: any of them may show the users written.
@@ -127,5 +123,5 @@ func (l *localResponses) evict([]string) { l.purge() }
 
 func (l *localResponses) purge() {
 	l.epoch.Add(1)
-	l.m.InvalidateAll()
+	l.m.Purge()
 }

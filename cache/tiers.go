@@ -112,7 +112,7 @@ func NewTiers(rdb redis.UniversalClient, bus *bus.Bus, cfg TierConfig) *Tiers {
 		t.bus = bus
 		if cfg.ResponseTTL > 0 {
 			t.responses = newLocalResponses(cfg.ResponseTTL)
-			t.locals = append(t.locals, t.responses)
+			t.addLocal(t.responses)
 		}
 		bus.Handle(userTopic, func(payload string) {
 			ids := strings.Split(payload, ",")

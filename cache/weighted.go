@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/maypok86/otter/v2"
@@ -30,13 +31,20 @@ var _ graphql.Cache[string] = (*Weighted[string])(nil)
 // its entries (the key included). An entry heavier than maxBytes is not
 // kept.
 func NewWeighted[V any](maxBytes uint64, weigh func(key string, v V) int) *Weighted[V] {
-	return &Weighted[V]{
-		c: otter.Must(&otter.Options[string, weighed[V]]{
-			MaximumWeight: maxBytes,
-			Weigher:       func(_ string, e weighed[V]) uint32 { return e.w },
-		}),
-		weigh: weigh,
+	return NewExpiringWeighted(maxBytes, 0, weigh)
+}
+
+// NewExpiringWeighted is NewWeighted whose entries also expire ttl after
+// they were added (0: never).
+func NewExpiringWeighted[V any](maxBytes uint64, ttl time.Duration, weigh func(key string, v V) int) *Weighted[V] {
+	o := &otter.Options[string, weighed[V]]{
+		MaximumWeight: maxBytes,
+		Weigher:       func(_ string, e weighed[V]) uint32 { return e.w },
 	}
+	if ttl > 0 {
+		o.ExpiryCalculator = otter.ExpiryWriting[string, weighed[V]](ttl)
+	}
+	return &Weighted[V]{c: otter.Must(o), weigh: weigh}
 }
 
 // Get implements graphql.Cache.
@@ -56,6 +64,12 @@ func (c *Weighted[V]) Add(_ context.Context, key string, v V) {
 	}
 	c.c.Set(key, weighed[V]{v: v, w: uint32(w)})
 }
+
+// Remove forgets key.
+func (c *Weighted[V]) Remove(key string) { c.c.Invalidate(key) }
+
+// Purge forgets every entry.
+func (c *Weighted[V]) Purge() { c.c.InvalidateAll() }
 
 // Weight is the total weight held now (after pending evictions ran).
 func (c *Weighted[V]) Weight() uint64 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A Weighted cache holds at most its budget, however many entries arrive,
@@ -35,5 +36,41 @@ func TestWeightedBoundedByBytes(t *testing.T) {
 	}
 	if v, ok := big.Get(ctx, "small"); !ok || v != "x" {
 		t.Errorf("small=%q, %v", v, ok)
+	}
+}
+
+// An expiring Weighted cache forgets an entry its TTL after it was added;
+// Remove and Purge forget at once.
+func TestWeightedExpiresAndForgets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	weigh := func(k, v string) int { return len(k) + len(v) }
+	c := NewExpiringWeighted(1<<20, 20*time.Millisecond, weigh)
+	c.Add(ctx, "a", "1")
+	if _, ok := c.Get(ctx, "a"); !ok {
+		t.Fatal("a missing right after Add")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := c.Get(ctx, "a"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a still held 5 s after its 20 ms TTL")
+		}
+	}
+
+	f := NewWeighted(1<<20, weigh)
+	for _, k := range []string{"a", "b", "c"} {
+		f.Add(ctx, k, "1")
+	}
+	f.Remove("a")
+	if _, ok := f.Get(ctx, "a"); ok {
+		t.Error("a held after Remove")
+	}
+	f.Purge()
+	for _, k := range []string{"b", "c"} {
+		if _, ok := f.Get(ctx, k); ok {
+			t.Errorf("%s held after Purge", k)
+		}
 	}
 }
