@@ -19,31 +19,6 @@ func responseProcess(t *testing.T, r *cachetest.Redis) (tiers *cache.Tiers, b *b
 	return process(t, r, cache.TierConfig{Prefix: r.Prefix, ResponseTTL: time.Minute})
 }
 
-// process is responseProcess with the tiers of cfg.
-func process(t *testing.T, r *cachetest.Redis, cfg cache.TierConfig) (tiers *cache.Tiers, b *bus.Bus, stop func()) {
-	t.Helper()
-	rdb := cachetest.Open(t, r.Config)
-	rdb.AddHook(cost.Hook{})
-	b = bus.New(rdb, r.Prefix, nil)
-	tiers = cache.NewTiers(rdb, b, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(ctx) }()
-	stop = func() { cancel(); <-done }
-	t.Cleanup(stop)
-	waitFor(t, "bus synced", b.Synced)
-	return tiers, b, stop
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // lookup looks hash up in tiers and says how many Redis round trips it took.
 func lookup(t *testing.T, tiers *cache.Tiers, hash string) (cache.ResponseEntry, int64) {
 	t.Helper()

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/authql/authql/cache"
-	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/cachetest"
 )
 
@@ -61,22 +60,8 @@ func (db *fakeDB) loaded() [][]string {
 // userProcess is one process's user tier, with its bus running and synced.
 func userProcess(t *testing.T, r *cachetest.Redis, db *fakeDB) (*cache.Tiers, *cache.Users[string, *record]) {
 	t.Helper()
-	rdb := cachetest.Open(t, r.Config)
-	b := bus.New(rdb, r.Prefix, nil)
-	tiers := cache.NewTiers(rdb, b, cache.TierConfig{Prefix: r.Prefix, UserTTL: time.Hour})
-	users := cache.NewUsers(tiers, db.source())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(5 * time.Second)
-	for !b.Synced() {
-		if time.Now().After(deadline) {
-			t.Fatal("bus never synced")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return tiers, users
+	tiers, _, _ := process(t, r, cache.TierConfig{Prefix: r.Prefix, UserTTL: time.Hour})
+	return tiers, cache.NewUsers(tiers, db.source())
 }
 
 func mustGetName(t *testing.T, users *cache.Users[string, *record], id string) string {
