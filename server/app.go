@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -36,8 +37,10 @@ type app struct {
 	// cacheRdb holds the cache tiers and persisted queries: rdb, or the
 	// Redis of APP_CACHE_REDIS_URL.
 	cacheRdb redis.UniversalClient
-	sessions *auth.Sessions
-	bus      *bus.Bus
+	// admission queues requests for the CPU (nil: no limit).
+	admission *admission
+	sessions  *auth.Sessions
+	bus       *bus.Bus
 	// handler is front: the start-up handler until the dependencies are
 	// open, the application's from then on.
 	handler http.Handler
@@ -103,9 +106,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, d deps) (*app, er
 // that answers while they come up (startingRoutes).
 func prepareApp(ctx context.Context, cfg Config, log *slog.Logger, tp trace.TracerProvider) (*app, error) {
 	a := &app{cfg: cfg, log: log, logs: newStreams(log), registry: prometheus.NewRegistry(), tracer: tp, stopStreams: make(chan struct{})}
+	switch {
+	case cfg.MaxRunning == 0:
+		a.admission = newAdmission(runtime.GOMAXPROCS(0) + 1)
+	case cfg.MaxRunning > 0:
+		a.admission = newAdmission(cfg.MaxRunning)
+	}
 	var err error
 	if a.metrics, err = newMetrics(a.registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if a.admission != nil {
+		if err := registerAll(a.registry, a.admission.collectors()...); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
 	}
 	if tp == nil && cfg.Tracing {
 		sdk, err := newTracerProvider(ctx)

@@ -63,8 +63,11 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	RequireHTTPS   bool
 	BodyLimit      int64
-	Playground     bool
-	Introspection  bool
+	// MaxRunning is how many requests run on the CPU at once (admit.go):
+	// 0 GOMAXPROCS+1, -1 no limit ("off").
+	MaxRunning    int
+	Playground    bool
+	Introspection bool
 	// TrustedDocuments are the persisted-documents manifests whose
 	// documents are the only ones that run (none: any document runs).
 	TrustedDocuments []string
@@ -223,6 +226,13 @@ func settings() []setting {
 		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive (a peer silent for twice this long is dropped) and SSE keep-alive comments", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
 		{"APP_WS_MAX_BACKLOG", "ws-max-backlog", strconv.Itoa(graph.DefaultMaxBacklog), "bytes waiting to be written to one WebSocket or SSE stream; a socket past it is closed with 4413, a stream ends", integer(func(c *Config) *int { return &c.WebSocket.MaxBacklog })},
 		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
+		{"APP_MAX_RUNNING_REQUESTS", "max-running-requests", "0", "requests run on the CPU at once, the others queued in arrival order; one waiting on Redis, PostgreSQL or other instances makes room (0: one more than the cores, GOMAXPROCS+1; off: no limit)", func(c *Config, v string) error {
+			if v == "off" {
+				c.MaxRunning = -1
+				return nil
+			}
+			return integer(func(c *Config) *int { return &c.MaxRunning })(c, v)
+		}},
 		{"APP_WRITE_TIMEOUT", "write-timeout", "30s", "longest time to answer a request, WebSockets and SSE streams excepted (a slow handler or a slow reader is cut off)", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 		{"APP_DEBUG_COST", "debug-cost", "", "add extensions.cost {sqlStatements, redisRoundTrips, complexity} to responses (default: on in development)", optBool(func(c *Config) *bool { return &c.DebugCost })},
 		{"APP_MAX_DEPTH", "max-depth", strconv.Itoa(graph.DefaultLimits().MaxDepth), "deepest field nesting of an operation, fragments followed", integer(func(c *Config) *int { return &c.Limits.MaxDepth })},

@@ -34,8 +34,8 @@ import (
 // Middleware, outermost first: the trace span (when tracing is on), the deadline of every response but a
 // WebSocket, metrics, panic recovery, request id, security headers, CORS
 // (around), then on /query no-store, the Redis budget, cost counting, the
-// operation log, the body limit, caller identification and the cap on
-// sockets not yet authenticated (api).
+// operation log, the body limit, the request's turn to run (admit.go),
+// caller identification and the cap on sockets not yet authenticated (api).
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	api := a.api(gql)
@@ -77,6 +77,7 @@ func (a *app) api(gql http.Handler) http.Handler {
 	pending := &pendingSockets{max: a.cfg.WSMaxPendingPerIP, clientIP: px.clientIP}
 	h := pending.limit(gql)
 	h = auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(h)
+	h = a.admission.admit(h)
 	h = limitBody(a.cfg.BodyLimit)(h)
 	h = a.logOperations(h)
 	h = withCost(h)

@@ -25,7 +25,7 @@ var allowedImports = map[string][]string{
 	"auth/mail/mailtest":  nil,
 	"auth":                {"cache/bus", "cache/memo", "cache/rdb", entGenerated, "ent/schema/pulid"},
 	"cache":               {"cache/bus", "cache/memo", "cache/rdb"},
-	"cache/bus":           nil,
+	"cache/bus":           {"cache/cost"},
 	"cache/cachetest":     {"cache/rdb"},
 	"cache/cost":          nil,
 	"cache/memo":          nil,

@@ -2,7 +2,8 @@
 // pub/sub, with acknowledgements and a replay hook, so that a process
 // knows when it may trust what it keeps in memory (see Bus).
 //
-// It imports go-redis and nothing of this module. auth (revocations), cache
+// It imports go-redis and, of this module, cache/cost (a request waiting
+// for acknowledgements tells its cost.Waiter). auth (revocations), cache
 // (user-record evictions) and graph (post events) import it.
 package bus
 
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/cache/cost"
 )
 
 // Bus carries events every process must apply before it may trust what it
@@ -206,6 +209,8 @@ func (b *Bus) Publish(ctx context.Context, topic, payload string) error {
 		close(w.done)
 	}
 	b.waitMu.Unlock()
+	back := cost.Away(ctx) // the request's place goes to another meanwhile
+	defer back()
 	select {
 	case <-w.done:
 	case <-timeout.C:

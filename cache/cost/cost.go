@@ -2,7 +2,8 @@
 // statements (CountSQL wraps the ent driver) and Redis round trips (Hook,
 // added to each Redis client). The server starts the count per request
 // (NewContext); the GraphQL layer reports it in extensions.cost and the
-// slow-operation log records it.
+// slow-operation log records it. The same places tell the request's
+// Waiter, if it has one, when it waits on the network.
 //
 // It imports go-redis and ent's dialect package, nothing of this module:
 // any package may import it.
@@ -27,6 +28,48 @@ type Counts struct {
 	Redis atomic.Int64
 	// AuthRedis is the part of Redis spent authenticating the request.
 	AuthRedis atomic.Int64
+
+	waiter Waiter
+}
+
+// Waiter hears when a request starts and stops waiting on the network: a
+// Redis round trip, a statement sent to a database server (not to SQLite,
+// which runs in the process), a wait for other instances (Away). The
+// server's admission (server/admit.go) lets another request run
+// meanwhile. Its methods are called from any of the request's goroutines.
+type Waiter interface {
+	Away()
+	Back()
+}
+
+// SetWaiter makes w hear of the request's waits. It must be called before
+// the request's work starts (it is not synchronised).
+func (c *Counts) SetWaiter(w Waiter) { c.waiter = w }
+
+// away tells c's waiter, if any, that a wait starts, and returns it for
+// back.
+func (c *Counts) away() Waiter {
+	if c == nil || c.waiter == nil {
+		return nil
+	}
+	c.waiter.Away()
+	return c.waiter
+}
+
+func back(w Waiter) {
+	if w != nil {
+		w.Back()
+	}
+}
+
+// Away marks the start of a wait on the network by the request of ctx
+// (one the hooks here do not see); the returned function marks its end.
+func Away(ctx context.Context) (back func()) {
+	w := FromContext(ctx).away()
+	if w == nil {
+		return func() {}
+	}
+	return w.Back
 }
 
 type costKey struct{}
@@ -58,9 +101,12 @@ func (Hook) DialHook(next redis.DialHook) redis.DialHook {
 // ProcessHook implements redis.Hook.
 func (Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if c := FromContext(ctx); c != nil {
-			c.Redis.Add(1)
+		c := FromContext(ctx)
+		if c == nil {
+			return next(ctx, cmd)
 		}
+		c.Redis.Add(1)
+		defer back(c.away())
 		return next(ctx, cmd)
 	}
 }
@@ -68,32 +114,49 @@ func (Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // ProcessPipelineHook implements redis.Hook.
 func (Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if c := FromContext(ctx); c != nil {
-			c.Redis.Add(1)
+		c := FromContext(ctx)
+		if c == nil {
+			return next(ctx, cmds)
 		}
+		c.Redis.Add(1)
+		defer back(c.away())
 		return next(ctx, cmds)
 	}
 }
 
 // CountSQL wraps an ent driver so that every statement (in or out of a
-// transaction) is counted into the request's Counts.
-func CountSQL(d dialect.Driver) dialect.Driver { return &countingDriver{Driver: d} }
+// transaction) is counted into the request's Counts. A statement sent to a
+// database server is a wait on the network for the request's Waiter.
+func CountSQL(d dialect.Driver) dialect.Driver {
+	return &countingDriver{Driver: d, remote: d.Dialect() != dialect.SQLite}
+}
 
-type countingDriver struct{ dialect.Driver }
+type countingDriver struct {
+	dialect.Driver
+	remote bool
+}
 
-func count(ctx context.Context) {
-	if c := FromContext(ctx); c != nil {
-		c.SQL.Add(1)
+// count counts a statement into the request's Counts and, if it goes
+// across the network, tells the request's waiter; back(count(...)) ends it.
+func count(ctx context.Context, remote bool) Waiter {
+	c := FromContext(ctx)
+	if c == nil {
+		return nil
 	}
+	c.SQL.Add(1)
+	if !remote {
+		return nil
+	}
+	return c.away()
 }
 
 func (d *countingDriver) Exec(ctx context.Context, query string, args, v any) error {
-	count(ctx)
+	defer back(count(ctx, d.remote))
 	return d.Driver.Exec(ctx, query, args, v)
 }
 
 func (d *countingDriver) Query(ctx context.Context, query string, args, v any) error {
-	count(ctx)
+	defer back(count(ctx, d.remote))
 	return d.Driver.Query(ctx, query, args, v)
 }
 
@@ -103,41 +166,49 @@ type queryContexter interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func queryContext(ctx context.Context, d any, query string, args []any) (*sql.Rows, error) {
+func queryContext(ctx context.Context, d any, remote bool, query string, args []any) (*sql.Rows, error) {
 	q, ok := d.(queryContexter)
 	if !ok {
 		return nil, fmt.Errorf("%T cannot run statements directly", d)
 	}
-	count(ctx)
+	defer back(count(ctx, remote))
 	return q.QueryContext(ctx, query, args...)
 }
 
 // QueryContext runs and counts a statement the caller wrote.
 func (d *countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return queryContext(ctx, d.Driver, query, args)
+	return queryContext(ctx, d.Driver, d.remote, query, args)
 }
 
 func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	var w Waiter
+	if d.remote {
+		w = FromContext(ctx).away()
+	}
 	tx, err := d.Driver.Tx(ctx)
+	back(w)
 	if err != nil {
 		return nil, err
 	}
-	return &countingTx{Tx: tx}, nil
+	return &countingTx{Tx: tx, remote: d.remote}, nil
 }
 
-type countingTx struct{ dialect.Tx }
+type countingTx struct {
+	dialect.Tx
+	remote bool
+}
 
 func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {
-	count(ctx)
+	defer back(count(ctx, t.remote))
 	return t.Tx.Exec(ctx, query, args, v)
 }
 
 func (t *countingTx) Query(ctx context.Context, query string, args, v any) error {
-	count(ctx)
+	defer back(count(ctx, t.remote))
 	return t.Tx.Query(ctx, query, args, v)
 }
 
 // QueryContext runs and counts a statement the caller wrote.
 func (t *countingTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return queryContext(ctx, t.Tx, query, args)
+	return queryContext(ctx, t.Tx, t.remote, query, args)
 }
