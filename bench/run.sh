@@ -26,6 +26,7 @@
 #   bash bench/run.sh [seconds per run]
 #   BENCH_ONLY=peer bash bench/run.sh 3     # section 5 alone
 #   BENCH_PEERS=DIR                         # the peers folder (default ../shared/peers, else /work/shared/peers)
+#   BENCH_SERVER_ENV="APP_MAX_RUNNING_REQUESTS=off"   # settings of every server of ours (space-separated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -53,7 +54,7 @@ start() {
     APP_JWT_SECRET=YmVuY2gtb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ== APP_ENCRYPTION_KEY=YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS1uZXZlci11c2UtaXQ= APP_SMTP_URL=smtp://127.0.0.1:9?tls=none APP_PUBLIC_URL=http://127.0.0.1 APP_REQUIRE_VERIFIED_EMAIL=false DATABASE_URL="$db" REDIS_URL="$REDIS_URL" \
     APP_REDIS_PREFIX="bench:$name:$RANDOM$RANDOM:" APP_RATE_API=1000000000/1m APP_RATE_REGISTER_IP=1000000/1m \
     APP_METRICS_ADDR=127.0.0.1:0 \
-    APP_LOG_LEVEL=warn "$@" "$WORK/server" >"$WORK/$name.log" 2>&1 &
+    APP_LOG_LEVEL=warn ${BENCH_SERVER_ENV:-} "$@" "$WORK/server" >"$WORK/$name.log" 2>&1 &
   PIDS[$name]=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return; sleep 0.1; done
   cat "$WORK/$name.log" >&2; echo "server $name did not start" >&2; exit 1
@@ -109,7 +110,7 @@ compare() {
 }
 ratio() { python3 -c "print('%.0f%%' % (100*float('$1')/float('$2')))"; }
 
-echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(go env GOVERSION); redis $(redis-server --version | awk '{print $3}' | cut -d= -f2); wrk -t$THREADS -c$CONNS -d${DURATION}s"
+echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(go env GOVERSION); redis $(redis-server --version | awk '{print $3}' | cut -d= -f2); wrk -t$THREADS -c$CONNS -d${DURATION}s${BENCH_SERVER_ENV:+; ours with $BENCH_SERVER_ENV}"
 DB1K="sqlite:$WORK/posts1k.db"; DB100K="sqlite:$WORK/posts100k.db"
 if [ "${BENCH_ONLY:-}" != peer ]; then
   "$WORK/seed" -database-url "$DB1K" -users 100 -posts 1000
