@@ -163,6 +163,10 @@ func TestMetricsCountTraffic(t *testing.T) {
 		`authql_cache_lookups_total{result="miss",tier="apq"}`,
 		`authql_bus_synced`,
 		`authql_http_requests_in_flight`,
+		`authql_requests_running`,
+		`authql_requests_waiting`,
+		`authql_requests_queued_total`,
+		`authql_requests_late_total`,
 		`authql_redis_pool_timeouts_total`,
 		`go_sql_wait_count_total{db_name="authql"}`,
 	} {

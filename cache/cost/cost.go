@@ -34,7 +34,8 @@ type Counts struct {
 
 // Waiter hears when a request starts and stops waiting on the network: a
 // Redis round trip, a statement sent to a database server (not to SQLite,
-// which runs in the process), a wait for other instances (Away). The
+// which runs in the process), the start of a transaction (a round trip,
+// or SQLite's write lock), a wait for other instances (Away). The
 // server's admission (server/admit.go) lets another request run
 // meanwhile. Its methods are called from any of the request's goroutines.
 type Waiter interface {
@@ -180,11 +181,11 @@ func (d *countingDriver) QueryContext(ctx context.Context, query string, args ..
 	return queryContext(ctx, d.Driver, d.remote, query, args)
 }
 
+// Tx begins a transaction: a wait for the request's waiter on either
+// database, for the server's answer or for SQLite's write lock (BEGIN
+// IMMEDIATE waits while another connection writes).
 func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
-	var w Waiter
-	if d.remote {
-		w = FromContext(ctx).away()
-	}
+	w := FromContext(ctx).away()
 	tx, err := d.Driver.Tx(ctx)
 	back(w)
 	if err != nil {
