@@ -188,7 +188,7 @@ func (p *place) finish() {
 // run inside withCost (the request's cost.Counts carry its place) and
 // after the body has been read (limitBody): a client sending slowly holds
 // no place. A request still waiting at its deadline is refused with
-// SERVICE_UNAVAILABLE.
+// SERVICE_UNAVAILABLE and Retry-After: 1.
 func (g *admission) admit(next http.Handler) http.Handler {
 	if g == nil {
 		return next
@@ -201,7 +201,10 @@ func (g *admission) admit(next http.Handler) http.Handler {
 		}
 		if err := g.enter(r.Context()); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				writeError(w, r, graph.CodeServiceUnavailable, "the server is too busy to run this request in time")
+				// As the other SERVICE_UNAVAILABLE refusals (problems.go).
+				w.Header().Set("Retry-After", "1")
+				graph.Refusal{Code: graph.CodeServiceUnavailable, Message: "the server is too busy to run this request in time",
+					Extensions: map[string]any{"retryAfter": 1}}.Write(w, r)
 			} else {
 				writeError(w, r, graph.CodeClientClosed, "the client closed the request")
 			}

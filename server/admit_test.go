@@ -125,7 +125,8 @@ func TestAdmissionAwayAndBack(t *testing.T) {
 }
 
 // A request whose deadline passes as it waits is refused with
-// SERVICE_UNAVAILABLE, and counted; the one running is not disturbed.
+// SERVICE_UNAVAILABLE and Retry-After, and counted; the one running is not
+// disturbed.
 func TestAdmissionRefusesLateRequests(t *testing.T) {
 	t.Parallel()
 	g := newAdmission(1)
@@ -163,8 +164,9 @@ func TestAdmissionRefusesLateRequests(t *testing.T) {
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || len(body.Errors) != 1 || body.Errors[0].Extensions["code"] != graph.CodeServiceUnavailable {
-		t.Fatalf("late request: status %d, %+v", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || len(body.Errors) != 1 || body.Errors[0].Extensions["code"] != graph.CodeServiceUnavailable ||
+		resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("late request: status %d, Retry-After %q, %+v", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	if g.late != 1 || ran.Load() != 1 {
 		t.Fatalf("late=%d ran=%d, want 1 and 1", g.late, ran.Load())
