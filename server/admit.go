@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,9 +36,10 @@ type admission struct {
 	mu      sync.Mutex
 	running int
 	queue   []chan struct{} // in arrival order; closed: the place is given
-	entered int64           // requests given a place, in all
-	queued  int64           // requests that have had to wait, in all
-	late    int64           // requests whose deadline passed as they waited
+
+	entered atomic.Int64 // requests given a place, in all
+	queued  atomic.Int64 // requests that have had to wait, in all
+	late    atomic.Int64 // requests whose deadline passed as they waited
 }
 
 func newAdmission(limit int) *admission { return &admission{limit: limit} }
@@ -49,37 +51,24 @@ func (g *admission) state() (running, waiting int) {
 	return g.running, len(g.queue)
 }
 
-// admitted returns how many requests have been given a place.
-func (g *admission) admitted() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.entered
-}
-
 // collectors are the admission's metrics.
 func (g *admission) collectors() []prometheus.Collector {
-	read := func(f func() float64) func() float64 {
-		return func() float64 { g.mu.Lock(); defer g.mu.Unlock(); return f() }
+	locked := func(n func() int) loadFunc {
+		return func() int64 { g.mu.Lock(); defer g.mu.Unlock(); return int64(n()) }
 	}
 	return []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "authql", Name: "requests_running",
-			Help: "Requests counted as running on the CPU (APP_MAX_RUNNING_REQUESTS); one waiting on the network is not.",
-		}, read(func() float64 { return float64(g.running) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "authql", Name: "requests_waiting",
-			Help: "Requests waiting for their turn to run.",
-		}, read(func() float64 { return float64(len(g.queue)) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "authql", Name: "requests_queued_total",
-			Help: "Requests that waited for their turn to run.",
-		}, read(func() float64 { return float64(g.queued) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "authql", Name: "requests_late_total",
-			Help: "Requests refused with SERVICE_UNAVAILABLE: their deadline passed while they waited for their turn.",
-		}, read(func() float64 { return float64(g.late) })),
+		liveGauge("requests_running", "Requests counted as running on the CPU (APP_MAX_RUNNING_REQUESTS); one waiting on the network is not.",
+			locked(func() int { return g.running })),
+		liveGauge("requests_waiting", "Requests waiting for their turn to run.", locked(func() int { return len(g.queue) })),
+		liveCounter("requests_queued_total", "Requests that waited for their turn to run.", &g.queued),
+		liveCounter("requests_late_total", "Requests refused with SERVICE_UNAVAILABLE: their deadline passed while they waited for their turn.", &g.late),
 	}
 }
+
+// loadFunc reads a figure for liveGauge.
+type loadFunc func() int64
+
+func (f loadFunc) Load() int64 { return f() }
 
 // enter waits for a place. It returns ctx's error if ctx ends first; it
 // then holds none.
@@ -87,23 +76,23 @@ func (g *admission) enter(ctx context.Context) error {
 	g.mu.Lock()
 	if g.running < g.limit && len(g.queue) == 0 {
 		g.running++
-		g.entered++
+		g.entered.Add(1)
 		g.mu.Unlock()
 		return nil
 	}
 	ch := make(chan struct{})
 	g.queue = append(g.queue, ch)
-	g.queued++
+	g.queued.Add(1)
 	g.mu.Unlock()
 	select {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
 	}
-	g.mu.Lock()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		g.late++
+		g.late.Add(1)
 	}
+	g.mu.Lock()
 	if i := slices.Index(g.queue, ch); i >= 0 {
 		g.queue = slices.Delete(g.queue, i, i+1)
 		g.mu.Unlock()
@@ -132,7 +121,7 @@ func (g *admission) leave() {
 		g.queue[0] = nil
 		g.queue = g.queue[1:]
 		g.running++
-		g.entered++
+		g.entered.Add(1)
 		close(ch)
 	}
 	g.mu.Unlock()
@@ -218,25 +207,34 @@ func (g *admission) admit(next http.Handler) http.Handler {
 }
 
 // admittedWriter gives the request's place up at the response's first
-// byte.
+// byte (a writer is used by one goroutine at a time, so a plain flag
+// spares the later writes the place's lock).
 type admittedWriter struct {
 	http.ResponseWriter
-	p *place
+	p        *place
+	finished bool
+}
+
+func (w *admittedWriter) finish() {
+	if !w.finished {
+		w.finished = true
+		w.p.finish()
+	}
 }
 
 func (w *admittedWriter) WriteHeader(code int) {
-	w.p.finish()
+	w.finish()
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *admittedWriter) Write(b []byte) (int, error) {
-	w.p.finish()
+	w.finish()
 	return w.ResponseWriter.Write(b)
 }
 
 // Flush passes a flush on (multipart responses flush each part).
 func (w *admittedWriter) Flush() {
-	w.p.finish()
+	w.finish()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 

@@ -168,8 +168,8 @@ func TestAdmissionRefusesLateRequests(t *testing.T) {
 		resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("late request: status %d, Retry-After %q, %+v", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	if g.late != 1 || ran.Load() != 1 {
-		t.Fatalf("late=%d ran=%d, want 1 and 1", g.late, ran.Load())
+	if g.late.Load() != 1 || ran.Load() != 1 {
+		t.Fatalf("late=%d ran=%d, want 1 and 1", g.late.Load(), ran.Load())
 	}
 	close(release)
 	if code := <-held; code != http.StatusOK {
@@ -207,7 +207,7 @@ func TestRequestWaitingOnRedisMakesRoom(t *testing.T) {
 		stuck <- s.do(t, "", `mutation { login(input: {email: "ann@example.com", password: "plum-tree-42"}) { accessToken } }`, nil)
 	}()
 	// The sign-in is in, and away on Redis: nothing counted as running.
-	for deadline := time.Now().Add(10 * time.Second); s.app.admission.admitted() == 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); s.app.admission.entered.Load() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the sign-in never got a place")
 		}
