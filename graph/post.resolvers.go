@@ -80,6 +80,9 @@ func (r *mutationResolver) DeletePost(ctx context.Context, id pulid.ID) (pulid.I
 }
 
 func (r *postResolver) Author(ctx context.Context, obj *ent.Post) (*ent.User, error) {
+	if a := obj.Edges.Author; a != nil { // read with its page
+		return a, nil
+	}
 	return r.user(ctx, obj.AuthorID)
 }
 
@@ -95,13 +98,13 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 	if err != nil {
 		return nil, err
 	}
-	total, authors, omit := pageSelection(ctx)
+	total, authors, omit, authorOmit := pageSelection(ctx)
 	conn, err := r.store.Posts(ctx, store.PostPage{
 		First: first, Last: last, After: after, Before: before, Order: orderBy,
-		TotalCount: total, Authors: authors, Omit: omit,
+		TotalCount: total, Authors: authors, Omit: omit, AuthorOmit: authorOmit,
 	})
 	if err == nil {
-		r.prefetchAuthors(ctx, conn)
+		r.prefetchAuthors(ctx, conn, authorOmit == 0)
 	}
 	return conn, err
 }

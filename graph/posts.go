@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/ent"
@@ -36,7 +37,10 @@ func (r *Resolver) editablePost(ctx context.Context, tx *ent.Client, id pulid.ID
 // prefetchAuthors loads every author of a page at once and primes the user
 // loader, so the page's authors cost one batch however the fields'
 // goroutines are scheduled, and none of them waits for a batch window.
-func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection) {
+// Authors read with the page (Edges.Author) need no load; whole ones
+// (complete) prime the loader for the request's other readers, partial
+// ones serve their post's author field only.
+func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection, complete bool) {
 	if conn == nil || len(conn.Edges) == 0 {
 		return
 	}
@@ -46,26 +50,34 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 		switch {
 		case e.Node == nil:
 		case e.Node.Edges.Author != nil: // read with the page
-			l.PrimeUser(e.Node.Edges.Author)
+			if complete {
+				l.PrimeUser(e.Node.Edges.Author)
+			}
 		default:
 			ids = append(ids, e.Node.AuthorID)
 		}
 	}
-	l.PrefetchUsers(ctx, ids)
+	if len(ids) > 0 {
+		l.PrefetchUsers(ctx, ids)
+	}
 }
 
 // pageSelection reports what the post connection being resolved selects
 // beyond its edges' posts' ids and titles: its totalCount, its posts'
-// authors (edges { node { author } }), and which of the posts' other
-// columns no field reads (omit). One collection of the connection's
-// fields answers all three. Outside a field (no selection to read) it
-// asks for everything.
-func pageSelection(ctx context.Context) (total, authors bool, omit store.PostColumns) {
+// authors (edges { node { author } }), which of the posts' other columns
+// no field reads (omit), and which of the authors' profile columns no
+// field reads (authorOmit). One collection of the connection's fields
+// answers all. Outside a field (no selection to read) it asks for
+// everything.
+func pageSelection(ctx context.Context) (total, authors bool, omit store.PostColumns, authorOmit store.ProfileColumns) {
 	if graphql.GetFieldContext(ctx) == nil {
-		return true, false, 0
+		return true, false, 0, 0
 	}
 	oc := graphql.GetOperationContext(ctx)
 	omit = store.OmitContent | store.OmitCreatedAt | store.OmitUpdatedAt
+	// role and updatedAt are never read from a profile (the role comes
+	// fresh from the database; User has no updatedAt).
+	authorOmit = store.OmitEmail | store.OmitName | store.OmitRole | store.OmitEmailVerified | store.OmitJoined | store.OmitProfileUpdatedAt
 	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
 		switch f.Name {
 		case "totalCount":
@@ -77,6 +89,7 @@ func pageSelection(ctx context.Context) (total, authors bool, omit store.PostCol
 					switch pf.Name {
 					case "author":
 						authors = true
+						authorOmit &^= profileRead(oc, pf.Selections)
 					case "content":
 						omit &^= store.OmitContent
 					case "createdAt":
@@ -88,7 +101,31 @@ func pageSelection(ctx context.Context) (total, authors bool, omit store.PostCol
 			}
 		}
 	}
-	return total, authors, omit
+	return total, authors, omit, authorOmit
+}
+
+// profileRead is the profile columns a selection on User reads from the
+// record it is given.
+func profileRead(oc *graphql.OperationContext, sel ast.SelectionSet) store.ProfileColumns {
+	var read store.ProfileColumns
+	for _, f := range graphql.CollectFields(oc, sel, userImplementors) {
+		switch f.Name {
+		case "id", "role", "posts", "__typename":
+			// The id is always read; role and posts read the database.
+		case "email":
+			read |= store.OmitEmail
+		case "name":
+			read |= store.OmitName
+		case "emailVerified":
+			read |= store.OmitEmailVerified
+		case "createdAt":
+			read |= store.OmitJoined
+		default:
+			// A field added to User later: read everything.
+			return ^store.ProfileColumns(0)
+		}
+	}
+	return read
 }
 
 // prefetchUserPosts does for a page of users what prefetchAuthors does for

@@ -196,6 +196,75 @@ func TestUncachedPageReadsAuthorsInOneStatement(t *testing.T) {
 	check(s.do(t, tok.Access, q, map[string]any{"last": 5, "before": before}).mustOK(t), 5)
 }
 
+// Without caches a page's authors bring only the profile columns their
+// fields read. Whatever the selection (fragments, aliases, a field needing
+// none), each answer is the database's, and a user asked for elsewhere in
+// the same request comes whole, not as a page's partial author.
+func TestUncachedPageAuthorsAnswerEverySelection(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t).uncached()
+	s := e.start(t)
+	seed(t, s.app.db.Client, 3, 2)
+	tok := s.register(t, "reader@example.com", "plum-tree-42", "Reader")
+	s.do(t, tok.Access, `mutation { createPost(input: {title: "mine", content: "c"}) { id } }`, nil).mustOK(t)
+	stored := map[string]map[string]any{} // user id → field → its JSON value
+	for _, u := range s.app.db.Client.User.Query().AllX(t.Context()) {
+		var email any // visible to its owner only
+		if string(u.ID) == tok.UserID {
+			email = u.Email
+		}
+		stored[string(u.ID)] = map[string]any{"id": string(u.ID), "name": u.Name, "email": email,
+			"emailVerified": u.EmailVerified, "createdAt": u.CreatedAt.UTC().Format(time.RFC3339Nano), "role": string(u.Role)}
+	}
+	check := func(q string, u map[string]any) int {
+		t.Helper()
+		want := stored[u["id"].(string)]
+		for f, v := range u {
+			if f == "createdAt" {
+				at, err := time.Parse(time.RFC3339Nano, v.(string))
+				if err != nil {
+					t.Fatalf("%s: createdAt %v: %v", q, v, err)
+				}
+				v = at.UTC().Format(time.RFC3339Nano)
+			}
+			if v != want[f] {
+				t.Errorf("%s: user %v: %s is %v, want %v", q, u["id"], f, v, want[f])
+			}
+		}
+		return len(u)
+	}
+	const all = `name email emailVerified createdAt role`
+	for _, q := range []string{
+		`{ posts(first: 20) { edges { node { author { id ` + all + ` } } } } }`,
+		`{ posts(first: 20) { edges { node { author { id name } } } } }`,
+		`{ posts(first: 20) { edges { node { author { id role } } } } }`,
+		`{ posts(first: 20) { edges { node { author { id ... on Node { ... on User { ` + all + ` } } } } } } }`,
+		`fragment A on User { ` + all + ` } { posts(first: 20) { edges { node { author { id ...A } } } } }`,
+		`{ posts(first: 20) { edges { node { a: author { id name } b: author { id email createdAt } } } } }`,
+		`{ posts(first: 20) { edges { node { author { id name } } } } user(id: "` + tok.UserID + `") { id ` + all + ` } }`,
+	} {
+		r := s.do(t, tok.Access, q, nil).mustOK(t)
+		edges := r.get("posts.edges").([]any)
+		if len(edges) != 7 {
+			t.Fatalf("%s: %d posts, want 7", q, len(edges))
+		}
+		fields := 0
+		for _, e := range edges {
+			for _, a := range e.(map[string]any)["node"].(map[string]any) {
+				fields += check(q, a.(map[string]any))
+			}
+		}
+		if fields == 0 {
+			t.Fatalf("%s: no author fields answered", q)
+		}
+		if u, ok := r.get("user").(map[string]any); ok {
+			if check(q, u) != 6 {
+				t.Errorf("%s: user is %v", q, u)
+			}
+		}
+	}
+}
+
 // A page read without caches reads only the columns its fields need, and
 // what it answers is the database's however the fields are selected:
 // directly, in fragments (on Node too), or not at all while a cursor

@@ -39,6 +39,10 @@ type PostPage struct {
 	// keeps it for other selections. A post's content may be 50,000
 	// characters that a list of titles would read for nothing.
 	Omit PostColumns
+	// AuthorOmit does the same for the authors a page brings (Authors):
+	// their profiles then lack those fields, so they serve this page's
+	// author fields only, never another reader of the user.
+	AuthorOmit ProfileColumns
 }
 
 // PostColumns is a set of post columns a page may leave out. The column
@@ -50,6 +54,25 @@ const (
 	OmitCreatedAt
 	OmitUpdatedAt
 )
+
+// ProfileColumns is a set of a user's profile columns that the authors
+// of a page may leave out; their id is always read.
+type ProfileColumns uint8
+
+const (
+	OmitEmail ProfileColumns = 1 << iota
+	OmitName
+	OmitRole
+	OmitEmailVerified
+	OmitJoined // the account's created_at
+	OmitProfileUpdatedAt
+)
+
+// profileOmits is the bit that leaves out each of profileColumns[1:].
+var profileOmits = map[string]ProfileColumns{
+	user.FieldEmail: OmitEmail, user.FieldName: OmitName, user.FieldRole: OmitRole,
+	user.FieldEmailVerified: OmitEmailVerified, user.FieldCreatedAt: OmitJoined, user.FieldUpdatedAt: OmitProfileUpdatedAt,
+}
 
 // order is the page's sort order: newest first unless asked otherwise.
 func (p PostPage) order() ent.PostOrder {
@@ -323,10 +346,12 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID))
 		adest := author.dest()[1:]
 		for i, f := range profileColumns[1:] {
-			sel.AppendSelect(selected(s.dialect, a.C(f), adest[i]))
+			if r.AuthorOmit&profileOmits[f] == 0 {
+				sel.AppendSelect(selected(s.dialect, a.C(f), adest[i]))
+				dest = append(dest, adest[i])
+			}
 		}
 		authors = make(map[pulid.ID]*ent.User, k.n+1)
-		dest = append(dest, adest...)
 	}
 	if r.Author != "" {
 		post.AuthorID(r.Author)(sel)
