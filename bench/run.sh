@@ -11,8 +11,9 @@
 #   5. the tuned Apollo peer (../shared/peers, WORKERS=2 JWT_KEYOBJECT=1)
 #      beside ours on the same data (100 users, 2,000 posts): me, the page
 #      of 20 with authors cached and uncached, ours on SQLite and on
-#      PostgreSQL ($DATABASE_URL, a fresh database per run). Skipped, with a
-#      note, when the peer or PostgreSQL is not there.
+#      PostgreSQL ($DATABASE_URL, a fresh database per run; on loopback
+#      give it ?sslmode=disable, or pgx negotiates TLS: see OPERATIONS.md).
+#      Skipped, with a note, when the peer or PostgreSQL is not there.
 #
 # Servers run in production mode (no cost accounting) against the real Redis
 # at $REDIS_URL (default redis://127.0.0.1:6379/0) and SQLite files; rate
