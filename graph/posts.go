@@ -65,7 +65,8 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 // pageSelection reports what the post connection being resolved selects
 // beyond its edges' posts' ids and titles: its totalCount, its posts'
 // authors (edges { node { author } }), which of the posts' other columns
-// no field reads (omit), and which of the authors' profile columns no
+// no field reads (omit; OmitCursors when neither edges' cursors nor
+// pageInfo is selected), and which of the authors' profile columns no
 // field reads (authorOmit). One collection of the connection's fields
 // answers all. Outside a field (no selection to read) it asks for
 // everything.
@@ -74,7 +75,7 @@ func pageSelection(ctx context.Context) (total, authors bool, omit store.PostCol
 		return true, false, 0, 0
 	}
 	oc := graphql.GetOperationContext(ctx)
-	omit = store.OmitContent | store.OmitCreatedAt | store.OmitUpdatedAt
+	omit = store.OmitContent | store.OmitCreatedAt | store.OmitUpdatedAt | store.OmitCursors
 	// role and updatedAt are never read from a profile (the role comes
 	// fresh from the database; User has no updatedAt).
 	authorOmit = store.OmitEmail | store.OmitName | store.OmitRole | store.OmitEmailVerified | store.OmitJoined | store.OmitProfileUpdatedAt
@@ -82,8 +83,14 @@ func pageSelection(ctx context.Context) (total, authors bool, omit store.PostCol
 		switch f.Name {
 		case "totalCount":
 			total = true
+		case "pageInfo":
+			omit &^= store.OmitCursors // its start and end cursors
 		case "edges":
-			for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, f.Selections, postEdgeImplementors), "node") {
+			edge := graphql.CollectFields(oc, f.Selections, postEdgeImplementors)
+			if len(fieldsNamed(oc, edge, "cursor")) > 0 {
+				omit &^= store.OmitCursors
+			}
+			for _, node := range fieldsNamed(oc, edge, "node") {
 				// As the executor collects them (fragments on Node too).
 				for _, pf := range graphql.CollectFields(oc, node.Selections, postImplementors) {
 					switch pf.Name {

@@ -46,13 +46,15 @@ type PostPage struct {
 }
 
 // PostColumns is a set of post columns a page may leave out. The column
-// a page is ordered by is always read (its cursors hold it).
+// a page is ordered by is read for its cursors, unless OmitCursors says
+// nothing reads them (its edges' cursors then hold a zero time).
 type PostColumns uint8
 
 const (
 	OmitContent PostColumns = 1 << iota
 	OmitCreatedAt
 	OmitUpdatedAt
+	OmitCursors
 )
 
 // ProfileColumns is a set of a user's profile columns that the authors
@@ -334,7 +336,7 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		{OmitCreatedAt, post.FieldCreatedAt, scanTime{&rec.CreatedAt}},
 		{OmitUpdatedAt, post.FieldUpdatedAt, scanTime{&rec.UpdatedAt}},
 	} {
-		if omit&c.omit == 0 || c.field == col {
+		if omit&c.omit == 0 || (c.field == col && omit&OmitCursors == 0) {
 			columns, dest = append(columns, selected(s.dialect, t.C(c.field), c.dest)), append(dest, c.dest)
 		}
 	}
