@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -303,69 +304,99 @@ func beyond(col string, dir entgql.OrderDirection, c *ent.Cursor) predicate.Post
 	return post.Or(predicate.Post(sql.FieldGT(col, v)), post.And(predicate.Post(sql.FieldEQ(col, v)), post.IDGT(c.ID)))
 }
 
-// queryPage reads one page by keyset: n+1 rows past the cursor tell
-// whether more follow. With r.Authors and no user tier, the statement
-// joins each post's author and the page brings their profiles; without a
-// page tier it leaves out the columns of r.Omit. The statement is ent's
-// builder's; its rows are scanned straight into records (ent's generic
-// scan costs as much as the query).
-func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
-	o := r.order()
-	col := orderColumn(o)
-	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
+// columnOmit is the bit of PostColumns that leaves out each column a
+// page may be ordered by.
+var columnOmit = map[string]PostColumns{post.FieldCreatedAt: OmitCreatedAt, post.FieldUpdatedAt: OmitUpdatedAt}
+
+// pageShape is everything a page statement's text depends on; its
+// arguments are the page's author and cursors (pageArgs).
+type pageShape struct {
+	col                             string // ordered by
+	dir                             entgql.OrderDirection
+	n                               int
+	backward, after, before, author bool
+	omit                            PostColumns // the order column too, unless the cursors read it
+	authors                         bool        // joined
+	authorOmit                      ProfileColumns
+}
+
+// maxPageStatements bounds the statements kept by shape. Real clients
+// ask for a handful of shapes; past the bound (sizes 1 to 100 times
+// every selection) a statement is built each time, as before.
+const maxPageStatements = 256
+
+// pageStatement returns the page's statement and its arguments. The text
+// is ent's builder's, built at the first page of its shape and kept: the
+// builder cost as much as a tenth of an uncached page. A kept text is
+// used only if, when it was built, its arguments in the builder's order
+// were pageArgs's.
+func (s *Store) pageStatement(sh pageShape, r PostPage) (string, []any) {
+	args := pageArgs(sh, r)
+	if q, ok := s.pageStatements.Load(sh); ok {
+		return q.(string), args
+	}
+	query, built := s.buildPage(sh, r)
+	same := len(built) == len(args) && (len(args) == 0 || reflect.DeepEqual(built, args))
+	if same && s.pageStatementCount.Add(1) <= maxPageStatements {
+		s.pageStatements.Store(sh, query)
+	}
+	return query, built
+}
+
+// pageArgs is a page statement's arguments, in the order buildPage's
+// predicates take them: the author, then each cursor's value twice and id.
+func pageArgs(sh pageShape, r PostPage) []any {
+	args := make([]any, 0, 7)
+	if sh.author {
+		args = append(args, r.Author)
+	}
+	for _, c := range []*ent.Cursor{r.After, r.Before} {
+		if c != nil {
+			v := c.Value.(time.Time)
+			args = append(args, v, v, c.ID)
+		}
+	}
+	return args
+}
+
+// buildPage writes a page's statement with ent's builder.
+func (s *Store) buildPage(sh pageShape, r PostPage) (string, []any) {
+	col := sh.col
 	b := sql.Dialect(s.dialect)
 	t := b.Table(post.Table)
-	var (
-		recs    = make([]PostRecord, 0, k.n+1)
-		authors map[pulid.ID]*ent.User
-		rec     PostRecord
-		author  cachedUser
-		columns = []string{t.C(post.FieldID), t.C(post.FieldTitle), t.C(post.FieldAuthorID)}
-		dest    = []any{&rec.ID, &rec.Title, &rec.AuthorID}
-	)
-	omit := r.Omit
-	if s.tiers.PagesCached() {
-		omit = 0
-	}
+	columns := []string{t.C(post.FieldID), t.C(post.FieldTitle), t.C(post.FieldAuthorID)}
 	for _, c := range []struct {
 		omit  PostColumns
 		field string
-		dest  any
-	}{
-		{OmitContent, post.FieldContent, &rec.Content},
-		{OmitCreatedAt, post.FieldCreatedAt, scanTime{&rec.CreatedAt}},
-		{OmitUpdatedAt, post.FieldUpdatedAt, scanTime{&rec.UpdatedAt}},
-	} {
-		if omit&c.omit == 0 || (c.field == col && omit&OmitCursors == 0) {
-			columns, dest = append(columns, selected(s.dialect, t.C(c.field), c.dest)), append(dest, c.dest)
+		dest  any // of its type
+	}{{OmitContent, post.FieldContent, nil}, {OmitCreatedAt, post.FieldCreatedAt, scanTime{}}, {OmitUpdatedAt, post.FieldUpdatedAt, scanTime{}}} {
+		if sh.omit&c.omit == 0 {
+			columns = append(columns, selected(s.dialect, t.C(c.field), c.dest))
 		}
 	}
 	sel := b.Select(columns...).From(t)
-	withAuthors := r.Authors && (s.users == nil || !s.users.Cached())
-	if withAuthors {
+	if sh.authors {
 		// The author's profile but its id, which the post has.
 		a := b.Table(user.Table).As("a")
 		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID))
-		adest := author.dest()[1:]
+		adest := (&cachedUser{}).dest()[1:]
 		for i, f := range profileColumns[1:] {
-			if r.AuthorOmit&profileOmits[f] == 0 {
+			if sh.authorOmit&profileOmits[f] == 0 {
 				sel.AppendSelect(selected(s.dialect, a.C(f), adest[i]))
-				dest = append(dest, adest[i])
 			}
 		}
-		authors = make(map[pulid.ID]*ent.User, k.n+1)
 	}
-	if r.Author != "" {
+	if sh.author {
 		post.AuthorID(r.Author)(sel)
 	}
-	if k.after {
-		beyond(col, o.Direction, r.After)(sel)
+	if sh.after {
+		beyond(col, sh.dir, r.After)(sel)
 	}
-	if k.before {
-		beyond(col, o.Direction.Reverse(), r.Before)(sel)
+	if sh.before {
+		beyond(col, sh.dir.Reverse(), r.Before)(sel)
 	}
-	read := o.Direction // the rows come in this order
-	if k.backward {
+	read := sh.dir // the rows come in this order
+	if sh.backward {
 		read = read.Reverse()
 	}
 	dir := sql.OrderAsc()
@@ -374,7 +405,54 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	}
 	sql.OrderByField(col, dir).ToFunc()(sel)
 	post.ByID(dir)(sel)
-	query, args := sel.Limit(k.n + 1).Query()
+	return sel.Limit(sh.n + 1).Query()
+}
+
+// queryPage reads one page by keyset: n+1 rows past the cursor tell
+// whether more follow. With r.Authors and no user tier, the statement
+// joins each post's author and the page brings their profiles; without a
+// page tier it leaves out the columns of r.Omit. The statement is ent's
+// builder's, built once per shape (pageStatement); its rows are scanned
+// straight into records (ent's generic scan costs as much as the query).
+func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
+	o := r.order()
+	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
+	sh := pageShape{col: orderColumn(o), dir: o.Direction, n: k.n, backward: k.backward, after: k.after, before: k.before, author: r.Author != "",
+		omit: r.Omit, authors: r.Authors && (s.users == nil || !s.users.Cached())}
+	if s.tiers.PagesCached() {
+		sh.omit = 0
+	}
+	if sh.omit&OmitCursors == 0 { // the cursors hold the order column
+		sh.omit &^= columnOmit[sh.col]
+	}
+	if sh.authors {
+		sh.authorOmit = r.AuthorOmit
+	}
+	var (
+		recs    = make([]PostRecord, 0, k.n+1)
+		authors map[pulid.ID]*ent.User
+		rec     PostRecord
+		author  cachedUser
+		dest    = []any{&rec.ID, &rec.Title, &rec.AuthorID}
+	)
+	for _, c := range []struct {
+		omit PostColumns
+		dest any
+	}{{OmitContent, &rec.Content}, {OmitCreatedAt, scanTime{&rec.CreatedAt}}, {OmitUpdatedAt, scanTime{&rec.UpdatedAt}}} {
+		if sh.omit&c.omit == 0 {
+			dest = append(dest, c.dest)
+		}
+	}
+	if sh.authors {
+		adest := author.dest()[1:]
+		for i, f := range profileColumns[1:] {
+			if sh.authorOmit&profileOmits[f] == 0 {
+				dest = append(dest, adest[i])
+			}
+		}
+		authors = make(map[pulid.ID]*ent.User, k.n+1)
+	}
+	query, args := s.pageStatement(sh, r)
 	rows, err := s.client.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -385,7 +463,7 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 			return nil, err
 		}
 		recs = append(recs, rec)
-		if _, ok := authors[rec.AuthorID]; withAuthors && !ok {
+		if _, ok := authors[rec.AuthorID]; sh.authors && !ok {
 			author.ID = rec.AuthorID
 			authors[rec.AuthorID] = author.entity()
 		}

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/authql/authql/cache"
 	"github.com/authql/authql/ent"
@@ -54,6 +56,9 @@ type Store struct {
 	dialect string // of the database: the statements the store writes itself
 	tiers   *cache.Tiers
 	users   *cache.Users[pulid.ID, *ent.User]
+
+	pageStatements     sync.Map // pageShape → its statement's text
+	pageStatementCount atomic.Int64
 }
 
 // New returns the read model over client, a database of the given
