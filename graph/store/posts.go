@@ -304,6 +304,24 @@ func beyond(col string, dir entgql.OrderDirection, c *ent.Cursor) predicate.Post
 	return post.Or(predicate.Post(sql.FieldGT(col, v)), post.And(predicate.Post(sql.FieldEQ(col, v)), post.IDGT(c.ID)))
 }
 
+// optionalColumn is a post column a page may leave out, and where it
+// scans into a record.
+type optionalColumn struct {
+	omit  PostColumns
+	field string
+	dest  any
+}
+
+// optionalColumns is the post columns a page may leave out, scanned into
+// rec, in the order a page statement selects them.
+func optionalColumns(rec *PostRecord) [3]optionalColumn {
+	return [3]optionalColumn{
+		{OmitContent, post.FieldContent, &rec.Content},
+		{OmitCreatedAt, post.FieldCreatedAt, scanTime{&rec.CreatedAt}},
+		{OmitUpdatedAt, post.FieldUpdatedAt, scanTime{&rec.UpdatedAt}},
+	}
+}
+
 // columnOmit is the bit of PostColumns that leaves out each column a
 // page may be ordered by.
 var columnOmit = map[string]PostColumns{post.FieldCreatedAt: OmitCreatedAt, post.FieldUpdatedAt: OmitUpdatedAt}
@@ -365,11 +383,7 @@ func (s *Store) buildPage(sh pageShape, r PostPage) (string, []any) {
 	b := sql.Dialect(s.dialect)
 	t := b.Table(post.Table)
 	columns := []string{t.C(post.FieldID), t.C(post.FieldTitle), t.C(post.FieldAuthorID)}
-	for _, c := range []struct {
-		omit  PostColumns
-		field string
-		dest  any // of its type
-	}{{OmitContent, post.FieldContent, nil}, {OmitCreatedAt, post.FieldCreatedAt, scanTime{}}, {OmitUpdatedAt, post.FieldUpdatedAt, scanTime{}}} {
+	for _, c := range optionalColumns(&PostRecord{}) {
 		if sh.omit&c.omit == 0 {
 			columns = append(columns, selected(s.dialect, t.C(c.field), c.dest))
 		}
@@ -435,10 +449,7 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		author  cachedUser
 		dest    = []any{&rec.ID, &rec.Title, &rec.AuthorID}
 	)
-	for _, c := range []struct {
-		omit PostColumns
-		dest any
-	}{{OmitContent, &rec.Content}, {OmitCreatedAt, scanTime{&rec.CreatedAt}}, {OmitUpdatedAt, scanTime{&rec.UpdatedAt}}} {
+	for _, c := range optionalColumns(&rec) {
 		if sh.omit&c.omit == 0 {
 			dest = append(dest, c.dest)
 		}
