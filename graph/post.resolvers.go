@@ -104,7 +104,7 @@ func (r *queryResolver) Posts(ctx context.Context, first *int, after *entgql.Cur
 		TotalCount: total, Authors: authors, Omit: omit, AuthorOmit: authorOmit,
 	})
 	if err == nil {
-		r.prefetchAuthors(ctx, conn, authorOmit == 0)
+		r.prefetchAuthors(ctx, conn)
 	}
 	return conn, err
 }

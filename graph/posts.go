@@ -34,31 +34,24 @@ func (r *Resolver) editablePost(ctx context.Context, tx *ent.Client, id pulid.ID
 	return p, nil
 }
 
-// prefetchAuthors loads every author of a page at once and primes the user
+// prefetchAuthors loads every author of a page at once into the user
 // loader, so the page's authors cost one batch however the fields'
 // goroutines are scheduled, and none of them waits for a batch window.
-// Authors read with the page (Edges.Author) need no load; whole ones
-// (complete) prime the loader for the request's other readers, partial
-// ones serve their post's author field only.
-func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection, complete bool) {
+// Authors read with the page (Edges.Author) need no load: they hold only
+// the profile columns the page's author fields read, and serve those
+// fields alone (Post.author), never the loader's other readers.
+func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection) {
 	if conn == nil || len(conn.Edges) == 0 {
 		return
 	}
-	l := r.loaders(ctx)
 	ids := make([]pulid.ID, 0, len(conn.Edges))
 	for _, e := range conn.Edges {
-		switch {
-		case e.Node == nil:
-		case e.Node.Edges.Author != nil: // read with the page
-			if complete {
-				l.PrimeUser(e.Node.Edges.Author)
-			}
-		default:
+		if e.Node != nil && e.Node.Edges.Author == nil {
 			ids = append(ids, e.Node.AuthorID)
 		}
 	}
 	if len(ids) > 0 {
-		l.PrefetchUsers(ctx, ids)
+		r.loaders(ctx).PrefetchUsers(ctx, ids)
 	}
 }
 

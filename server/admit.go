@@ -53,13 +53,12 @@ func (g *admission) state() (running, waiting int) {
 
 // collectors are the admission's metrics.
 func (g *admission) collectors() []prometheus.Collector {
-	locked := func(n func() int) loadFunc {
-		return func() int64 { g.mu.Lock(); defer g.mu.Unlock(); return int64(n()) }
-	}
+	running := func() int64 { r, _ := g.state(); return int64(r) }
+	waiting := func() int64 { _, w := g.state(); return int64(w) }
 	return []prometheus.Collector{
 		liveGauge("requests_running", "Requests counted as running on the CPU (APP_MAX_RUNNING_REQUESTS); one waiting on the network is not.",
-			locked(func() int { return g.running })),
-		liveGauge("requests_waiting", "Requests waiting for their turn to run.", locked(func() int { return len(g.queue) })),
+			loadFunc(running)),
+		liveGauge("requests_waiting", "Requests waiting for their turn to run.", loadFunc(waiting)),
 		liveCounter("requests_queued_total", "Requests that waited for their turn to run.", &g.queued),
 		liveCounter("requests_late_total", "Requests refused with SERVICE_UNAVAILABLE: their deadline passed while they waited for their turn.", &g.late),
 	}

@@ -142,10 +142,6 @@ func prefetch[K comparable, V any](ctx context.Context, ld *dataloadgen.Loader[K
 	}
 }
 
-// PrimeUser gives the user loader a profile read along with something
-// else (a page's authors), so loading it costs nothing.
-func (l *Loaders) PrimeUser(u *ent.User) { l.User().Prime(u.ID, u) }
-
 // PrefetchUsers loads users a list is about to ask for (a page's authors).
 func (l *Loaders) PrefetchUsers(ctx context.Context, ids []pulid.ID) {
 	prefetch(ctx, l.User(), ids, l.s.users.GetMany)

@@ -329,13 +329,13 @@ var columnOmit = map[string]PostColumns{post.FieldCreatedAt: OmitCreatedAt, post
 // pageShape is everything a page statement's text depends on; its
 // arguments are the page's author and cursors (pageArgs).
 type pageShape struct {
-	col                             string // ordered by
-	dir                             entgql.OrderDirection
-	n                               int
-	backward, after, before, author bool
-	omit                            PostColumns // the order column too, unless the cursors read it
-	authors                         bool        // joined
-	authorOmit                      ProfileColumns
+	keyset
+	col        string // ordered by
+	dir        entgql.OrderDirection
+	author     bool        // one author's list
+	omit       PostColumns // the order column too, unless the cursors read it
+	authors    bool        // joined
+	authorOmit ProfileColumns
 }
 
 // maxPageStatements bounds the statements kept by shape. Real clients
@@ -431,7 +431,7 @@ func (s *Store) buildPage(sh pageShape, r PostPage) (string, []any) {
 func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 	o := r.order()
 	k := keyset{n: r.size(), backward: r.Last != nil, after: r.After != nil, before: r.Before != nil}
-	sh := pageShape{col: orderColumn(o), dir: o.Direction, n: k.n, backward: k.backward, after: k.after, before: k.before, author: r.Author != "",
+	sh := pageShape{keyset: k, col: orderColumn(o), dir: o.Direction, author: r.Author != "",
 		omit: r.Omit, authors: r.Authors && (s.users == nil || !s.users.Cached())}
 	if s.tiers.PagesCached() {
 		sh.omit = 0
