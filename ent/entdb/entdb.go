@@ -34,6 +34,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/authql/authql/ent"
+	"github.com/authql/authql/ent/migrate"
 )
 
 // Pool configures the connection pool. Zero values take DefaultPool's.
@@ -358,10 +359,29 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: take lock: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock) //nolint:errcheck // the lock also ends with the connection
-	if err := db.Client.Schema.Create(ctx); err != nil {
+	// The migration runs on the connection holding the lock: on another
+	// one from the pool it would wait forever with a pool of one.
+	if err := migrate.NewSchema(connDriver{entsql.Conn{ExecQuerier: conn}, conn}).Create(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// connDriver is an ent driver on one connection, its transactions included.
+type connDriver struct {
+	entsql.Conn
+	conn *sql.Conn
+}
+
+func (connDriver) Dialect() string { return dialect.Postgres }
+func (connDriver) Close() error    { return nil }
+
+func (d connDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	tx, err := d.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &entsql.Tx{Conn: entsql.Conn{ExecQuerier: tx}, Tx: tx}, nil
 }
 
 // IsUnavailable reports whether err means the database could not be
