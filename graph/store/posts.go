@@ -146,7 +146,14 @@ func NewPostRecord(p *ent.Post) PostRecord {
 
 // Post is the post c carries.
 func (c PostRecord) Post() *ent.Post {
-	return &ent.Post{ID: c.ID, Title: c.Title, Content: c.Content, AuthorID: c.AuthorID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	p := new(ent.Post)
+	c.post(p)
+	return p
+}
+
+// post sets p to the post c carries.
+func (c PostRecord) post(p *ent.Post) {
+	*p = ent.Post{ID: c.ID, Title: c.Title, Content: c.Content, AuthorID: c.AuthorID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 // postPage is one page as the page tier stores it: its posts and where it
@@ -230,15 +237,18 @@ func (s *Store) PostPages(ctx context.Context, reqs []PostPage) ([]*ent.PostConn
 func postConnection(r PostPage, p *postPage, count *int) *ent.PostConnection {
 	field := r.order().Field
 	conn := &ent.PostConnection{}
+	nodes := make([]ent.Post, 0, len(p.Posts)) // one allocation for the page's posts
 	conn.Edges, conn.PageInfo = connection(page[PostRecord]{rows: p.Posts, hasNext: p.HasNext, hasPrev: p.HasPrev},
-		func(rec PostRecord) *ent.PostEdge {
+		func(rec PostRecord, e *ent.PostEdge) {
 			v := rec.CreatedAt
 			if field == ent.PostOrderFieldUpdatedAt {
 				v = rec.UpdatedAt
 			}
-			node := rec.Post()
+			nodes = append(nodes, ent.Post{})
+			node := &nodes[len(nodes)-1]
+			rec.post(node)
 			node.Edges.Author = p.authors[rec.AuthorID]
-			return &ent.PostEdge{Node: node, Cursor: ent.Cursor{ID: rec.ID, Value: v}}
+			*e = ent.PostEdge{Node: node, Cursor: ent.Cursor{ID: rec.ID, Value: v}}
 		},
 		func(e *ent.PostEdge) *ent.Cursor { return &e.Cursor })
 	if count != nil {
@@ -443,11 +453,12 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		sh.authorOmit = r.AuthorOmit
 	}
 	var (
-		recs    = make([]PostRecord, 0, k.n+1)
-		authors map[pulid.ID]*ent.User
-		rec     PostRecord
-		author  cachedUser
-		dest    = []any{&rec.ID, &rec.Title, &rec.AuthorID}
+		recs     = make([]PostRecord, 0, k.n+1)
+		authors  map[pulid.ID]*ent.User
+		profiles []ent.User
+		rec      PostRecord
+		author   cachedUser
+		dest     = []any{&rec.ID, &rec.Title, &rec.AuthorID}
 	)
 	for _, c := range optionalColumns(&rec) {
 		if sh.omit&c.omit == 0 {
@@ -462,6 +473,7 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 			}
 		}
 		authors = make(map[pulid.ID]*ent.User, k.n+1)
+		profiles = make([]ent.User, 0, k.n+1) // one allocation for the page's authors
 	}
 	query, args := s.pageStatement(sh, r)
 	rows, err := s.client.QueryContext(ctx, query, args...)
@@ -476,7 +488,9 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		recs = append(recs, rec)
 		if _, ok := authors[rec.AuthorID]; sh.authors && !ok {
 			author.ID = rec.AuthorID
-			authors[rec.AuthorID] = author.entity()
+			profiles = append(profiles, ent.User{}) // n+1 rows at most: within its capacity
+			author.set(&profiles[len(profiles)-1])
+			authors[rec.AuthorID] = &profiles[len(profiles)-1]
 		}
 	}
 	if err := rows.Err(); err != nil {

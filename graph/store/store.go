@@ -151,10 +151,13 @@ type page[T any] struct {
 // connection builds the edges and page info of a Relay connection over a
 // page: edge makes a node's edge, and cursor finds the cursor in an edge
 // (StartCursor and EndCursor point at the edges' own).
-func connection[N, E any](p page[N], edge func(N) *E, cursor func(*E) *ent.Cursor) ([]*E, ent.PageInfo) {
+func connection[N, E any](p page[N], edge func(N, *E), cursor func(*E) *ent.Cursor) ([]*E, ent.PageInfo) {
+	// One allocation for the page's edges, not one per edge.
+	all := make([]E, len(p.rows))
 	edges := make([]*E, len(p.rows))
 	for i, n := range p.rows {
-		edges[i] = edge(n)
+		edge(n, &all[i])
+		edges[i] = &all[i]
 	}
 	info := ent.PageInfo{HasNextPage: p.hasNext, HasPreviousPage: p.hasPrev}
 	if n := len(edges); n > 0 {

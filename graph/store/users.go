@@ -62,7 +62,7 @@ func (s *Store) Users(ctx context.Context, req UserPage) (*ent.UserConnection, e
 		p = keysetPage(rows, k)
 	}
 	conn.Edges, conn.PageInfo = connection(p,
-		func(u *ent.User) *ent.UserEdge { return &ent.UserEdge{Node: u, Cursor: ent.Cursor{ID: u.ID}} },
+		func(u *ent.User, e *ent.UserEdge) { *e = ent.UserEdge{Node: u, Cursor: ent.Cursor{ID: u.ID}} },
 		func(e *ent.UserEdge) *ent.Cursor { return &e.Cursor })
 	return conn, nil
 }
@@ -141,7 +141,14 @@ func toCachedUser(u *ent.User) cachedUser {
 // entity returns an *ent.User without its password hash. Resolvers read
 // its fields; none calls its query methods (it has no client).
 func (c cachedUser) entity() *ent.User {
-	return &ent.User{ID: c.ID, Email: c.Email, Name: c.Name, Role: c.Role, EmailVerified: c.Verified, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	u := new(ent.User)
+	c.set(u)
+	return u
+}
+
+// set sets u to the user c holds.
+func (c cachedUser) set(u *ent.User) {
+	*u = ent.User{ID: c.ID, Email: c.Email, Name: c.Name, Role: c.Role, EmailVerified: c.Verified, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 func encodeUser(u *ent.User) []byte {
