@@ -73,10 +73,14 @@ func (l *Ledger) state(ctx context.Context, uid pulid.ID, sid string) (version i
 	return u.CredentialsVersion, ended, nil
 }
 
-// version returns the user's credentials version; errUnknownUser if the
-// user is not (or not yet) committed.
-func (l *Ledger) version(ctx context.Context, uid pulid.ID) (int64, error) {
-	u, err := l.db.User.Query().Where(user.ID(uid)).Select(user.FieldCredentialsVersion).Only(ctx)
+// version returns the user's credentials version, read through tx if it
+// is not nil; errUnknownUser if the user is not (or not yet) committed.
+func (l *Ledger) version(ctx context.Context, tx *ent.Client, uid pulid.ID) (int64, error) {
+	db := l.db
+	if tx != nil {
+		db = tx
+	}
+	u, err := db.User.Query().Where(user.ID(uid)).Select(user.FieldCredentialsVersion).Only(ctx)
 	if ent.IsNotFound(err) {
 		return 0, errUnknownUser
 	}

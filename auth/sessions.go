@@ -12,6 +12,7 @@ import (
 
 	"github.com/authql/authql/cache/bus"
 	"github.com/authql/authql/cache/rdb"
+	"github.com/authql/authql/ent"
 	"github.com/authql/authql/ent/schema/pulid"
 )
 
@@ -170,6 +171,19 @@ func (s *Sessions) Tokens() *Tokens { return s.tokens }
 // discarded and ErrInvalidCredentials returned, so no session outlives the
 // credentials it was started on. Returns rdb.ErrUnavailable if Redis is down.
 func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, version int64) (Pair, error) {
+	return s.start(ctx, nil, userID, meta, version)
+}
+
+// StartIn is Start for a caller inside a database transaction, tx: the
+// credentials version is read through it. Read from the pool instead, it
+// would need a second connection while tx holds one, and a pool full of
+// such transactions, each waiting for another connection, would never
+// move.
+func (s *Sessions) StartIn(ctx context.Context, tx *ent.Client, userID pulid.ID, meta Meta, version int64) (Pair, error) {
+	return s.start(ctx, tx, userID, meta, version)
+}
+
+func (s *Sessions) start(ctx context.Context, tx *ent.Client, userID pulid.ID, meta Meta, version int64) (Pair, error) {
 	now := s.cfg.Now()
 	sid := newSessionID(now)
 	rt := newRefreshToken(userID, sid)
@@ -200,7 +214,7 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, versio
 	if err != nil {
 		return Pair{}, rdb.Unavailable("start session", err)
 	}
-	if err := s.confirmVersion(ctx, userID, sid, version); err != nil {
+	if err := s.confirmVersion(ctx, tx, userID, sid, version); err != nil {
 		return Pair{}, err
 	}
 	s.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "session started",
@@ -213,13 +227,14 @@ func (s *Sessions) Start(ctx context.Context, userID pulid.ID, meta Meta, versio
 }
 
 // confirmVersion discards a just-started session whose credentials changed
-// while it was being started. A user not yet committed (signing up, in the
-// caller's transaction) cannot have changed.
-func (s *Sessions) confirmVersion(ctx context.Context, uid pulid.ID, sid string, version int64) error {
+// while it was being started, reading them through tx when it is not nil.
+// A user not yet committed (signing up, in the caller's transaction)
+// cannot have changed.
+func (s *Sessions) confirmVersion(ctx context.Context, tx *ent.Client, uid pulid.ID, sid string, version int64) error {
 	if s.cfg.Ledger == nil {
 		return nil
 	}
-	cur, err := s.cfg.Ledger.version(ctx, uid)
+	cur, err := s.cfg.Ledger.version(ctx, tx, uid)
 	switch {
 	case errors.Is(err, errUnknownUser) && version == 0:
 		return nil

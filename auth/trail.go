@@ -96,9 +96,10 @@ func (t *Trail) prune(ctx context.Context, tx *ent.Client, uid pulid.ID, now tim
 
 // KnownDevice reports whether the user has signed in before from the
 // device and address prefix m describes (first: the user has never signed
-// in at all, from anywhere: the first device is nobody's new one).
-func (t *Trail) KnownDevice(ctx context.Context, uid pulid.ID, m Meta) (known, first bool, err error) {
-	signIns := t.db.SecurityEvent.Query().Where(securityevent.UserID(uid), securityevent.KindEQ(EventSignIn))
+// in at all, from anywhere: the first device is nobody's new one). It reads
+// through tx, the caller's transaction, so it needs no second connection.
+func (t *Trail) KnownDevice(ctx context.Context, tx *ent.Client, uid pulid.ID, m Meta) (known, first bool, err error) {
+	signIns := tx.SecurityEvent.Query().Where(securityevent.UserID(uid), securityevent.KindEQ(EventSignIn))
 	known, err = signIns.Clone().Where(securityevent.Address(AddressPrefix(m.IP)),
 		securityevent.Device(Device(m.UserAgent))).Exist(ctx)
 	if err != nil || known {

@@ -130,7 +130,7 @@ func (r *mutationResolver) VerifyMfa(ctx context.Context, challenge string, code
 		if fs, err = r.recordSignIn(ctx, tx, u); err != nil {
 			return err
 		}
-		pair, err = r.sessions.Start(ctx, u.ID, mfaMeta(ctx), u.CredentialsVersion)
+		pair, err = r.sessions.StartIn(ctx, tx, u.ID, mfaMeta(ctx), u.CredentialsVersion)
 		return err
 	})
 	if errors.Is(err, auth.ErrInvalidMFACode) {

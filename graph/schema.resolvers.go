@@ -53,7 +53,7 @@ func (r *mutationResolver) Register(ctx context.Context, input model.RegisterInp
 		id = u.ID
 		// The session starts inside the transaction: if Redis fails, the
 		// account is not created either, and the client can simply retry.
-		pair, err = r.sessions.Start(ctx, u.ID, auth.MetaFrom(ctx), 0)
+		pair, err = r.sessions.StartIn(ctx, tx, u.ID, auth.MetaFrom(ctx), 0)
 		return err
 	}})
 	if err != nil {

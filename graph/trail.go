@@ -43,7 +43,7 @@ func (r *Resolver) recordSignIn(ctx context.Context, tx *ent.Client, u *ent.User
 		return nil, nil
 	}
 	m := auth.MetaFrom(ctx)
-	known, first, err := r.trail.KnownDevice(ctx, u.ID, m)
+	known, first, err := r.trail.KnownDevice(ctx, tx, u.ID, m)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"sync"
 	"testing"
+	"time"
 )
 
 // A steady load opens no database connections once the pool is warm:
@@ -44,4 +45,31 @@ func TestSteadyLoadOpensNoConnections(t *testing.T) {
 	if s.app.db.Dialect == "postgres" && warm > 32 {
 		t.Errorf("%v PostgreSQL connections, want ≤ 32 (the default bound)", warm)
 	}
+}
+
+// Every write holds one connection at most: with a pool of one, each
+// mutation that writes in a transaction completes. A transaction that asks
+// the pool for a second connection waits for itself here, and under load
+// with any pool size when every connection is such a transaction.
+func TestWritesWithinAPoolOfOne(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_DB_MAX_OPEN_CONNS"] = "1"
+	s := e.start(t)
+	u := enableMFA(t, e, s, "pool@example.com") // register, enrollTotp, confirmTotp
+	r := s.verifyMfa(t, s.challenge(t, u.email, u.password), code(t, u.secret, e.clock.Now())).mustOK(t)
+	access := r.str("verifyMfa.accessToken")
+	s.do(t, access, `mutation { updateMe(input: {name: "Pool B."}) { name } }`, nil).mustOK(t)
+	id := s.createPost(t, access, "Pooled", "One connection")
+	s.do(t, access, `mutation($id: ID!) { updatePost(id: $id, input: {title: "Pooled again"}) { title } }`, map[string]any{"id": id}).mustOK(t)
+	s.do(t, access, `mutation($id: ID!) { deletePost(id: $id) }`, map[string]any{"id": id}).mustOK(t)
+	ref := s.refresh(t, r.str("verifyMfa.refreshToken")).mustOK(t)
+	access = ref.str("refresh.accessToken")
+	pw := s.do(t, access, `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { accessToken } }`,
+		map[string]any{"c": u.password, "n": "a new good password"}).mustOK(t)
+	access = pw.str("changePassword.accessToken")
+	e.clock.Advance(30 * time.Second) // a code of a step not used yet
+	s.do(t, access, `mutation($c: String!) { disableTotp(code: $c) }`, map[string]any{"c": code(t, u.secret, e.clock.Now())}).mustOK(t)
+	s.do(t, access, `mutation { logout(scope: ALL) }`, nil).mustOK(t)
+	s.login(t, u.email, "a new good password")
 }
