@@ -24,7 +24,7 @@ func (r *Resolver) editablePost(ctx context.Context, tx *ent.Client, id pulid.ID
 	if err != nil {
 		return nil, err
 	}
-	ok, err := r.isSelfOrAdmin(ctx, p.AuthorID)
+	ok, err := r.isSelfOrAdminIn(ctx, tx, p.AuthorID)
 	if err != nil {
 		return nil, err
 	}

@@ -177,6 +177,13 @@ func (r *Resolver) roleOf(ctx context.Context, id pulid.ID) (user.Role, error) {
 // isSelfOrAdmin reports whether the viewer is owner or an admin: who may
 // read a user's e-mail, and edit or delete a post.
 func (r *Resolver) isSelfOrAdmin(ctx context.Context, owner pulid.ID) (bool, error) {
+	return r.isSelfOrAdminIn(ctx, nil, owner)
+}
+
+// isSelfOrAdminIn is isSelfOrAdmin inside a transaction, tx: the role is
+// read through it, not from the pool (a transaction never waits for a
+// second connection).
+func (r *Resolver) isSelfOrAdminIn(ctx context.Context, tx *ent.Client, owner pulid.ID) (bool, error) {
 	v, err := auth.Require(ctx)
 	if err != nil {
 		return false, err
@@ -184,8 +191,26 @@ func (r *Resolver) isSelfOrAdmin(ctx context.Context, owner pulid.ID) (bool, err
 	if v.UserID == owner {
 		return true, nil
 	}
-	role, err := r.roleOf(ctx, v.UserID)
+	var role user.Role
+	if tx == nil {
+		role, err = r.roleOf(ctx, v.UserID)
+	} else {
+		role, err = roleIn(ctx, tx, v.UserID)
+	}
 	return role == user.RoleADMIN, err
+}
+
+// roleIn is roleOf read through tx.
+func roleIn(ctx context.Context, tx *ent.Client, id pulid.ID) (user.Role, error) {
+	noteRoleRead(ctx, id)
+	u, err := tx.User.Query().Where(user.ID(id)).Select(user.FieldRole).Only(ctx)
+	if ent.IsNotFound(err) {
+		return "", auth.ErrSessionRevoked // the account is gone
+	}
+	if err != nil {
+		return "", err
+	}
+	return u.Role, nil
 }
 
 // writePosts runs a write of posts in a transaction and moves the post

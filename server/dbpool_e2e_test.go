@@ -48,9 +48,10 @@ func TestSteadyLoadOpensNoConnections(t *testing.T) {
 }
 
 // Every write holds one connection at most: with a pool of one, each
-// mutation that writes in a transaction completes. A transaction that asks
-// the pool for a second connection waits for itself here, and under load
-// with any pool size when every connection is such a transaction.
+// mutation that writes in a transaction completes (an admin's edit of
+// another's post included). A transaction that asks the pool for a second
+// connection waits for itself here, and under load with any pool size when
+// every connection is such a transaction.
 func TestWritesWithinAPoolOfOne(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -61,7 +62,16 @@ func TestWritesWithinAPoolOfOne(t *testing.T) {
 	access := r.str("verifyMfa.accessToken")
 	s.do(t, access, `mutation { updateMe(input: {name: "Pool B."}) { name } }`, nil).mustOK(t)
 	id := s.createPost(t, access, "Pooled", "One connection")
-	s.do(t, access, `mutation($id: ID!) { updatePost(id: $id, input: {title: "Pooled again"}) { title } }`, map[string]any{"id": id}).mustOK(t)
+	upd := `mutation($id: ID!) { updatePost(id: $id, input: {title: "Pooled again"}) { title } }`
+	s.do(t, access, upd, map[string]any{"id": id}).mustOK(t)
+	// Another user's edit reads the editor's role in the transaction:
+	// refused, then allowed once the editor is an admin.
+	other := s.register(t, "editor@example.com", "plum-tree-42", "Editor")
+	if got, want := s.do(t, other.Access, upd, map[string]any{"id": id}).code(t), "FORBIDDEN"; got != want {
+		t.Fatalf("another user's edit: code=%q, want %q", got, want)
+	}
+	promote(t, e, "editor@example.com")
+	s.do(t, other.Access, upd, map[string]any{"id": id}).mustOK(t)
 	s.do(t, access, `mutation($id: ID!) { deletePost(id: $id) }`, map[string]any{"id": id}).mustOK(t)
 	ref := s.refresh(t, r.str("verifyMfa.refreshToken")).mustOK(t)
 	access = ref.str("refresh.accessToken")
