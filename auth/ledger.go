@@ -74,7 +74,8 @@ func (l *Ledger) state(ctx context.Context, uid pulid.ID, sid string) (version i
 }
 
 // version returns the user's credentials version, read through tx if it
-// is not nil; errUnknownUser if the user is not (or not yet) committed.
+// is not nil; errUnknownUser if there is no such user (read from the pool:
+// none committed yet).
 func (l *Ledger) version(ctx context.Context, tx *ent.Client, uid pulid.ID) (int64, error) {
 	db := l.db
 	if tx != nil {

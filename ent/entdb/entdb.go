@@ -380,7 +380,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// connDriver is an ent driver on one connection, its transactions included.
+// connDriver is an ent driver on one PostgreSQL connection, its
+// transactions included.
 type connDriver struct {
 	entsql.Conn
 	conn *sql.Conn
