@@ -49,8 +49,8 @@ func TestSteadyLoadOpensNoConnections(t *testing.T) {
 	}
 }
 
-// Every write holds one connection at most: with a pool of one, each
-// mutation that writes in a transaction completes (an admin's edit of
+// No write waits for a second connection while it holds one: with a pool
+// of one, each mutation that writes in a transaction completes (an admin's edit of
 // another's post included). A transaction that asks the pool for a second
 // connection waits for itself here, and under load with any pool size when
 // every connection is such a transaction.

@@ -149,7 +149,7 @@ type page[T any] struct {
 }
 
 // connection builds the edges and page info of a Relay connection over a
-// page: edge makes a node's edge, and cursor finds the cursor in an edge
+// page: edge fills in a node's edge, and cursor finds the cursor in an edge
 // (StartCursor and EndCursor point at the edges' own).
 func connection[N, E any](p page[N], edge func(N, *E), cursor func(*E) *ent.Cursor) ([]*E, ent.PageInfo) {
 	// One allocation for the page's edges, not one per edge.
