@@ -36,6 +36,14 @@ func (r *Resolver) accountNow() time.Time {
 	return r.sessions.Tokens().Now().UTC().Truncate(time.Microsecond)
 }
 
+// PruneAccountTokens deletes the account tokens past their expiry at now,
+// spent or not: spendToken refuses an expired token as it refuses an
+// unknown one, so none of them can be used and their rows only grow the
+// table. It returns how many it deleted.
+func PruneAccountTokens(ctx context.Context, client *ent.Client, now time.Time) (int, error) {
+	return client.AccountToken.Delete().Where(accounttoken.ExpiresAtLT(now.UTC().Truncate(time.Microsecond))).Exec(ctx)
+}
+
 // issueToken stores a new token of kind for u (its hash) and returns it.
 func issueToken(ctx context.Context, tx *ent.Client, kind accounttoken.Kind, u *ent.User, ttl time.Duration, now time.Time) (string, error) {
 	token, hash := auth.NewAccountToken()

@@ -57,6 +57,9 @@ type app struct {
 	closers     []func()
 	// tracer is the OpenTelemetry provider; nil when tracing is off.
 	tracer trace.TracerProvider
+	// prune deletes the rows no request can use any more (pruneExpired
+	// runs it every pruneInterval).
+	prune func(context.Context)
 }
 
 // streams are the loggers of the log streams (see log.go).
@@ -241,9 +244,41 @@ func (a *app) start(ctx context.Context, d deps) error {
 	obDone := make(chan struct{}) // started once the handler registered its kinds
 	go func() { defer close(obDone); ob.Run(bg) }()
 	a.closers = append(a.closers, func() { stopBG(); <-obDone })
+	a.prune = func(ctx context.Context) {
+		if _, err := graph.PruneAccountTokens(ctx, a.db.Client, d.now()); err != nil && ctx.Err() == nil {
+			a.logs.err.WarnContext(ctx, "prune expired account tokens", slog.Any("error", err))
+		}
+		if _, err := mailer.Prune(ctx); err != nil && ctx.Err() == nil {
+			a.logs.err.WarnContext(ctx, "prune sent-mail records", slog.Any("error", err))
+		}
+	}
+	pruneDone := make(chan struct{})
+	go func() { defer close(pruneDone); pruneExpired(bg, a.prune) }()
+	a.closers = append(a.closers, func() { stopBG(); <-pruneDone })
 	a.up.Store(true)
 	log.Info("ready: serving the API")
 	return nil
+}
+
+// pruneInterval is how often an instance deletes the rows no request can
+// use any more. Every instance does; the deletes are idempotent and go by
+// an index.
+const pruneInterval = time.Hour
+
+// pruneExpired runs prune every pruneInterval until ctx ends: expired
+// account tokens, and sent-mail records past mail.SentRetention, would
+// otherwise grow their tables for ever.
+func pruneExpired(ctx context.Context, prune func(context.Context)) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			prune(ctx)
+		}
+	}
 }
 
 // tokens builds the access token service. The signing key is the Ed25519

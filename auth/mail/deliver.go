@@ -124,6 +124,19 @@ func (m *Mailer) Deliver(ctx context.Context, payload []byte) error {
 	return nil
 }
 
+// SentRetention is how long the record of a sent mail is kept. A repeated
+// delivery comes within the outbox's claim lease (30 s) of the first, or,
+// when the database failed right after the send, once the database is
+// back: a week covers any outage the service survives, and leaves
+// `server mails` a week of mails to list.
+const SentRetention = 7 * 24 * time.Hour
+
+// Prune deletes the records of the mails sent longer ago than
+// SentRetention and returns how many it deleted.
+func (m *Mailer) Prune(ctx context.Context) (int, error) {
+	return m.client.SentMail.Delete().Where(sentmail.SentAtLT(m.cfg.Now().UTC().Add(-SentRetention))).Exec(ctx)
+}
+
 // Render renders a message as Deliver would send it.
 func (m *Mailer) Render(msg Message) (Rendered, error) { return m.r.render(msg) }
 
