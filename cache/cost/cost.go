@@ -191,12 +191,32 @@ func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingTx{Tx: tx, remote: d.remote}, nil
+	return &countingTx{Tx: tx, remote: d.remote, counts: FromContext(ctx)}, nil
 }
 
 type countingTx struct {
 	dialect.Tx
 	remote bool
+	// counts is the request's that began the transaction: ent's Commit and
+	// Rollback take no context.
+	counts *Counts
+}
+
+// Commit ends the transaction: on a database server, a wait for its answer
+// (and for its write to disk).
+func (t *countingTx) Commit() error {
+	if t.remote {
+		defer back(t.counts.away())
+	}
+	return t.Tx.Commit()
+}
+
+// Rollback is Commit's other ending, a wait the same way.
+func (t *countingTx) Rollback() error {
+	if t.remote {
+		defer back(t.counts.away())
+	}
+	return t.Tx.Rollback()
 }
 
 func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {

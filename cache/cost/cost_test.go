@@ -59,7 +59,8 @@ func TestRedisRoundTripsAreWaits(t *testing.T) {
 
 // A statement is a wait on the network on PostgreSQL, in a transaction or
 // not, and not on SQLite, which runs in the process; both are counted.
-// Beginning a transaction is a wait on both (SQLite's write lock).
+// Beginning a transaction is a wait on both (SQLite's write lock); ending
+// one, by commit or rollback, on PostgreSQL.
 func TestStatementsAreWaitsOnlyAcrossTheNetwork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -84,12 +85,18 @@ func TestStatementsAreWaitsOnlyAcrossTheNetwork(t *testing.T) {
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
+	if tx, err = db.Client.Tx(rctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
 	if got := counts.SQL.Load(); got != 2 {
 		t.Fatalf("counted %d statements, want 2", got)
 	}
-	want := int64(1) // BEGIN: SQLite's write lock
+	want := int64(2) // two BEGINs: SQLite's write lock
 	if db.Dialect == dialect.Postgres {
-		want = 3 // and the two statements
+		want = 6 // and the two statements, the ROLLBACK and the COMMIT
 	}
 	w.check(t, db.Dialect, want)
 }
