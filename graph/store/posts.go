@@ -332,6 +332,35 @@ func optionalColumns(rec *PostRecord) [3]optionalColumn {
 	}
 }
 
+// readColumn is a column a page statement selects beyond the post's id,
+// title and author, and where it scans into.
+type readColumn struct {
+	field string
+	dest  any
+}
+
+// read is what a page of shape sh selects beyond the post's id, title and
+// author, in the statement's order, scanned into rec and author: the post
+// columns it does not omit and, if the authors are joined, their profile
+// columns it does not omit. The statement (buildPage) and the scan
+// (queryPage) both take it, so the two agree.
+func (sh pageShape) read(rec *PostRecord, author *cachedUser) (posts, profile []readColumn) {
+	for _, c := range optionalColumns(rec) {
+		if sh.omit&c.omit == 0 {
+			posts = append(posts, readColumn{c.field, c.dest})
+		}
+	}
+	if sh.authors {
+		adest := author.dest()[1:] // the id is the post's author_id
+		for i, f := range profileColumns[1:] {
+			if sh.authorOmit&profileOmits[f] == 0 {
+				profile = append(profile, readColumn{f, adest[i]})
+			}
+		}
+	}
+	return posts, profile
+}
+
 // columnOmit is the bit of PostColumns that leaves out each column a
 // page may be ordered by.
 var columnOmit = map[string]PostColumns{post.FieldCreatedAt: OmitCreatedAt, post.FieldUpdatedAt: OmitUpdatedAt}
@@ -393,21 +422,16 @@ func (s *Store) buildPage(sh pageShape, r PostPage) (string, []any) {
 	b := sql.Dialect(s.dialect)
 	t := b.Table(post.Table)
 	columns := []string{t.C(post.FieldID), t.C(post.FieldTitle), t.C(post.FieldAuthorID)}
-	for _, c := range optionalColumns(&PostRecord{}) {
-		if sh.omit&c.omit == 0 {
-			columns = append(columns, selected(s.dialect, t.C(c.field), c.dest))
-		}
+	posts, profile := sh.read(&PostRecord{}, &cachedUser{})
+	for _, c := range posts {
+		columns = append(columns, selected(s.dialect, t.C(c.field), c.dest))
 	}
 	sel := b.Select(columns...).From(t)
 	if sh.authors {
-		// The author's profile but its id, which the post has.
 		a := b.Table(user.Table).As("a")
 		sel.Join(a).On(t.C(post.FieldAuthorID), a.C(user.FieldID))
-		adest := (&cachedUser{}).dest()[1:]
-		for i, f := range profileColumns[1:] {
-			if sh.authorOmit&profileOmits[f] == 0 {
-				sel.AppendSelect(selected(s.dialect, a.C(f), adest[i]))
-			}
+		for _, c := range profile {
+			sel.AppendSelect(selected(s.dialect, a.C(c.field), c.dest))
 		}
 	}
 	if sh.author {
@@ -460,18 +484,11 @@ func (s *Store) queryPage(ctx context.Context, r PostPage) (*postPage, error) {
 		author   cachedUser
 		dest     = []any{&rec.ID, &rec.Title, &rec.AuthorID}
 	)
-	for _, c := range optionalColumns(&rec) {
-		if sh.omit&c.omit == 0 {
-			dest = append(dest, c.dest)
-		}
+	posts, profile := sh.read(&rec, &author)
+	for _, c := range append(posts, profile...) {
+		dest = append(dest, c.dest)
 	}
 	if sh.authors {
-		adest := author.dest()[1:]
-		for i, f := range profileColumns[1:] {
-			if sh.authorOmit&profileOmits[f] == 0 {
-				dest = append(dest, adest[i])
-			}
-		}
 		authors = make(map[pulid.ID]*ent.User, k.n+1)
 		profiles = make([]ent.User, 0, k.n+1) // one allocation for the page's authors
 	}
