@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -121,6 +122,10 @@ type Config struct {
 	// GOMAXPROCS); HashWait is how long one waits for its turn.
 	HashConcurrency int
 	HashWait        time.Duration
+	// GCHeapFloor is the heap the collector may reach before collecting
+	// however little is live (gc.go): -1 picks it from the container's
+	// memory limit, 0 turns it off.
+	GCHeapFloor int64
 	// Tracing is on when the environment names an OTLP endpoint (the
 	// standard OTEL_* variables, read by the SDK itself; see trace.go).
 	Tracing bool
@@ -271,6 +276,14 @@ func settings() []setting {
 		{"APP_LOG_FORMAT", "log-format", "", "text or json (default: text in development, json in production)", str(func(c *Config) *string { return &c.LogFormat })},
 		{"APP_LOG_DIR", "log-dir", "", "write each log stream to its own file in this directory (auth.log, api.log, error.log, perf.log, app.log) instead of stderr", str(func(c *Config) *string { return &c.LogDir })},
 		{"APP_SLOW_THRESHOLD", "slow-threshold", "500ms", "operations at least this slow are logged to the perf stream (0: off)", duration(func(c *Config) *time.Duration { return &c.SlowThreshold })},
+		{"APP_GC_HEAP_FLOOR", "gc-heap-floor", "", "heap the garbage collector may reach before a collection however little is live, in GOMEMLIMIT's units (128MiB, 1GiB); below it GOGC is raised, above it stays 400; ignored when GOGC is set (0: off; default: 128MiB, at most a quarter of the container's memory limit and half of GOMEMLIMIT)", func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			if err != nil {
+				return err
+			}
+			c.GCHeapFloor = n
+			return nil
+		}},
 		{"APP_PPROF", "pprof", "", "serve net/http/pprof under /debug/pprof/ on the APP_METRICS_ADDR listener (which must be set), never on APP_ADDR", optBool(func(c *Config) *bool { return &c.Pprof })},
 		{"APP_METRICS_ADDR", "metrics-addr", "", "serve GET /metrics (Prometheus) on this address instead of on APP_ADDR (default: on APP_ADDR in development, " + defaultProductionMetricsAddr + " in production)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	}
@@ -281,7 +294,7 @@ func settings() []setting {
 // (KEY=value, as os.Environ), so that an APP_ variable that is not a
 // setting is noticed.
 func loadConfig(args []string, getenv func(string) string, environ func() []string, stderr io.Writer) (Config, error) {
-	var c Config
+	c := Config{GCHeapFloor: -1}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -417,6 +430,26 @@ func integer(field func(*Config) *int) func(*Config, string) error {
 		*field(c) = n
 		return nil
 	}
+}
+
+// parseBytes reads a size as GOMEMLIMIT does: a number of bytes with an
+// optional unit B, KiB, MiB, GiB or TiB.
+func parseBytes(v string) (int64, error) {
+	num, mul := v, int64(1)
+	for i, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if strings.HasSuffix(v, u) {
+			num, mul = strings.TrimSuffix(v, u), int64(1)<<(10*(i+1))
+			break
+		}
+	}
+	if mul == 1 {
+		num = strings.TrimSuffix(v, "B")
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mul {
+		return 0, fmt.Errorf("must be a size like 128MiB or 1GiB, not %q", v)
+	}
+	return n * mul, nil
 }
 
 func duration(field func(*Config) *time.Duration) func(*Config, string) error {

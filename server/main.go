@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -67,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	if err != nil {
 		return err
 	}
-	tuneGC(getenv)
+	defer tuneGC(getenv, cfg.GCHeapFloor)()
 	log, closeLog, err := newLogger(cfg, stderr)
 	if err != nil {
 		return err
@@ -190,21 +189,4 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.log.Info("stopped")
 	return nil
-}
-
-// defaultGCPercent is the garbage collector's target when GOGC is not set:
-// the heap may grow to five times what is live before a collection, where
-// Go's default is twice. A request allocates far more than the server
-// keeps, so with Go's default an uncached page of posts collected about 30
-// times a second under load and spent a third of its CPU and most of its
-// p99 in the collector. The price is memory: the peak RSS of a loaded
-// instance (docs/PERFORMANCE.md).
-const defaultGCPercent = 400
-
-// tuneGC sets the collector's target to defaultGCPercent unless the
-// operator set GOGC (which the Go runtime reads itself).
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 }
