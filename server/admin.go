@@ -65,7 +65,7 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 	if err := u.Update().SetRole(role).Exec(ctx); err != nil {
 		return fmt.Errorf("%s %s: %w", cmd, email, err)
 	}
-	if !cfg.EmbeddedRedis() {
+	if !cfg.EmbeddedRedis() || cfg.CacheRedisURL != "" {
 		if err := forgetUser(ctx, cfg, u.ID); err != nil {
 			return fmt.Errorf("%s %s: the role is changed, but cached copies could not be invalidated (they expire within %v): %w", cmd, email, cfg.Cache.UserTTL, err)
 		}
@@ -75,13 +75,18 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 }
 
 // forgetUser invalidates what the shared caches hold of a user, and every
-// response cached under the current users generation.
+// response cached under the current users generation: in the cache tiers'
+// Redis, APP_CACHE_REDIS_URL's when it is set, as the server's (redis.go).
 func forgetUser(ctx context.Context, cfg Config, id pulid.ID) error {
-	client, err := rdb.Open(ctx, rdb.Config{
+	rc := rdb.Config{
 		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
 		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
-		Password: cfg.RedisPassword,
-	})
+		Password: cfg.RedisPassword, Timeout: cfg.RedisTimeout,
+	}
+	if cfg.CacheRedisURL != "" {
+		rc = rdb.Config{URL: cfg.CacheRedisURL, Timeout: cfg.RedisTimeout}
+	}
+	client, err := rdb.Open(ctx, rc)
 	if err != nil {
 		return err
 	}

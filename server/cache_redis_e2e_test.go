@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -203,5 +204,46 @@ func TestWarnsWhenRedisMayEvictSessions(t *testing.T) {
 	s := e.startWithCache(t, nil)
 	if logs := s.logs.String(); strings.Contains(logs, warning) || !strings.Contains(logs, "level=DEBUG msg=\"cannot read the Redis maxmemory-policy") {
 		t.Errorf("CONFIG refused: want a debug line and no warning; log:\n%s", logs)
+	}
+}
+
+// promote-admin and demote-admin invalidate the user in the Redis that
+// holds the cache tiers: APP_CACHE_REDIS_URL's when it is set, not the
+// main one.
+func TestRoleCommandsForgetTheUserInTheCacheRedis(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	m := miniredis.RunT(t)
+	s := e.startWithCache(t, cachetest.Open(t, rdb.Config{URL: "redis://" + m.Addr()}))
+	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
+	id := s.do(t, ann.Access, `{ me { id } }`, nil).mustOK(t).str("me.id")
+	p := e.redis.Prefix
+	env := map[string]string{"DATABASE_URL": e.dsn, "APP_CACHE_REDIS_URL": "redis://" + m.Addr(), "APP_REDIS_PREFIX": p}
+	switch c := e.redis.Config; {
+	case c.URL != "":
+		env["REDIS_URL"] = c.URL
+	case len(c.ClusterAddrs) > 0:
+		env["APP_REDIS_CLUSTER_ADDRS"] = strings.Join(c.ClusterAddrs, ",")
+	default:
+		env["APP_REDIS_SENTINEL_ADDRS"], env["APP_REDIS_MASTER_NAME"] = strings.Join(c.SentinelAddrs, ","), c.MasterName
+	}
+	s.do(t, ann.Access, `{ me { name } }`, nil).mustOK(t)
+	if !m.Exists(p + "cache:user:{" + id + "}") {
+		t.Fatalf("the cache Redis holds no record of the user: %v", m.Keys())
+	}
+	for _, cmd := range []func(context.Context, []string, func(string) string, io.Writer, io.Writer) error{promoteAdmin, demoteAdmin} {
+		gen, _ := m.Get(p + "cache:{c}:users:gen")
+		if err := cmd(t.Context(), []string{"ann@example.com"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if m.Exists(p + "cache:user:{" + id + "}") {
+			t.Error("the user's record is still in the cache Redis")
+		}
+		if now, _ := m.Get(p + "cache:{c}:users:gen"); now == gen {
+			t.Errorf("the users generation of the cache Redis stayed %q", gen)
+		}
+		for _, k := range cachetest.Keys(t, e.redis.Client, p+"cache:*") {
+			t.Errorf("the command wrote %s to the main Redis", k)
+		}
 	}
 }
