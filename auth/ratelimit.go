@@ -343,19 +343,27 @@ func (l *Limiter) gcra(ctx context.Context, key string, r Rate, op gcraOp) (time
 	return time.Duration(sec * float64(time.Second)), nil
 }
 
-// addr is the part of a client address per-address limits key on: an IPv4
-// address whole, an IPv6 address cut to its /IPv6Prefix (a subscriber is
-// handed a whole /64 and picks addresses in it at will).
-func (l *Limiter) addr(ip string) string {
+// addr is the part of a client address per-address limits key on.
+func (l *Limiter) addr(ip string) string { return AddrKey(ip, l.limits.IPv6Prefix) }
+
+// AddrKey is the part of a client address that per-address limits count
+// one client by: an IPv4 address whole, an IPv6 address cut to its
+// /ipv6Prefix (a subscriber is handed a whole /64 and picks addresses in
+// it at will; a prefix out of 1 to 128 counts as 64). What is not an
+// address (a test's pipe) is its own key.
+func AddrKey(ip string, ipv6Prefix int) string {
+	if ipv6Prefix <= 0 || ipv6Prefix > 128 {
+		ipv6Prefix = 64
+	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip // not an address (a test's pipe); keyed as is
+		return ip
 	}
 	a = a.Unmap().WithZone("")
 	if a.Is4() {
 		return a.String()
 	}
-	return netip.PrefixFrom(a, l.limits.IPv6Prefix).Masked().String()
+	return netip.PrefixFrom(a, ipv6Prefix).Masked().String()
 }
 
 // hashKey keeps e-mail addresses out of Redis key names.

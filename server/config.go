@@ -230,7 +230,7 @@ func settings() []setting {
 		{"APP_WS_IDLE_TIMEOUT", "ws-idle-timeout", shortDuration(graph.DefaultWebSocketOptions().IdleTimeout), "close a WebSocket without subscriptions after this long", duration(func(c *Config) *time.Duration { return &c.WebSocket.IdleTimeout })},
 		{"APP_WS_PING_INTERVAL", "ws-ping-interval", shortDuration(graph.DefaultWebSocketOptions().PingInterval), "WebSocket keep-alive (a peer silent for twice this long is dropped) and SSE keep-alive comments", duration(func(c *Config) *time.Duration { return &c.WebSocket.PingInterval })},
 		{"APP_WS_MAX_BACKLOG", "ws-max-backlog", strconv.Itoa(graph.DefaultMaxBacklog), "bytes waiting to be written to one WebSocket or SSE stream; a socket past it is closed with 4413, a stream ends", integer(func(c *Config) *int { return &c.WebSocket.MaxBacklog })},
-		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
+		{"APP_WS_MAX_UNAUTHENTICATED_PER_IP", "ws-max-unauthenticated-per-ip", "20", "WebSockets per client address (an IPv6 client by its APP_RATE_IPV6_PREFIX) and instance that have not completed connection_init; more are refused with 429 (0: no limit)", integer(func(c *Config) *int { return &c.WSMaxPendingPerIP })},
 		{"APP_MAX_RUNNING_REQUESTS", "max-running-requests", "0", "requests run on the CPU at once, the others queued in arrival order; one waiting on Redis, PostgreSQL or other instances makes room (0: one more than the cores, GOMAXPROCS+1; off: no limit)", func(c *Config, v string) error {
 			if v == "off" {
 				c.MaxRunning = -1
@@ -253,7 +253,7 @@ func settings() []setting {
 		{"APP_RATE_REFRESH_SESSION", "rate-refresh-session", rateString(auth.DefaultRateLimits().RefreshSession), "refreshes per session", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshSession })},
 		{"APP_RATE_REFRESH_IP", "rate-refresh-ip", rateString(auth.DefaultRateLimits().RefreshIP), "refresh attempts per client address", rate(func(c *Config) *auth.Rate { return &c.RateLimits.RefreshIP })},
 		{"APP_RATE_API", "rate-api", rateString(auth.DefaultRateLimits().API), "query complexity per user (or anonymous address) per period", rate(func(c *Config) *auth.Rate { return &c.RateLimits.API })},
-		{"APP_RATE_IPV6_PREFIX", "rate-ipv6-prefix", strconv.Itoa(auth.DefaultRateLimits().IPv6Prefix), "per-address limits key an IPv6 client by this prefix length (IPv4: the address)", func(c *Config, v string) error {
+		{"APP_RATE_IPV6_PREFIX", "rate-ipv6-prefix", strconv.Itoa(auth.DefaultRateLimits().IPv6Prefix), "per-address limits and the cap on unauthenticated WebSockets key an IPv6 client by this prefix length (IPv4: the address)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 32 || n > 128 {
 				return fmt.Errorf("must be a prefix length from 32 to 128, not %q", v)

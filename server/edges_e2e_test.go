@@ -214,3 +214,40 @@ func TestUnauthenticatedSocketsCappedPerAddress(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The cap counts an IPv6 client by its prefix, as the per-address rate
+// limits do (APP_RATE_IPV6_PREFIX): the holder of a /64 cannot open
+// unauthenticated sockets from one address of it after another.
+func TestUnauthenticatedSocketsCappedPerIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.env["APP_WS_MAX_UNAUTHENTICATED_PER_IP"] = "2"
+	e.env["APP_TRUSTED_PROXIES"] = "127.0.0.1"
+	s := e.start(t)
+	dial := func(from string) (*http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query", &websocket.DialOptions{
+			Subprotocols: []string{"graphql-transport-ws"},
+			HTTPHeader:   http.Header{"X-Forwarded-For": {from}},
+		})
+		if conn != nil {
+			t.Cleanup(func() { conn.CloseNow() })
+		}
+		return res, err
+	}
+	for _, from := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
+		if _, err := dial(from); err != nil {
+			t.Fatalf("socket from %s: %v", from, err)
+		}
+	}
+	res, err := dial("2001:db8:1:2::3")
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a third socket from the same /64: err=%v response=%+v, want 429", err, res)
+	}
+	for _, from := range []string{"2001:db8:1:3::1", "192.0.2.1", "192.0.2.2"} {
+		if _, err := dial(from); err != nil {
+			t.Errorf("socket from %s (another client): %v", from, err)
+		}
+	}
+}

@@ -62,14 +62,16 @@ func noStore(next http.Handler) http.Handler {
 	})
 }
 
-// pendingSockets caps, per client address and instance, the WebSockets
-// that have not completed connection_init: each holds a connection and a
-// goroutine for up to graph.SocketInitTimeout before anyone is known behind
-// it. Over the cap the upgrade is refused with HTTP 429 before it happens.
+// pendingSockets caps, per client and instance, the WebSockets that have
+// not completed connection_init: each holds a connection and a goroutine
+// for up to graph.SocketInitTimeout before anyone is known behind it. Over
+// the cap the upgrade is refused with HTTP 429 before it happens. A client
+// is what client returns: its address as per-address rate limits count it
+// (auth.AddrKey), so one holder of an IPv6 /64 is one client.
 // Authenticated sockets are capped per user (APP_WS_MAX_CONNECTIONS_PER_USER).
 type pendingSockets struct {
-	max      int
-	clientIP func(*http.Request) string
+	max    int
+	client func(*http.Request) string
 
 	mu   sync.Mutex
 	byIP map[string]int
@@ -81,7 +83,7 @@ func (p *pendingSockets) limit(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ip := p.clientIP(r)
+		ip := p.client(r)
 		if !p.acquire(ip) {
 			retry := int(graph.SocketInitTimeout / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(retry))

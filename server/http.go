@@ -74,7 +74,9 @@ func (a *app) routes(gql http.Handler) http.Handler {
 // api wraps the GraphQL handler in the middleware of /query alone.
 func (a *app) api(gql http.Handler) http.Handler {
 	px := proxies{a.cfg.TrustedProxies}
-	pending := &pendingSockets{max: a.cfg.WSMaxPendingPerIP, clientIP: px.clientIP}
+	pending := &pendingSockets{max: a.cfg.WSMaxPendingPerIP, client: func(r *http.Request) string {
+		return auth.AddrKey(px.clientIP(r), a.cfg.RateLimits.IPv6Prefix)
+	}}
 	h := pending.limit(gql)
 	h = auth.Middleware(authCost{a.sessions}, px.clientIP, "/query")(h)
 	h = a.admission.admit(h)
