@@ -44,12 +44,14 @@ func PruneAccountTokens(ctx context.Context, client *ent.Client, now time.Time) 
 	return client.AccountToken.Delete().Where(accounttoken.ExpiresAtLT(now.UTC().Truncate(time.Microsecond))).Exec(ctx)
 }
 
-// issueToken stores a new token of kind for u (its hash) and returns it.
-func issueToken(ctx context.Context, tx *ent.Client, kind accounttoken.Kind, u *ent.User, ttl time.Duration, now time.Time) (string, error) {
+// issueToken stores a new token of kind for u (its hash) and returns it
+// with the time it expires.
+func issueToken(ctx context.Context, tx *ent.Client, kind accounttoken.Kind, u *ent.User, ttl time.Duration, now time.Time) (string, time.Time, error) {
 	token, hash := auth.NewAccountToken()
+	expires := now.Add(ttl)
 	err := tx.AccountToken.Create().SetKind(kind).SetHash(hash).SetUserID(u.ID).SetEmail(u.Email).
-		SetCreatedAt(now).SetExpiresAt(now.Add(ttl)).Exec(ctx)
-	return token, err
+		SetCreatedAt(now).SetExpiresAt(expires).Exec(ctx)
+	return token, expires, err
 }
 
 // spendToken marks a live token of kind used and returns it. The update is
@@ -120,8 +122,8 @@ func (r *Resolver) writeMails(ctx context.Context, fn func(tx *ent.Client) ([]ma
 }
 
 // verificationMail is the mail of a new verification token for u.
-func verificationMail(u *ent.User, token string) mail.Message {
-	return mail.Message{ID: mail.NewID(), To: u.Email, Name: u.Name, Template: mail.VerifyEmail, Token: token}
+func verificationMail(u *ent.User, token string, expires time.Time) mail.Message {
+	return mail.Message{ID: mail.NewID(), To: u.Email, Name: u.Name, Template: mail.VerifyEmail, Token: token, Expires: expires}
 }
 
 // createUser creates an account with a verification token, and appends
@@ -135,11 +137,11 @@ func (r *Resolver) createUser(ctx context.Context, tx *ent.Client, email, name, 
 	if err != nil {
 		return nil, err
 	}
-	token, err := issueToken(ctx, tx, accounttoken.KindVERIFY_EMAIL, u, auth.VerifyEmailTTL, r.accountNow())
+	token, expires, err := issueToken(ctx, tx, accounttoken.KindVERIFY_EMAIL, u, auth.VerifyEmailTTL, r.accountNow())
 	if err != nil {
 		return nil, err
 	}
-	*mails = append(*mails, verificationMail(u, token))
+	*mails = append(*mails, verificationMail(u, token, expires))
 	return u, nil
 }
 
@@ -203,11 +205,11 @@ func (r *Resolver) resendVerification(ctx context.Context, email string) error {
 	}
 	now := r.accountNow()
 	return r.writeMails(ctx, func(tx *ent.Client) ([]mail.Message, error) {
-		token, err := issueToken(ctx, tx, accounttoken.KindVERIFY_EMAIL, u, auth.VerifyEmailTTL, now)
+		token, expires, err := issueToken(ctx, tx, accounttoken.KindVERIFY_EMAIL, u, auth.VerifyEmailTTL, now)
 		if err != nil {
 			return nil, err
 		}
-		return []mail.Message{verificationMail(u, token)}, nil
+		return []mail.Message{verificationMail(u, token, expires)}, nil
 	})
 }
 
@@ -222,11 +224,11 @@ func (r *Resolver) requestReset(ctx context.Context, email string) error {
 	}
 	now := r.accountNow()
 	return r.writeMails(ctx, func(tx *ent.Client) ([]mail.Message, error) {
-		token, err := issueToken(ctx, tx, accounttoken.KindRESET_PASSWORD, u, auth.ResetPasswordTTL, now)
+		token, expires, err := issueToken(ctx, tx, accounttoken.KindRESET_PASSWORD, u, auth.ResetPasswordTTL, now)
 		if err != nil {
 			return nil, err
 		}
-		return []mail.Message{{ID: mail.NewID(), To: u.Email, Name: u.Name, Template: mail.ResetPassword, Token: token}}, nil
+		return []mail.Message{{ID: mail.NewID(), To: u.Email, Name: u.Name, Template: mail.ResetPassword, Token: token, Expires: expires}}, nil
 	})
 }
 

@@ -186,7 +186,7 @@ func (a *app) start(ctx context.Context, d deps) error {
 	// Every instance delivers what writes left in the outbox (theirs or a
 	// dead instance's), at once when its bus resyncs: Redis is back.
 	ob := outbox.New(a.db.Client, a.db.Dialect, outbox.Config{Log: a.logs.err})
-	mailer, err := mail.New(a.db.Client, mail.Config{PublicURL: cfg.PublicURL, From: cfg.MailFrom, SMTPURL: cfg.SMTPURL, Log: a.logs.auth})
+	mailer, err := mail.New(a.db.Client, mail.Config{PublicURL: cfg.PublicURL, From: cfg.MailFrom, SMTPURL: cfg.SMTPURL, Log: a.logs.auth, Now: d.now})
 	if err != nil {
 		return fmt.Errorf("APP_SMTP_URL: %w", err)
 	}

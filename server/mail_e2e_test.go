@@ -252,6 +252,33 @@ func TestMailSurvivesSMTPDown(t *testing.T) {
 	}
 }
 
+// A reset mail that could not be sent before its link expired is never
+// sent (the link would only be refused) and leaves the outbox; the mails
+// around it are sent.
+func TestMailWithAnExpiredLinkIsNotSent(t *testing.T) {
+	t.Parallel()
+	e, mp := newMailEnv(t)
+	s := e.start(t)
+	s.register(t, "fay@example.com", "plum-tree-42", "Fay")
+	mailToken(t, mp, "fay@example.com", 1) // the verification mail
+	mp.Stop()
+	s.requestReset(t, "fay@example.com").mustOK(t)
+	time.Sleep(300 * time.Millisecond) // the first send fails meanwhile
+	e.clock.Advance(31 * time.Minute)  // the reset link works 30
+	mp.Restart(t)
+	for deadline := time.Now().Add(mailWait); s.app.db.Client.Outbox.Query().CountX(t.Context()) != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the reset mail's outbox row is still there")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := mp.Messages(t, "fay@example.com"); len(got) != 1 {
+		t.Fatalf("%d mails, want the verification mail only", len(got))
+	}
+	s.requestReset(t, "fay@example.com").mustOK(t)
+	mailToken(t, mp, "fay@example.com", 2) // a new link is sent at once
+}
+
 // The link's page does not spend the token on GET (a mail scanner
 // fetching it); its form's POST does. The page holds a CSP without script.
 func TestVerifyPage(t *testing.T) {

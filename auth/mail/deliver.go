@@ -79,7 +79,9 @@ func NewID() string { return strings.ToLower(rand.Text()) }
 
 // Deliver sends one outbox payload (a Message in JSON) unless a message of
 // its id was sent already, then records it as sent. The outbox retries an
-// error with backoff.
+// error with backoff. A mail whose link has expired, or whose recipient
+// the SMTP server refuses for good (a 5xx reply to RCPT TO), is dropped
+// instead: logged at WARN, never recorded as sent, its row deleted.
 //
 // A mail is sent at most once per id except in one window: SMTP accepted
 // it and the record of that could not be written (the database failed, or
@@ -100,6 +102,10 @@ func (m *Mailer) Deliver(ctx context.Context, payload []byte) error {
 	if sent {
 		return nil // a repeated delivery of a mail sent already
 	}
+	if !msg.Expires.IsZero() && !m.cfg.Now().Before(msg.Expires) {
+		m.drop(ctx, msg, "its link expired before it could be sent", slog.Time("expired", msg.Expires))
+		return nil
+	}
 	out, err := m.r.render(msg)
 	if err != nil {
 		return err
@@ -108,6 +114,10 @@ func (m *Mailer) Deliver(ctx context.Context, payload []byte) error {
 		SetSubject(truncate(out.Subject, 200)).SetSentAt(m.cfg.Now().UTC())
 	if m.smtp != nil {
 		if err := m.smtp.send(ctx, m.cfg.From, msg, out); err != nil {
+			if code, ok := recipientRefused(err); ok {
+				m.drop(ctx, msg, "the SMTP server refused the recipient for good", slog.Int("smtp_code", code))
+				return nil
+			}
 			return err
 		}
 	} else {
@@ -122,6 +132,24 @@ func (m *Mailer) Deliver(ctx context.Context, payload []byte) error {
 		return fmt.Errorf("record sent mail: %w", err)
 	}
 	return nil
+}
+
+// drop logs a mail given up on. The recipient's address stays out of the
+// log: the id and the template name the mail.
+func (m *Mailer) drop(ctx context.Context, msg Message, why string, detail slog.Attr) {
+	m.cfg.Log.WarnContext(ctx, "mail dropped: "+why, slog.String("id", msg.ID), slog.String("template", string(msg.Template)), detail)
+}
+
+// recipientRefused reports whether err is the SMTP server refusing the
+// recipient with a permanent reply (5xx to RCPT TO): asking again gets the
+// same answer. A refused sender or message, or a server that cannot be
+// reached, is the operator's to fix, and the mail waits for it.
+func recipientRefused(err error) (code int, ok bool) {
+	var se *gomail.SendError
+	if errors.As(err, &se) && se.Reason == gomail.ErrSMTPRcptTo && se.ErrorCode()/100 == 5 {
+		return se.ErrorCode(), true
+	}
+	return 0, false
 }
 
 // SentRetention is how long the record of a sent mail is kept. A repeated

@@ -5,7 +5,10 @@
 // notice) writes a Message into the outbox in the same transaction as the
 // change it reports, with kind Kind; it never talks to SMTP itself. So a
 // mail exists exactly when its change committed, and a crash between the
-// commit and the send delays it but never drops it. The delivering side
+// commit and the send delays it but never drops it. Two things do drop a
+// mail rather than retry it for ever: its link expired before it could be
+// sent (it would lead to a refusal), and the recipient's server refused
+// the address with a permanent (5xx) reply. The delivering side
 // (registered for Kind on the outbox at start-up) renders the template
 // named by the message, plain text and HTML, builds links from the public
 // URL, and hands the result to SMTP, or, with no SMTP configured, to the
@@ -13,6 +16,8 @@
 //
 // It imports nothing of this module but the ent client and the outbox.
 package mail
+
+import "time"
 
 // Kind is the outbox kind of a mail row.
 const Kind = "mail"
@@ -55,6 +60,9 @@ type Message struct {
 	// clear: the database keeps only its hash, the outbox row is deleted
 	// once the mail is sent.
 	Token string `json:"token,omitempty"`
+	// Expires is when Token stops working (zero: a mail without a link
+	// that expires). A mail not sent by then is dropped, not sent.
+	Expires time.Time `json:"expires,omitzero"`
 	// Data fills the template's other blanks.
 	Data map[string]string `json:"data,omitempty"`
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"net/textproto"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +214,157 @@ func TestMailOfAKilledWriterIsSentOnce(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := mp.Messages(t, "dee@example.com"); len(got) != 1 {
 		t.Fatalf("%d mails, want exactly 1", len(got))
+	}
+}
+
+// A mail whose link expired before it could be sent is dropped, not sent:
+// it would lead to a refusal. One whose link still works is sent.
+func TestDeliverDropsAMailWhoseLinkExpired(t *testing.T) {
+	t.Parallel()
+	srv := fakeSMTP(t, nil)
+	db := entdbtest.Open(t)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	var logs strings.Builder
+	m, err := mail.New(db.Client, mail.Config{PublicURL: "https://app.example.com/", From: "no-reply@example.com", SMTPURL: srv.url,
+		Log: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := mail.Message{ID: mail.NewID(), To: "late@example.com", Template: mail.ResetPassword, Token: "t-late", Expires: now}
+	live := mail.Message{ID: mail.NewID(), To: "live@example.com", Template: mail.ResetPassword, Token: "t-live", Expires: now.Add(time.Second)}
+	for _, msg := range []mail.Message{late, live} {
+		if err := m.Deliver(t.Context(), payload(t, msg)); err != nil {
+			t.Fatalf("Deliver %s: %v", msg.To, err)
+		}
+	}
+	if got := srv.delivered(); len(got) != 1 || got[0] != "live@example.com" {
+		t.Errorf("delivered to %v, want live@example.com only", got)
+	}
+	sent, err := mail.Sent(t.Context(), db.Client, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 1 || sent[0].To != "live@example.com" {
+		t.Errorf("sent records %+v, want the live mail's only", sent)
+	}
+	if !strings.Contains(logs.String(), "level=WARN msg=\"mail dropped: its link expired before it could be sent\" id="+late.ID) ||
+		strings.Contains(logs.String(), "late@example.com") || strings.Contains(logs.String(), "t-late") {
+		t.Errorf("log:\n%s\nwant one WARN naming the dropped mail by id, without its address or token", logs.String())
+	}
+}
+
+// The recipient's server refuses the address for good (5xx to RCPT TO):
+// the mail is dropped, not retried for ever. A temporary refusal (4xx) is
+// an error, so the outbox retries it.
+func TestDeliverDropsARecipientRefusedForGood(t *testing.T) {
+	t.Parallel()
+	db := entdbtest.Open(t)
+	srv := fakeSMTP(t, map[string]string{
+		"gone@example.com": "550 5.1.1 no such user",
+		"full@example.com": "452 4.2.2 mailbox full",
+	})
+	var logs strings.Builder
+	m, err := mail.New(db.Client, mail.Config{PublicURL: "https://app.example.com/", From: "no-reply@example.com", SMTPURL: srv.url,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := mail.Message{ID: mail.NewID(), To: "gone@example.com", Template: mail.VerifyEmail, Token: "t1"}
+	if err := m.Deliver(t.Context(), payload(t, gone)); err != nil {
+		t.Errorf("a recipient refused with 550: Deliver = %v, want nil (dropped)", err)
+	}
+	if !strings.Contains(logs.String(), "mail dropped: the SMTP server refused the recipient for good\" id="+gone.ID) ||
+		!strings.Contains(logs.String(), "smtp_code=550") || strings.Contains(logs.String(), "gone@example.com") {
+		t.Errorf("log:\n%s\nwant a WARN naming the dropped mail and the reply code, not the address", logs.String())
+	}
+	full := mail.Message{ID: mail.NewID(), To: "full@example.com", Template: mail.VerifyEmail, Token: "t2"}
+	if err := m.Deliver(t.Context(), payload(t, full)); err == nil {
+		t.Error("a recipient refused with 452: Deliver = nil, want an error (retried)")
+	}
+	if sent, err := mail.Sent(t.Context(), db.Client, 10); err != nil || len(sent) != 0 {
+		t.Errorf("sent records %+v (%v), want none", sent, err)
+	}
+	if got := srv.delivered(); len(got) != 0 {
+		t.Errorf("delivered to %v, want nobody", got)
+	}
+}
+
+// smtpServer is a minimal SMTP server on loopback (no TLS, no auth): it
+// answers RCPT TO for each address of refuse with its reply, accepts the
+// rest, and records the recipients of each message it accepts.
+type smtpServer struct {
+	url string
+	mu  sync.Mutex
+	to  []string
+}
+
+func (s *smtpServer) delivered() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.to)
+}
+
+func fakeSMTP(t *testing.T, refuse map[string]string) *smtpServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := &smtpServer{url: "smtp://" + ln.Addr().String() + "?tls=none"}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c, refuse)
+		}
+	}()
+	return s
+}
+
+func (s *smtpServer) serve(c net.Conn, refuse map[string]string) {
+	defer c.Close()
+	tp := textproto.NewConn(c)
+	_ = tp.PrintfLine("220 fake.test ESMTP")
+	var rcpts []string
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return
+		}
+		verb, arg, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(verb) {
+		case "EHLO", "HELO":
+			_ = tp.PrintfLine("250 fake.test")
+		case "RCPT":
+			_, addr, _ := strings.Cut(arg, ":")
+			to, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(addr)), " ")
+			to = strings.Trim(to, "<>")
+			if reply, ok := refuse[to]; ok {
+				_ = tp.PrintfLine("%s", reply)
+				continue
+			}
+			rcpts = append(rcpts, to)
+			_ = tp.PrintfLine("250 ok")
+		case "DATA":
+			_ = tp.PrintfLine("354 go on")
+			if _, err := tp.ReadDotBytes(); err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.to = append(s.to, rcpts...)
+			s.mu.Unlock()
+			_ = tp.PrintfLine("250 queued")
+		case "RSET":
+			rcpts = nil
+			_ = tp.PrintfLine("250 ok")
+		case "QUIT":
+			_ = tp.PrintfLine("221 bye")
+			return
+		default: // MAIL, NOOP
+			_ = tp.PrintfLine("250 ok")
+		}
 	}
 }
