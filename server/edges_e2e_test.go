@@ -159,10 +159,16 @@ func TestWebSocketOutlivesWriteTimeout(t *testing.T) {
 // dialRaw opens a socket and sends nothing.
 func dialRaw(t *testing.T, s *testServer) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
+	return dialRawWith(t, s, nil)
+}
+
+// dialRawWith is dialRaw sending the request headers h.
+func dialRawWith(t *testing.T, s *testServer, h http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query",
-		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: h})
 	if conn != nil {
 		t.Cleanup(func() { conn.CloseNow() })
 	}
@@ -225,15 +231,7 @@ func TestUnauthenticatedSocketsCappedPerIPv6Prefix(t *testing.T) {
 	e.env["APP_TRUSTED_PROXIES"] = "127.0.0.1"
 	s := e.start(t)
 	dial := func(from string) (*http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query", &websocket.DialOptions{
-			Subprotocols: []string{"graphql-transport-ws"},
-			HTTPHeader:   http.Header{"X-Forwarded-For": {from}},
-		})
-		if conn != nil {
-			t.Cleanup(func() { conn.CloseNow() })
-		}
+		_, res, err := dialRawWith(t, s, http.Header{"X-Forwarded-For": {from}})
 		return res, err
 	}
 	for _, from := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
