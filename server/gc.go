@@ -24,9 +24,10 @@ const defaultGCPercent = 400
 // however little is live. What an instance keeps is small (about 7 MiB
 // serving pages), so a target proportional to it alone still collects
 // tens of times a second under load; a floor of 128 MiB served 4-19% more
-// uncached pages from SQLite (docs/PERFORMANCE.md). An instance whose live heap grows
-// (thousands of sockets) is past the floor and keeps defaultGCPercent, so
-// the floor adds at most its own size to any instance's heap.
+// uncached pages from SQLite (docs/PERFORMANCE.md). An instance whose live
+// heap grows (thousands of sockets) is past the floor and keeps
+// defaultGCPercent, so the floor adds at most its own size to any
+// instance's heap.
 const defaultHeapFloor = 128 << 20
 
 // tuneGC sets the collector's target unless the operator set GOGC (which
