@@ -23,10 +23,10 @@ const defaultGCPercent = 400
 // defaultHeapFloor is the heap an instance may reach before a collection
 // however little is live. What an instance keeps is small (about 7 MiB
 // serving pages), so a target proportional to it alone still collects
-// tens of times a second under load; a floor of 128 MiB served 4-19% more
-// uncached pages from SQLite (docs/PERFORMANCE.md). An instance whose live
-// heap grows (thousands of sockets) is past the floor and keeps
-// defaultGCPercent, so the floor adds at most its own size to any
+// tens of times a second under load; a floor of 128 MiB served a median
+// 5% more uncached pages from SQLite (docs/PERFORMANCE.md). An instance
+// whose live heap grows (thousands of sockets) is past the floor and
+// keeps defaultGCPercent, so the floor adds at most its own size to any
 // instance's heap.
 const defaultHeapFloor = 128 << 20
 
