@@ -173,18 +173,137 @@ func Open(ctx context.Context, dsn string, pool Pool, wrap func(dialect.Driver) 
 // statement. pgx's default answers a context cancelled mid-statement (a
 // client that went away) by breaking the connection, so every aborted
 // request cost the pool a connection and the next request a new one. Here
-// the server is asked to cancel the statement instead, and the connection
-// returns to the pool; the deadline on the socket stays as a last resort.
+// a statement still running pgCancelDelay later is cancelled on the server
+// instead, and the connection returns to the pool; the deadline on the
+// socket stays as a last resort.
 func pgConnector(dsn string) (driver.Connector, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: pgCancelDeadline}
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: pgCancelDelay, DeadlineDelay: pgCancelDeadline}
 	}
-	return stdlib.GetConnector(*cfg), nil
+	return pgxConnector{stdlib.GetConnector(*cfg)}, nil
 }
+
+// pgxConnector hands database/sql pgx connections that a request which
+// went away does not cost. pgx refuses a statement whose context has
+// already ended with an error it calls safe to retry, which its
+// database/sql adapter reports as driver.ErrBadConn; database/sql then
+// closes the connection, sound as it is, and the pool opens another for
+// the next request: under load, each client that hangs up as its request
+// reaches the database.
+type pgxConnector struct{ driver.Connector }
+
+func (c pgxConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := conn.(*stdlib.Conn); ok {
+		return pgxConn{c}, nil
+	}
+	return conn, nil
+}
+
+// pgxConn is pgx's connection for database/sql that answers a statement
+// or session reset refused for an ended context with the context's error
+// when the connection itself is sound, so that database/sql keeps it. It
+// also tells database/sql whether it is sound (driver.Validator), so a
+// connection is only pooled again when it is.
+type pgxConn struct{ *stdlib.Conn }
+
+var _ interface {
+	driver.QueryerContext
+	driver.ExecerContext
+	driver.SessionResetter
+	driver.Validator
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.Pinger
+	driver.NamedValueChecker
+} = pgxConn{}
+
+func (c pgxConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	rows, err := c.Conn.QueryContext(ctx, query, args)
+	return rows, c.ended(ctx, err)
+}
+
+func (c pgxConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	res, err := c.Conn.ExecContext(ctx, query, args)
+	return res, c.ended(ctx, err)
+}
+
+// ResetSession runs as a pooled connection is taken; it pings one idle
+// for more than a second. A transaction left open still discards it.
+func (c pgxConn) ResetSession(ctx context.Context) error {
+	err := c.Conn.ResetSession(ctx)
+	if err != nil && c.Conn.Conn().PgConn().TxStatus() != 'I' {
+		return err
+	}
+	return c.ended(ctx, err)
+}
+
+// BeginTx begins a transaction whose rollback keeps the connection when
+// the context has ended. pgx breaks the connection on a "begin" or a
+// "rollback" it could not send for an ended context; database/sql rolls a
+// transaction back as soon as its context ends.
+func (c pgxConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return pgxTx{Tx: tx, conn: c.Conn.Conn(), ctx: ctx}, nil
+}
+
+// pgxTx is a transaction that rolls back on a context of its own, bounded
+// by pgCancelDeadline: the one it began with may have ended.
+type pgxTx struct {
+	driver.Tx
+	conn *pgx.Conn
+	ctx  context.Context
+}
+
+func (t pgxTx) Rollback() error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), pgCancelDeadline)
+	defer cancel()
+	if _, err := t.conn.Exec(ctx, "rollback"); err != nil {
+		// The transaction's state is unknown: the connection is not reused.
+		_ = t.conn.Close(ctx)
+		return err
+	}
+	return nil
+}
+
+// IsValid implements driver.Validator: the connection is open and no
+// statement is half read.
+func (c pgxConn) IsValid() bool {
+	pc := c.Conn.Conn().PgConn()
+	return !pc.IsClosed() && !pc.IsBusy()
+}
+
+// ended returns ctx's error for driver.ErrBadConn when ctx has ended and
+// the connection is sound: nothing reached the server, or what did was
+// answered in full.
+func (c pgxConn) ended(ctx context.Context, err error) error {
+	if errors.Is(err, driver.ErrBadConn) && ctx.Err() != nil && c.IsValid() {
+		return ctx.Err()
+	}
+	return err
+}
+
+// pgCancelDelay is how long a statement whose context ended may go on
+// before the server is asked to cancel it. Nearly every statement ends
+// sooner, and then no cancel request is sent: each costs the server a
+// process, and holds the connection 100 ms more (pgx waits so that the
+// request cannot cancel the connection's next statement). Were it sent at
+// once, a client sending requests and hanging up would hold a pooled
+// connection for 100 ms with each.
+const pgCancelDelay = 50 * time.Millisecond
 
 // pgCancelDeadline is how long a cancelled statement may take to end
 // before its connection is broken after all.
