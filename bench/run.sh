@@ -14,6 +14,8 @@
 #      PostgreSQL ($DATABASE_URL, a fresh database per run; on loopback
 #      give it ?sslmode=disable, or pgx negotiates TLS: see OPERATIONS.md).
 #      Skipped, with a note, when the peer or PostgreSQL is not there.
+#      Then clients that hang up mid-request (bench/hangup) against the
+#      PostgreSQL server: the connections its pool opens, before and after.
 #
 # Servers run in production mode (no cost accounting) against the real Redis
 # at $REDIS_URL (default redis://127.0.0.1:6379/0) and SQLite files; rate
@@ -47,6 +49,7 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 go build -o "$WORK/server" ./server
 go build -o "$WORK/seed" ./bench/seed
+go build -o "$WORK/hangup" ./bench/hangup
 
 # start NAME PORT DB_URL EXTRA_ENV...: starts a server, waits until ready
 start() {
@@ -215,6 +218,9 @@ else
 fi
 if [ -n "$DBPG" ]; then
   echo "  PostgreSQL connections opened (authql_db_connections_opened_total): $PG_OPENED0 after a warm-up run, $(opened) after the measured runs (want: about unchanged)"
+  # clients that abandon each request within 3 ms, most of them mid-request
+  PG_OPENED1=$(opened); HUNG=$("$WORK/hangup" -url http://127.0.0.1:18199/query -token "$T3" -clients "$CONNS" -duration "${DURATION}s")
+  echo "  $CONNS clients hanging up for ${DURATION} s ($HUNG): $PG_OPENED1 connections opened before, $(opened) after (want: unchanged)"
 fi
 echo
 echo "== summary (medians of $ROUNDS alternating rounds)"
