@@ -17,15 +17,7 @@ import (
 // the server, and its connection goes back to the pool: the pool opens no
 // new one for the next statement.
 func TestCancelledStatementKeepsItsConnection(t *testing.T) {
-	dsn := entdbtest.DSN(t)
-	if !strings.HasPrefix(dsn, "postgres") {
-		t.Skip("PostgreSQL only (DATABASE_URL=postgres://...): SQLite has no connection to lose")
-	}
-	db, err := entdb.Open(t.Context(), dsn, entdb.Pool{MaxOpenConns: 1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPG(t, 1)
 	if _, err := db.SQL.ExecContext(t.Context(), `SELECT 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -56,15 +48,7 @@ func TestCancelledStatementKeepsItsConnection(t *testing.T) {
 // sends nothing and says so with an error database/sql would take for a
 // broken connection.
 func TestEndedContextKeepsItsConnection(t *testing.T) {
-	dsn := entdbtest.DSN(t)
-	if !strings.HasPrefix(dsn, "postgres") {
-		t.Skip("PostgreSQL only (DATABASE_URL=postgres://...): SQLite has no connection to lose")
-	}
-	db, err := entdb.Open(t.Context(), dsn, entdb.Pool{MaxOpenConns: 4}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPG(t, 4)
 
 	t.Run("on one connection", func(t *testing.T) {
 		// database/sql's Conn hands the ended context to the driver as it is.
@@ -90,11 +74,7 @@ func TestEndedContextKeepsItsConnection(t *testing.T) {
 	t.Run("in a transaction", func(t *testing.T) {
 		// A pool of one: a transaction's connection is taken again only
 		// once it is back, not while database/sql still rolls it back.
-		db, err := entdb.Open(t.Context(), dsn, entdb.Pool{MaxOpenConns: 1}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := openPG(t, 1)
 		conn, err := db.SQL.Conn(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -168,15 +148,7 @@ func TestEndedContextKeepsItsConnection(t *testing.T) {
 // next statement), so a client sending requests and hanging up at once
 // could hold the pool.
 func TestShortStatementOfAGoneClientFreesItsConnectionAtOnce(t *testing.T) {
-	dsn := entdbtest.DSN(t)
-	if !strings.HasPrefix(dsn, "postgres") {
-		t.Skip("PostgreSQL only (DATABASE_URL=postgres://...): SQLite has no connection to lose")
-	}
-	db, err := entdb.Open(t.Context(), dsn, entdb.Pool{MaxOpenConns: 1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPG(t, 1)
 	if _, err := db.SQL.ExecContext(t.Context(), `SELECT 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -196,4 +168,21 @@ func TestShortStatementOfAGoneClientFreesItsConnectionAtOnce(t *testing.T) {
 	if got := db.ConnectionsOpened(); got != 1 {
 		t.Errorf("the pool opened %d connections, want 1", got)
 	}
+}
+
+// openPG opens the test database with a pool of at most maxOpen
+// connections, closed with the test; it skips the test on SQLite, which
+// has no connection to lose.
+func openPG(t *testing.T, maxOpen int) *entdb.DB {
+	t.Helper()
+	dsn := entdbtest.DSN(t)
+	if !strings.HasPrefix(dsn, "postgres") {
+		t.Skip("PostgreSQL only (DATABASE_URL=postgres://...): SQLite has no connection to lose")
+	}
+	db, err := entdb.Open(t.Context(), dsn, entdb.Pool{MaxOpenConns: maxOpen}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
