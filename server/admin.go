@@ -49,7 +49,6 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 	email = auth.NormalizeEmail(email)
 	// Only the database and Redis settings matter here; the server's own
 	// start-up is what reports misspelled ones (no environment list).
-	// Only the database and Redis settings matter here.
 	cfg, db, err := openDatabase(ctx, args, getenv, stderr)
 	if err != nil {
 		return err
@@ -76,17 +75,9 @@ func setRole(ctx context.Context, cmd string, role user.Role, args []string, get
 
 // forgetUser invalidates what the shared caches hold of a user, and every
 // response cached under the current users generation: in the cache tiers'
-// Redis, APP_CACHE_REDIS_URL's when it is set, as the server's (redis.go).
+// Redis (Config.cacheRedis), as the server does.
 func forgetUser(ctx context.Context, cfg Config, id pulid.ID) error {
-	rc := rdb.Config{
-		URL: cfg.RedisURL, ClusterAddrs: cfg.RedisClusterAddrs,
-		SentinelAddrs: cfg.RedisSentinelAddrs, MasterName: cfg.RedisMasterName,
-		Password: cfg.RedisPassword, Timeout: cfg.RedisTimeout,
-	}
-	if cfg.CacheRedisURL != "" {
-		rc = rdb.Config{URL: cfg.CacheRedisURL, Timeout: cfg.RedisTimeout}
-	}
-	client, err := rdb.Open(ctx, rc)
+	client, err := rdb.Open(ctx, cfg.cacheRedis())
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authql/authql/auth"
 	"github.com/authql/authql/cache"
+	"github.com/authql/authql/cache/rdb"
 	"github.com/authql/authql/graph"
 )
 
@@ -144,6 +145,25 @@ func (c Config) Production() bool { return c.Env == "production" }
 // EmbeddedRedis reports whether no external Redis is configured.
 func (c Config) EmbeddedRedis() bool {
 	return c.RedisURL == "" && len(c.RedisClusterAddrs) == 0 && len(c.RedisSentinelAddrs) == 0
+}
+
+// mainRedis is how to reach the configured main Redis (not the embedded
+// one, whose address is known only once it runs).
+func (c Config) mainRedis() rdb.Config {
+	return rdb.Config{
+		URL: c.RedisURL, ClusterAddrs: c.RedisClusterAddrs,
+		SentinelAddrs: c.RedisSentinelAddrs, MasterName: c.RedisMasterName,
+		Password: c.RedisPassword, Timeout: c.RedisTimeout,
+	}
+}
+
+// cacheRedis is how to reach the Redis of the cache tiers and persisted
+// queries: APP_CACHE_REDIS_URL's, or else the main one.
+func (c Config) cacheRedis() rdb.Config {
+	if c.CacheRedisURL == "" {
+		return c.mainRedis()
+	}
+	return rdb.Config{URL: c.CacheRedisURL, Timeout: c.RedisTimeout}
 }
 
 // setting is one configuration entry: its environment variable, the flag

@@ -29,7 +29,7 @@ func (a *app) openCacheRedis(ctx context.Context, injected redis.UniversalClient
 	}
 	var client redis.UniversalClient
 	err := a.retry(ctx, "cache redis (APP_CACHE_REDIS_URL)", redisTransient, func(ctx context.Context) (err error) {
-		client, err = rdb.Open(ctx, rdb.Config{URL: a.cfg.CacheRedisURL, Timeout: a.cfg.RedisTimeout})
+		client, err = rdb.Open(ctx, a.cfg.cacheRedis())
 		return err
 	})
 	if err != nil {

@@ -138,11 +138,7 @@ func (a *app) openDatabase(wctx, ctx context.Context) error {
 // openRedis opens the main Redis: the configured one, waiting for it, or
 // an embedded one.
 func (a *app) openRedis(ctx context.Context) (redis.UniversalClient, error) {
-	c := rdb.Config{
-		URL: a.cfg.RedisURL, ClusterAddrs: a.cfg.RedisClusterAddrs,
-		SentinelAddrs: a.cfg.RedisSentinelAddrs, MasterName: a.cfg.RedisMasterName,
-		Password: a.cfg.RedisPassword, Timeout: a.cfg.RedisTimeout,
-	}
+	c := a.cfg.mainRedis()
 	if a.cfg.EmbeddedRedis() {
 		m, stop, err := embeddedRedis(context.WithoutCancel(ctx))
 		if err != nil {
