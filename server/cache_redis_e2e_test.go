@@ -218,24 +218,13 @@ func TestRoleCommandsForgetTheUserInTheCacheRedis(t *testing.T) {
 	ann := s.register(t, "ann@example.com", "plum-tree-42", "Ann")
 	id := s.do(t, ann.Access, `{ me { id } }`, nil).mustOK(t).str("me.id")
 	p := e.redis.Prefix
-	env := map[string]string{"DATABASE_URL": e.dsn, "APP_CACHE_REDIS_URL": "redis://" + m.Addr(), "APP_REDIS_PREFIX": p}
-	switch c := e.redis.Config; {
-	case c.URL != "":
-		env["REDIS_URL"] = c.URL
-	case len(c.ClusterAddrs) > 0:
-		env["APP_REDIS_CLUSTER_ADDRS"] = strings.Join(c.ClusterAddrs, ",")
-	default:
-		env["APP_REDIS_SENTINEL_ADDRS"], env["APP_REDIS_MASTER_NAME"] = strings.Join(c.SentinelAddrs, ","), c.MasterName
-	}
 	s.do(t, ann.Access, `{ me { name } }`, nil).mustOK(t)
 	if !m.Exists(p + "cache:user:{" + id + "}") {
 		t.Fatalf("the cache Redis holds no record of the user: %v", m.Keys())
 	}
 	for _, cmd := range []func(context.Context, []string, func(string) string, io.Writer, io.Writer) error{promoteAdmin, demoteAdmin} {
 		gen, _ := m.Get(p + "cache:{c}:users:gen")
-		if err := cmd(t.Context(), []string{"ann@example.com"}, func(k string) string { return env[k] }, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
-		}
+		adminCommand(t, e, cmd, "ann@example.com", map[string]string{"APP_CACHE_REDIS_URL": "redis://" + m.Addr()})
 		if m.Exists(p + "cache:user:{" + id + "}") {
 			t.Error("the user's record is still in the cache Redis")
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,10 +13,12 @@ import (
 )
 
 // adminCommand runs promote-admin or demote-admin against the test
-// environment's database and Redis, as an operator would.
-func adminCommand(t *testing.T, e *testEnv, cmd func(context.Context, []string, func(string) string, io.Writer, io.Writer) error, email string) {
+// environment's database and Redis, as an operator would, with the
+// settings of extra besides.
+func adminCommand(t *testing.T, e *testEnv, cmd func(context.Context, []string, func(string) string, io.Writer, io.Writer) error, email string, extra map[string]string) {
 	t.Helper()
 	env := map[string]string{"DATABASE_URL": e.dsn, "APP_REDIS_PREFIX": e.redis.Prefix}
+	maps.Copy(env, extra)
 	c := e.redis.Config
 	switch {
 	case c.URL != "":
@@ -67,11 +70,11 @@ func TestDemotionBeatsCachedAnswers(t *testing.T) {
 	}
 
 	t.Run("demote-admin", func(t *testing.T) {
-		adminCommand(t, e, promoteAdmin, "admin@example.com")
+		adminCommand(t, e, promoteAdmin, "admin@example.com", nil)
 		read(t)
 		gen := func() string { return a.app.rdb.Get(t.Context(), e.redis.Prefix+"cache:{c}:users:gen").Val() }
 		before := gen()
-		adminCommand(t, e, demoteAdmin, "admin@example.com")
+		adminCommand(t, e, demoteAdmin, "admin@example.com", nil)
 		forbidden(t)
 		if gen() == before {
 			t.Errorf("demote-admin left the users generation at %q: responses cached before it stay reachable", before)
@@ -83,7 +86,7 @@ func TestDemotionBeatsCachedAnswers(t *testing.T) {
 		}
 	})
 	t.Run("role changed in the database alone", func(t *testing.T) {
-		adminCommand(t, e, promoteAdmin, "admin@example.com")
+		adminCommand(t, e, promoteAdmin, "admin@example.com", nil)
 		read(t)
 		if err := a.app.db.Client.User.UpdateOneID(pulid.ID(admin.UserID)).SetRole(user.RoleUSER).Exec(t.Context()); err != nil {
 			t.Fatal(err)
