@@ -45,8 +45,8 @@ func tuneGC(getenv func(string) string, floor int64) (stop func()) {
 	if floor == 0 {
 		return func() {}
 	}
-	f := &heapFloor{floor: uint64(floor), base: defaultGCPercent, percent: defaultGCPercent}
-	f.sample = []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	f := &heapFloor{floor: uint64(floor), percent: defaultGCPercent,
+		sample: []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}}
 	f.adjust()
 	f.arm()
 	return f.stop
@@ -87,12 +87,11 @@ func cgroupMemoryLimit() uint64 {
 
 // heapFloor raises GOGC after each collection so that the next one starts
 // at about floor bytes of heap while what is live is well below it, and
-// leaves base once it is not. The runtime has no such setting: GOMEMLIMIT
+// leaves defaultGCPercent once it is not. The runtime has no such setting: GOMEMLIMIT
 // is a ceiling. The heap goal counts the stacks and globals the collector
 // scans besides the live heap, so they count here too.
 type heapFloor struct {
 	floor uint64
-	base  int
 
 	mu      sync.Mutex
 	stopped bool
@@ -122,7 +121,7 @@ func (f *heapFloor) adjust() bool {
 	}
 	rtmetrics.Read(f.sample)
 	live, stacks, globals := f.sample[0].Value.Uint64(), f.sample[1].Value.Uint64(), f.sample[2].Value.Uint64()
-	if p := floorPercent(f.floor, f.base, live, live+stacks+globals); p != f.percent {
+	if p := floorPercent(f.floor, defaultGCPercent, live, live+stacks+globals); p != f.percent {
 		debug.SetGCPercent(p)
 		f.percent = p
 	}
@@ -133,7 +132,7 @@ func (f *heapFloor) stop() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stopped = true
-	debug.SetGCPercent(f.base)
+	debug.SetGCPercent(defaultGCPercent)
 }
 
 // floorPercent is the GOGC whose heap goal, live + scanned×GOGC/100 (Go's

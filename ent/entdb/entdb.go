@@ -201,8 +201,8 @@ func (c pgxConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := conn.(*stdlib.Conn); ok {
-		return pgxConn{c}, nil
+	if pc, ok := conn.(*stdlib.Conn); ok {
+		return pgxConn{pc}, nil
 	}
 	return conn, nil
 }
