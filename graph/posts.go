@@ -72,20 +72,20 @@ func pageSelection(ctx context.Context) (total, authors bool, omit store.PostCol
 	// role and updatedAt are never read from a profile (the role comes
 	// fresh from the database; User has no updatedAt).
 	authorOmit = store.OmitEmail | store.OmitName | store.OmitRole | store.OmitEmailVerified | store.OmitJoined | store.OmitProfileUpdatedAt
-	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+	for _, f := range collectFields(oc, graphql.GetFieldContext(ctx).Field.Selections, postConnectionImplementors) {
 		switch f.Name {
 		case "totalCount":
 			total = true
 		case "pageInfo":
 			omit &^= store.OmitCursors // its start and end cursors
 		case "edges":
-			edge := graphql.CollectFields(oc, f.Selections, postEdgeImplementors)
+			edge := collectFields(oc, f.Selections, postEdgeImplementors)
 			if len(fieldsNamed(oc, edge, "cursor")) > 0 {
 				omit &^= store.OmitCursors
 			}
 			for _, node := range fieldsNamed(oc, edge, "node") {
 				// As the executor collects them (fragments on Node too).
-				for _, pf := range graphql.CollectFields(oc, node.Selections, postImplementors) {
+				for _, pf := range collectFields(oc, node.Selections, postImplementors) {
 					switch pf.Name {
 					case "author":
 						authors = true
@@ -108,7 +108,7 @@ func pageSelection(ctx context.Context) (total, authors bool, omit store.PostCol
 // record it is given.
 func profileRead(oc *graphql.OperationContext, sel ast.SelectionSet) store.ProfileColumns {
 	var read store.ProfileColumns
-	for _, f := range graphql.CollectFields(oc, sel, userImplementors) {
+	for _, f := range collectFields(oc, sel, userImplementors) {
 		switch f.Name {
 		case "id", "role", "posts", "__typename":
 			// The id is always read; role and posts read the database.
@@ -139,9 +139,9 @@ func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnecti
 	}
 	oc := graphql.GetOperationContext(ctx)
 	var keys []store.PostPageKey
-	for _, edges := range fieldsNamed(oc, graphql.CollectFieldsCtx(ctx, nil), "edges") {
-		for _, node := range fieldsNamed(oc, graphql.CollectFields(oc, edges.Selections, []string{"UserEdge"}), "node") {
-			for _, posts := range fieldsNamed(oc, graphql.CollectFields(oc, node.Selections, []string{"User"}), "posts") {
+	for _, edges := range fieldsNamed(oc, collectFields(oc, graphql.GetFieldContext(ctx).Field.Selections, userConnectionImplementors), "edges") {
+		for _, node := range fieldsNamed(oc, collectFields(oc, edges.Selections, userEdgeImplementors), "node") {
+			for _, posts := range fieldsNamed(oc, collectFields(oc, node.Selections, userImplementors), "posts") {
 				args := posts.ArgumentMap(oc.Variables)
 				if args["after"] != nil || args["before"] != nil || args["last"] != nil {
 					continue
@@ -153,7 +153,7 @@ func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnecti
 				if store.CheckPageSize(int64(first)) != nil {
 					continue // the resolver reports it
 				}
-				total := len(fieldsNamed(oc, graphql.CollectFields(oc, posts.Selections, []string{"PostConnection"}), "totalCount")) > 0
+				total := len(fieldsNamed(oc, collectFields(oc, posts.Selections, postConnectionImplementors), "totalCount")) > 0
 				for _, e := range conn.Edges {
 					if e.Node != nil {
 						keys = append(keys, store.PostPage{Author: e.Node.ID, First: &first, TotalCount: total}.Key())

@@ -9,6 +9,8 @@
 //     that defers something, not for every object of every response;
 //   - an object's result, its *graphql.FieldSet, → &objectJSON{...}, which
 //     writes the same JSON without a map per object;
+//   - graphql.CollectFields → collectFields: an operation's selection sets
+//     are collected once, not once per object of every response;
 //   - a field read straight off its object (no resolver, no directive) whose
 //     scalar cannot marshal to null (String, Int, Boolean, ID) is written
 //     directly, without graphql.ResolveField: gqlgen builds a field context,
@@ -36,6 +38,7 @@ var rewrites = []struct{ from, to string }{
 	{"graphql.MarshalSliceConcurrently(", "marshalList("},
 	{"graphql.NewDeferredGroup(ctx)", "newDeferredGroup(ctx, fields)"},
 	{"\n\treturn out\n}\n", "\n\treturn &objectJSON{out, fields}\n}\n"},
+	{"graphql.CollectFields(ec.OperationContext, sel, ", "collectFields(ec.OperationContext, sel, "},
 }
 
 // plainField is gqlgen's code for a field read off its object, with no

@@ -33,6 +33,7 @@ func field(name, resolve, mw, typ, marshal string) string {
 
 // objectTail is the rest of a generated file the other rewrites need.
 const objectTail = `
+	fields := graphql.CollectFields(ec.OperationContext, sel, postImplementors)
 	res := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, f)
 	deferred := graphql.NewDeferredGroup(ctx)
 	return out
