@@ -31,11 +31,13 @@ import (
 //	GET  /readyz              the database and Redis answer, and we are not draining
 //	GET  /metrics             Prometheus metrics (unless APP_METRICS_ADDR serves them apart)
 //
-// Middleware, outermost first: the trace span (when tracing is on), the deadline of every response but a
-// WebSocket, metrics, panic recovery, request id, security headers, CORS
-// (around), then on /query no-store, the Redis budget, cost counting, the
-// operation log, the body limit, the request's turn to run (admit.go),
-// caller identification and the cap on sockets not yet authenticated (api).
+// Middleware, outermost first: the connection's turn on the CPU
+// (turns.go), the trace span (when tracing is on), the deadline of every
+// response but a WebSocket, metrics, panic recovery, request id, security
+// headers, CORS (around), then on /query no-store, the Redis budget, cost
+// counting, the operation log, the body limit, the request's turn to run
+// (admit.go), caller identification and the cap on sockets not yet
+// authenticated (api).
 func (a *app) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	api := a.api(gql)
@@ -102,7 +104,7 @@ func (a *app) around(mux *http.ServeMux) http.Handler {
 	h = a.metrics.instrument(mux, h)
 	h = bounded(a.cfg.WriteTimeout)(h)
 	h = a.traceHTTP(h)
-	return h
+	return cpuTurns.take(h)
 }
 
 // cors allows browsers on the configured origins to call the API. In
