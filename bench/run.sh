@@ -52,8 +52,16 @@ go build -o "$WORK/seed" ./bench/seed
 go build -o "$WORK/hangup" ./bench/hangup
 
 # start NAME PORT DB_URL EXTRA_ENV...: starts a server, waits until ready
+# free PORT: fails when something already listens there (a server left
+# from another run would be measured in place of the one started here)
+free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is in use: stop what listens there first" >&2; exit 1
+  fi
+}
 start() {
   local name=$1 port=$2 db=$3; shift 3
+  free "$port"
   env -i PATH="$PATH" HOME="$WORK" APP_ENV=production APP_ADDR=127.0.0.1:$port APP_REQUIRE_HTTPS=false \
     APP_JWT_SECRET=YmVuY2gtb25seS1zZWNyZXQtbmV2ZXItdXNlLWl0LWVsc2V3aGVyZQ== APP_ENCRYPTION_KEY=YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS1uZXZlci11c2UtaXQ= APP_SMTP_URL=smtp://127.0.0.1:9?tls=none APP_PUBLIC_URL=http://127.0.0.1 APP_REQUIRE_VERIFIED_EMAIL=false DATABASE_URL="$db" REDIS_URL="$REDIS_URL" \
     APP_REDIS_PREFIX="bench:$name:$RANDOM$RANDOM:" APP_RATE_API=1000000000/1m APP_RATE_REGISTER_IP=1000000/1m \
@@ -190,6 +198,7 @@ else
 fi
 PEER_PORT=18290
 if [ -n "$PEER_DIR" ] && command -v npm >/dev/null; then
+  free "$PEER_PORT"
   cp -r "$PEER_DIR" "$WORK/peers"
   # a peers folder that was installed already (node_modules) is used as it is:
   # npm ci would rebuild better-sqlite3 from source (minutes on 2 cores)
