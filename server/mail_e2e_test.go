@@ -13,6 +13,7 @@ import (
 
 	"github.com/authql/authql/auth/mail/mailtest"
 	"github.com/authql/authql/ent/entdb/outbox"
+	entoutbox "github.com/authql/authql/ent/outbox"
 	"github.com/authql/authql/graph/client"
 )
 
@@ -263,8 +264,16 @@ func TestMailWithAnExpiredLinkIsNotSent(t *testing.T) {
 	mailToken(t, mp, "fay@example.com", 1) // the verification mail
 	mp.Stop()
 	s.requestReset(t, "fay@example.com").mustOK(t)
-	time.Sleep(300 * time.Millisecond) // the first send fails meanwhile
-	e.clock.Advance(31 * time.Minute)  // the reset link works 30
+	// Its first send has failed, and the next waits out the backoff
+	// (500 ms): no attempt that read the clock before it moved is still
+	// under way when it moves.
+	for deadline := time.Now().Add(mailWait); !s.app.db.Client.Outbox.Query().Where(entoutbox.AttemptsGTE(1)).ExistX(t.Context()); {
+		if time.Now().After(deadline) {
+			t.Fatal("the reset mail was never attempted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.clock.Advance(31 * time.Minute) // the reset link works 30
 	mp.Restart(t)
 	for deadline := time.Now().Add(mailWait); s.app.db.Client.Outbox.Query().CountX(t.Context()) != 0; {
 		if time.Now().After(deadline) {
