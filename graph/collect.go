@@ -35,7 +35,7 @@ func collectFields(oc *graphql.OperationContext, sel ast.SelectionSet, satisfies
 	}
 	fields := graphql.CollectFields(oc, sel, satisfies)
 	root := oc.Operation != nil && len(oc.Operation.SelectionSet) > 0 && setOf(oc.Operation.SelectionSet) == k.set
-	c.keep(k, fields, root, func() bool { return !hasDirectives(oc.Doc, sel, 0) })
+	c.keep(k, sel, fields, root)
 	return fields
 }
 
@@ -90,17 +90,17 @@ var collected = func() *atomic.Pointer[collectedSets] {
 	return &p
 }()
 
-// keep stores the fields collected for k if its set recurs in every
-// request for the operation (root: the operation's own; or the
-// Selections of fields kept) and if plain says it has no directive.
-func (c *collectedSets) keep(k fieldsKey, fields []graphql.CollectedField, root bool, plain func() bool) {
+// keep stores the fields collected for k (the set sel) if the set recurs
+// in every request for the operation (root: the operation's own; or the
+// Selections of fields kept) and has no directive.
+func (c *collectedSets) keep(k fieldsKey, sel ast.SelectionSet, fields []graphql.CollectedField, root bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if (!root && !c.stable[k.set]) || collected.Load() != c || !plain() {
+	if (!root && !c.stable[k.set]) || collected.Load() != c || hasDirectives(k.doc, sel, 0) {
 		return
 	}
-	w := 0
-	if !c.docs[k.doc] {
+	newDoc, w := !c.docs[k.doc], 0
+	if newDoc {
 		w = docWeight(docSource(k.doc), k.doc)
 	}
 	if c.n+1+len(fields) > maxCollectedSets || c.docBytes+w > maxCollectedDocBytes {
@@ -117,7 +117,7 @@ func (c *collectedSets) keep(k fieldsKey, fields []graphql.CollectedField, root 
 			c.n++
 		}
 	}
-	if !c.docs[k.doc] {
+	if newDoc {
 		c.docs[k.doc] = true
 		c.docBytes += w
 	}

@@ -258,7 +258,7 @@ func prefetchRootLookups(ctx context.Context, l *store.Loaders) {
 		return
 	}
 	var users, posts []pulid.ID
-	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Query"}) {
+	for _, f := range collectFields(oc, oc.Operation.SelectionSet, queryImplementors) {
 		if !isLookup(f.Field) {
 			continue
 		}

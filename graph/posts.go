@@ -64,7 +64,8 @@ func (r *Resolver) prefetchAuthors(ctx context.Context, conn *ent.PostConnection
 // answers all. Outside a field (no selection to read) it asks for
 // everything.
 func pageSelection(ctx context.Context) (total, authors bool, omit store.PostColumns, authorOmit store.ProfileColumns) {
-	if graphql.GetFieldContext(ctx) == nil {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
 		return true, false, 0, 0
 	}
 	oc := graphql.GetOperationContext(ctx)
@@ -72,7 +73,7 @@ func pageSelection(ctx context.Context) (total, authors bool, omit store.PostCol
 	// role and updatedAt are never read from a profile (the role comes
 	// fresh from the database; User has no updatedAt).
 	authorOmit = store.OmitEmail | store.OmitName | store.OmitRole | store.OmitEmailVerified | store.OmitJoined | store.OmitProfileUpdatedAt
-	for _, f := range collectFields(oc, graphql.GetFieldContext(ctx).Field.Selections, postConnectionImplementors) {
+	for _, f := range collectFields(oc, fc.Field.Selections, postConnectionImplementors) {
 		switch f.Name {
 		case "totalCount":
 			total = true
@@ -134,12 +135,13 @@ func profileRead(oc *graphql.OperationContext, sel ast.SelectionSet) store.Profi
 // the users' lists cost one windowed query. Pages asked for with cursors
 // are left to the resolvers.
 func (r *Resolver) prefetchUserPosts(ctx context.Context, conn *ent.UserConnection) {
-	if conn == nil || len(conn.Edges) == 0 || graphql.GetFieldContext(ctx) == nil {
+	fc := graphql.GetFieldContext(ctx)
+	if conn == nil || len(conn.Edges) == 0 || fc == nil {
 		return
 	}
 	oc := graphql.GetOperationContext(ctx)
 	var keys []store.PostPageKey
-	for _, edges := range fieldsNamed(oc, collectFields(oc, graphql.GetFieldContext(ctx).Field.Selections, userConnectionImplementors), "edges") {
+	for _, edges := range fieldsNamed(oc, collectFields(oc, fc.Field.Selections, userConnectionImplementors), "edges") {
 		for _, node := range fieldsNamed(oc, collectFields(oc, edges.Selections, userEdgeImplementors), "node") {
 			for _, posts := range fieldsNamed(oc, collectFields(oc, node.Selections, userImplementors), "posts") {
 				args := posts.ArgumentMap(oc.Variables)
