@@ -51,7 +51,6 @@ go build -o "$WORK/server" ./server
 go build -o "$WORK/seed" ./bench/seed
 go build -o "$WORK/hangup" ./bench/hangup
 
-# start NAME PORT DB_URL EXTRA_ENV...: starts a server, waits until ready
 # free PORT: fails when something already listens there (a server left
 # from another run would be measured in place of the one started here)
 free() {
@@ -59,6 +58,7 @@ free() {
     echo "port $1 is in use: stop what listens there first" >&2; exit 1
   fi
 }
+# start NAME PORT DB_URL EXTRA_ENV...: starts a server, waits until ready
 start() {
   local name=$1 port=$2 db=$3; shift 3
   free "$port"

@@ -267,18 +267,10 @@ func TestMailWithAnExpiredLinkIsNotSent(t *testing.T) {
 	mailToken(t, mp, "fay@example.com", 1) // the verification mail
 	mp.Stop()
 	s.requestReset(t, "fay@example.com").mustOK(t)
-	outboxRows := func(want string, done func(n int) bool) {
-		t.Helper()
-		for deadline := time.Now().Add(mailWait); !done(s.app.db.Client.Outbox.Query().CountX(t.Context())); {
-			if time.Now().After(deadline) {
-				t.Fatalf("the reset mail's outbox row: want it %s", want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	outboxRows("written", func(n int) bool { return n > 0 })
+	rows := func() int { return s.app.db.Client.Outbox.Query().CountX(t.Context()) }
+	waitUntil(t, "the reset mail written", func() bool { return rows() > 0 })
 	e.clock.Advance(31 * time.Minute) // the reset link works 30
-	outboxRows("gone", func(n int) bool { return n == 0 })
+	waitUntil(t, "the reset mail out of the outbox", func() bool { return rows() == 0 })
 	mp.Restart(t)
 	if got := mp.Messages(t, "fay@example.com"); len(got) != 1 {
 		t.Fatalf("%d mails, want the verification mail only", len(got))

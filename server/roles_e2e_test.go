@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/authql/authql/ent/schema/pulid"
@@ -17,18 +16,9 @@ import (
 // settings of extra besides.
 func adminCommand(t *testing.T, e *testEnv, cmd func(context.Context, []string, func(string) string, io.Writer, io.Writer) error, email string, extra map[string]string) {
 	t.Helper()
-	env := map[string]string{"DATABASE_URL": e.dsn, "APP_REDIS_PREFIX": e.redis.Prefix}
+	env := redisEnv(e.redis.Config)
+	env["DATABASE_URL"], env["APP_REDIS_PREFIX"] = e.dsn, e.redis.Prefix
 	maps.Copy(env, extra)
-	c := e.redis.Config
-	switch {
-	case c.URL != "":
-		env["REDIS_URL"] = c.URL
-	case len(c.ClusterAddrs) > 0:
-		env["APP_REDIS_CLUSTER_ADDRS"] = strings.Join(c.ClusterAddrs, ",")
-	case len(c.SentinelAddrs) > 0:
-		env["APP_REDIS_SENTINEL_ADDRS"] = strings.Join(c.SentinelAddrs, ",")
-		env["APP_REDIS_MASTER_NAME"] = c.MasterName
-	}
 	if err := cmd(t.Context(), []string{email}, func(k string) string { return env[k] }, discard{}, discard{}); err != nil {
 		t.Fatalf("admin command: %v", err)
 	}
